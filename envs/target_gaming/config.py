@@ -1,0 +1,307 @@
+"""The world's configuration: one frozen, validated dataclass.
+
+Every number of the model (docs/model.md) is a field here with its default.
+Derived values (sizes, matrices, masks) are properties. Validation happens in
+``__post_init__`` and names the field, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+DOMAINS = ("health", "education", "safety", "economy")
+AGENCY_MODES = ("unitary", "per_domain")
+CENTRE_MODES = ("coordinated", "departments")
+
+# field -> (low, high, integer?) inclusive bounds for scalar fields.
+_RANGES: dict[str, tuple[float, float, bool]] = {
+    "n_localities": (2, 1000, True),
+    "horizon": (1, 100_000, True),
+    "review_period": (1, 1000, True),
+    "locality_types": (1, 2, True),
+    "alpha": (0.0, 1.0, False),
+    "delta": (0.0, 1.0, False),
+    "gamma": (0.0, 1.0, False),
+    "rho": (0.01, 1.0, False),
+    "eta": (0.0, 1.0, False),
+    "s0": (0.0, 5.0, False),
+    "s1": (0.0, 10.0, False),
+    "sigma_x": (0.0, 0.5, False),
+    "sigma_m": (0.0, 0.5, False),
+    "heterogeneity": (0.0, 2.0, False),
+    "baseline_low": (0.0, 1.0, False),
+    "baseline_high": (0.0, 1.0, False),
+    "capacity_low": (0.01, 10.0, False),
+    "capacity_high": (0.01, 10.0, False),
+    "priority_concentration": (0.1, 1e6, False),
+    "knight_share": (0.0, 1.0, False),
+    "psi_knight": (0.0, 100.0, False),
+    "psi_knave": (0.0, 100.0, False),
+    "effort_cost": (0.0, 10.0, False),
+    "target_default": (0.0, 1.0, False),
+    "target_min": (0.0, 1.0, False),
+    "target_max": (0.0, 1.0, False),
+    "audit_rate": (0.0, 1.0, False),
+    "audit_rate_low": (0.0, 1.0, False),
+    "audit_budget_share": (0.0, 1.0, False),
+    "sanction": (0.0, 1000.0, False),
+    "audit_cost": (0.0, 100.0, False),
+    "basket_size": (1, 1000, True),
+    "linear_slope": (0.0, 1000.0, False),
+    "oracle_scale": (0.0, 1e6, False),
+    "bunching_band": (0.0, 1.0, False),
+}
+
+
+def _fail(field: str, value: Any, allowed: str) -> None:
+    raise ValueError(f"config field {field!r} = {value!r} is not allowed: {allowed}")
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """All parameters of the target-gaming world (see docs/model.md for meaning)."""
+
+    # sizes
+    n_localities: int = 6
+    domains: tuple[str, ...] = DOMAINS
+    approach_effectiveness: tuple[float, ...] = (1.0, 0.6, 0.3)  # Ebar[r], every domain
+    horizon: int = 40
+    review_period: int = 4
+    agency_mode: str = "unitary"
+    centre_mode: str = "coordinated"
+    headline: tuple[str, ...] | None = None  # None: the first two domains
+    pooled_localities: bool = False  # agencies paid on their locality whatever the design
+    # genuine delivery and dynamics
+    alpha: float = 0.12
+    delta: float = 0.05
+    s0: float = 0.2
+    s1: float = 2.0
+    spillover: tuple[tuple[float, ...], ...] | None = None  # S[k, k']; None: default
+    sigma_x: float = 0.01
+    # gaming and measurement
+    gamma: float = 0.12
+    rho: float = 0.5
+    eta: float = 0.03
+    sigma_m: float = 0.02
+    # localities
+    heterogeneity: float = 0.5
+    locality_types: int = 1
+    baseline_low: float = 0.3
+    baseline_high: float = 0.6
+    capacity_low: float = 0.7
+    capacity_high: float = 1.3
+    national_priorities: tuple[float, ...] | None = None  # wbar; None: uniform
+    priority_concentration: float = 20.0
+    knight_share: float = 0.0
+    psi_knight: float = 1.0
+    psi_knave: float = 0.1
+    effort_cost: float = 0.1
+    # targets, audits, pay
+    target_default: float = 0.55
+    target_min: float = 0.3
+    target_max: float = 0.9
+    audit_rate: float = 0.5
+    audit_rate_low: float = 0.25
+    audit_budget_share: float = 0.5
+    sanction: float = 3.0
+    audit_cost: float = 0.1
+    basket_size: int = 2
+    linear_slope: float = 4.0
+    oracle_scale: float = 10.0
+    bunching_band: float = 0.05
+
+    def __post_init__(self) -> None:
+        for name, (low, high, integer) in _RANGES.items():
+            value = getattr(self, name)
+            kind = "an integer" if integer else "a number"
+            ok_type = isinstance(value, (int, np.integer)) if integer else isinstance(
+                value, (int, float, np.integer, np.floating)
+            )
+            if isinstance(value, bool) or not ok_type:
+                _fail(name, value, f"{kind} in [{low}, {high}]")
+            if not (math.isfinite(value) and low <= value <= high):
+                _fail(name, value, f"{kind} in [{low}, {high}]")
+        self._check_pairs()
+        self._check_names()
+        self._check_vectors()
+
+    def _check_pairs(self) -> None:
+        for low, high in (
+            ("baseline_low", "baseline_high"),
+            ("capacity_low", "capacity_high"),
+            ("target_min", "target_max"),
+        ):
+            if getattr(self, low) > getattr(self, high):
+                _fail(low, getattr(self, low), f"at most {high} = {getattr(self, high)}")
+        if not self.target_min <= self.target_default <= self.target_max:
+            _fail(
+                "target_default",
+                self.target_default,
+                f"within [target_min, target_max] = [{self.target_min}, {self.target_max}]",
+            )
+        if self.basket_size > self.n_domains:
+            _fail("basket_size", self.basket_size, f"at most the {self.n_domains} domains")
+
+    def _check_names(self) -> None:
+        if not isinstance(self.pooled_localities, bool):
+            _fail("pooled_localities", self.pooled_localities, "True or False")
+        if self.agency_mode not in AGENCY_MODES:
+            _fail("agency_mode", self.agency_mode, f"one of {list(AGENCY_MODES)}")
+        if self.centre_mode not in CENTRE_MODES:
+            _fail("centre_mode", self.centre_mode, f"one of {list(CENTRE_MODES)}")
+        if not isinstance(self.domains, tuple) or not self.domains:
+            _fail("domains", self.domains, "a non-empty tuple of distinct names")
+        if len(set(self.domains)) != len(self.domains) or len(self.domains) > 64:
+            _fail("domains", self.domains, "distinct names, at most 64")
+        for name in self.domains:
+            if not isinstance(name, str) or not name.isidentifier():
+                _fail("domains", self.domains, "names that are Python identifiers")
+        if self.headline is not None:
+            if not isinstance(self.headline, tuple) or not self.headline:
+                _fail("headline", self.headline, f"a non-empty tuple of {list(self.domains)}")
+            unknown = [d for d in self.headline if d not in self.domains]
+            if unknown:
+                _fail("headline", self.headline, f"domains among {list(self.domains)}")
+
+    def _check_vectors(self) -> None:
+        eff = self.approach_effectiveness
+        if not isinstance(eff, tuple) or not 1 <= len(eff) <= 32:
+            _fail("approach_effectiveness", eff, "a tuple of 1 to 32 numbers in [0, 10]")
+        if not all(_finite_in(v, 0.0, 10.0) for v in eff):
+            _fail("approach_effectiveness", eff, "numbers in [0, 10]")
+        if self.national_priorities is not None:
+            wbar = self.national_priorities
+            if (
+                not isinstance(wbar, tuple)
+                or len(wbar) != self.n_domains
+                or not all(_finite_in(v, 0.0, 1e6) for v in wbar)
+                or sum(wbar) <= 0
+            ):
+                _fail(
+                    "national_priorities",
+                    wbar,
+                    f"{self.n_domains} non-negative numbers with a positive sum",
+                )
+        if self.spillover is not None:
+            s = self.spillover
+            k = self.n_domains
+            if (
+                not isinstance(s, tuple)
+                or len(s) != k
+                or any(not isinstance(row, tuple) or len(row) != k for row in s)
+                or not all(_finite_in(v, 0.0, 1.0) for row in s for v in row)
+            ):
+                _fail("spillover", s, f"a {k}x{k} tuple of tuples of numbers in [0, 1]")
+
+    # ---- derived sizes -------------------------------------------------------
+    @property
+    def n_domains(self) -> int:
+        return len(self.domains)
+
+    @property
+    def n_approaches(self) -> int:
+        return len(self.approach_effectiveness)
+
+    @property
+    def per_domain(self) -> bool:
+        return self.agency_mode == "per_domain"
+
+    @property
+    def departments(self) -> bool:
+        return self.centre_mode == "departments"
+
+    @property
+    def n_agencies(self) -> int:
+        """Agencies per locality: 1 (unitary) or one per domain."""
+        return self.n_domains if self.per_domain else 1
+
+    @property
+    def domains_per_agency(self) -> int:
+        return 1 if self.per_domain else self.n_domains
+
+    @property
+    def n_locals(self) -> int:
+        return self.n_localities * self.n_agencies
+
+    @property
+    def n_centres(self) -> int:
+        return self.n_domains if self.departments else 1
+
+    @property
+    def n_audits(self) -> int:
+        """Audit budget per review (localities, or cells per department)."""
+        return max(1, round(self.audit_budget_share * self.n_localities))
+
+    # ---- derived arrays (cached; the config is frozen) ----------------------
+    @cached_property
+    def headline_mask(self) -> np.ndarray:  # (K,)
+        names = self.headline if self.headline is not None else self.domains[:2]
+        return np.array([d in names for d in self.domains])
+
+    @cached_property
+    def priorities(self) -> np.ndarray:  # (K,) wbar, sums to 1
+        if self.national_priorities is None:
+            return np.full(self.n_domains, 1.0 / self.n_domains)
+        wbar = np.asarray(self.national_priorities, dtype=float)
+        return wbar / wbar.sum()
+
+    @cached_property
+    def mean_effectiveness(self) -> np.ndarray:  # (K, R) Ebar
+        return np.tile(np.asarray(self.approach_effectiveness, float), (self.n_domains, 1))
+
+    @cached_property
+    def spillover_matrix(self) -> np.ndarray:  # (K, K), S[k, k'] = help to k from k'
+        if self.spillover is not None:
+            return np.asarray(self.spillover, dtype=float)
+        k = self.n_domains
+        s = np.full((k, k), 0.1 if self.domains == DOMAINS else 0.15)
+        if self.domains == DOMAINS:
+            health, education, safety, economy = range(4)
+            s[:, economy] = 0.3  # the economy helps every domain
+            s[economy, education] = 0.3  # education helps the economy
+            s[education, health] = 0.2
+            s[education, safety] = 0.2
+        np.fill_diagonal(s, 0.0)
+        return s
+
+    @cached_property
+    def agency_domains(self) -> np.ndarray:  # (A, K) which domains each agency controls
+        if self.per_domain:
+            return np.eye(self.n_domains)
+        return np.ones((1, self.n_domains))
+
+    @property
+    def local_action_dim(self) -> int:
+        kc = self.domains_per_agency
+        return kc * self.n_approaches + kc + 2
+
+    def replace(self, **overrides: Any) -> WorldConfig:
+        """A copy with some fields changed (validated); unknown fields fail clearly."""
+        check_fields(overrides)
+        return dataclasses.replace(self, **overrides)
+
+
+def _finite_in(value: Any, low: float, high: float) -> bool:
+    return (
+        isinstance(value, (int, float, np.integer, np.floating))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and low <= value <= high
+    )
+
+
+CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(WorldConfig))
+
+
+def check_fields(overrides: dict[str, Any]) -> None:
+    unknown = sorted(set(overrides) - set(CONFIG_FIELDS))
+    if unknown:
+        raise ValueError(
+            f"unknown config field(s) {unknown}; allowed fields: {', '.join(CONFIG_FIELDS)}"
+        )

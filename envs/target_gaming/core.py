@@ -1,0 +1,275 @@
+"""The batched world: reset and step B environments as array operations.
+
+``World`` holds only static things (config, design, constant matrices); the
+state is a ``WorldState`` passed in and returned, and randomness comes from
+the ``numpy.random.Generator`` passed in. One call of ``step`` advances all B
+environments with no Python loop over environments or agents.
+
+Step order (docs/model.md): genuine delivery, spillovers, gaming, true
+outcome, measurement, pay, audits (review steps), targets (review steps).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import WorldConfig
+from .designs import (
+    PAY_RULES,
+    CentreInputs,
+    PayInputs,
+    get_centre_reward,
+    get_design,
+)
+from .metrics import StepMetrics, step_metrics
+from .state import WorldState
+
+
+@dataclass(frozen=True)
+class Effort:
+    """A local action decoded into absolute effort (units of capacity)."""
+
+    deliver: np.ndarray  # (B, L, K, R)
+    game: np.ndarray  # (B, L, K)
+    partner_share: np.ndarray  # (B, L, A)
+    slack_share: np.ndarray  # (B, L, A)
+    game_share: np.ndarray  # (B, L, A)
+
+
+@dataclass(frozen=True)
+class StepResult:
+    state: WorldState
+    local_rewards: np.ndarray  # (B, N) N = L * A, agent n = locality n // A, agency n % A
+    centre_rewards: np.ndarray  # (B, C)
+    metrics: StepMetrics  # per locality (B, L) and national (B,)
+    truncated: np.ndarray  # (B,) bool: the horizon is reached
+
+
+class World:
+    """The target-gaming world for one config, design and centre reward."""
+
+    def __init__(
+        self, config: WorldConfig, design: str = "targets", centre_reward: str = "political"
+    ):
+        self.config = config
+        self.design = get_design(design)
+        self.centre_reward_name = centre_reward
+        self._centre_reward = get_centre_reward(centre_reward)
+        cfg = config
+        self.own_weights = cfg.agency_domains  # (A, K)
+        pooled = self.design.pooling == "locality" or cfg.pooled_localities
+        self.pay_weights = np.ones_like(self.own_weights) if pooled else self.own_weights
+        self._spill_t = cfg.spillover_matrix.T.copy()  # gain @ S.T
+        self._slack_onehot = np.zeros(cfg.local_action_dim)
+        self._slack_onehot[-1] = 1.0
+        self._pay_rule = PAY_RULES[self.design.pay]
+        fixed = {"headline": cfg.headline_mask.astype(float), "all": np.ones(cfg.n_domains)}
+        self._fixed_basket = fixed.get(self.design.measures)  # None: rotating
+        self._wbar = cfg.priorities
+
+    # ---- sizes ---------------------------------------------------------------
+    @property
+    def n_locals(self) -> int:
+        return self.config.n_locals
+
+    @property
+    def n_centres(self) -> int:
+        return self.config.n_centres
+
+    # ---- reset ---------------------------------------------------------------
+    def reset(self, rng: np.random.Generator, batch_size: int = 1) -> WorldState:
+        """Draw B fresh environments from the scenario's distributions."""
+        cfg, b_, n_loc, k = self.config, batch_size, self.config.n_localities, self.config.n_domains
+        baseline = rng.uniform(cfg.baseline_low, cfg.baseline_high, (b_, n_loc, k))
+        z = np.clip(rng.standard_normal((b_, n_loc, k, cfg.n_approaches)), -3.0, 3.0)
+        ebar = np.broadcast_to(cfg.mean_effectiveness, (b_, n_loc, k, cfg.n_approaches))
+        if cfg.locality_types == 2:  # odd localities: approaches work in reverse order
+            ebar = ebar.copy()
+            ebar[:, 1::2] = ebar[:, 1::2, :, ::-1]
+        effectiveness = ebar * np.exp(cfg.heterogeneity * z)
+        capacity = rng.uniform(cfg.capacity_low, cfg.capacity_high, (b_, n_loc))
+        priorities = rng.dirichlet(cfg.priority_concentration * k * self._wbar, (b_, n_loc))
+        knights = rng.random((b_, n_loc)) < cfg.knight_share
+        motivation = np.where(knights, cfg.psi_knight, cfg.psi_knave)
+        basket = self._draw_basket(rng, b_)
+        revealed = basket if self._fixed_basket is not None else np.zeros_like(basket)
+        zeros = np.zeros((b_, n_loc, k))
+        agencies = np.zeros((b_, n_loc, cfg.n_agencies))
+        return WorldState(
+            t=np.zeros(b_, dtype=np.int64),
+            true=baseline.copy(),
+            initial=baseline.copy(),
+            baseline=baseline,
+            effectiveness=effectiveness,
+            capacity=capacity,
+            priorities=priorities,
+            motivation=motivation,
+            inflation=zeros,
+            targets=np.full((b_, n_loc, k), cfg.target_default),
+            measured=baseline.copy(),
+            basket=basket,
+            revealed=revealed,
+            audited=zeros,
+            audited_true=zeros,
+            detected=zeros,
+            sanction=agencies,
+            partnership=agencies,
+        )
+
+    def _draw_basket(self, rng: np.random.Generator, batch_size: int) -> np.ndarray:
+        """Which domains are measured: fixed by the design, or basket_size drawn at random."""
+        if self._fixed_basket is not None:
+            return np.broadcast_to(self._fixed_basket, (batch_size, self.config.n_domains))
+        order = rng.random((batch_size, self.config.n_domains)).argsort(axis=1).argsort(axis=1)
+        return (order < self.config.basket_size).astype(float)
+
+    # ---- actions -------------------------------------------------------------
+    def decode_local(self, actions: np.ndarray, state: WorldState) -> Effort:
+        """Actions (B, N, D) in [0, 1] -> shares of each agency's effort -> absolute effort.
+
+        Shares are the action divided by its sum; an all-zero action is all slack.
+        Each agency has capacity ``c[i] / A``.
+        """
+        cfg = self.config
+        b_, n_loc, n_ag = actions.shape[0], cfg.n_localities, cfg.n_agencies
+        a = np.clip(actions, 0.0, 1.0).reshape(b_, n_loc, n_ag, -1)
+        total = a.sum(axis=-1, keepdims=True)
+        idle = total <= 0.0
+        shares = np.where(idle, self._slack_onehot, a / np.where(idle, 1.0, total))
+        effort = shares * (state.capacity[:, :, None, None] / n_ag)
+        kc, r = cfg.domains_per_agency, cfg.n_approaches
+        deliver = effort[..., : kc * r].reshape(b_, n_loc, cfg.n_domains, r)
+        game = effort[..., kc * r : kc * r + kc].reshape(b_, n_loc, cfg.n_domains)
+        return Effort(
+            deliver=deliver,
+            game=game,
+            partner_share=shares[..., -2],
+            slack_share=shares[..., -1],
+            game_share=shares[..., kc * r : kc * r + kc].sum(axis=-1),
+        )
+
+    def decode_centre(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Central actions (B, C, D) -> targets (B, L, K) and audit weights (B, L, C)."""
+        cfg = self.config
+        b_, n_c, n_loc = actions.shape[0], cfg.n_centres, cfg.n_localities
+        a = np.clip(actions, 0.0, 1.0)
+        kg = cfg.n_domains // n_c
+        raw_targets = a[..., : n_loc * kg].reshape(b_, n_c, n_loc, kg).transpose(0, 2, 1, 3)
+        targets = cfg.target_min + (cfg.target_max - cfg.target_min) * raw_targets.reshape(
+            b_, n_loc, cfg.n_domains
+        )
+        return targets, a[..., n_loc * kg :].transpose(0, 2, 1)
+
+    # ---- step ----------------------------------------------------------------
+    def step(
+        self,
+        state: WorldState,
+        local_actions: np.ndarray,  # (B, N, D_local)
+        centre_actions: np.ndarray,  # (B, C, D_centre)
+        rng: np.random.Generator,
+    ) -> StepResult:
+        cfg = self.config
+        effort = self.decode_local(local_actions, state)
+        x = state.true
+        # 1. genuine delivery with diminishing returns
+        genuine = (state.effectiveness * np.sqrt(effort.deliver)).sum(axis=-1)  # (B, L, K)
+        gain = cfg.alpha * genuine * (1.0 - x)
+        # 2. joined-up spillovers scaled by partnership (per_domain: the weakest agency)
+        joined = effort.partner_share.min(axis=-1)  # (B, L)
+        spill = (cfg.s0 + cfg.s1 * joined)[..., None] * (gain @ self._spill_t)
+        # 3. gaming: inflation stock kept up by effort; real harm
+        inflation = (1.0 - cfg.rho) * state.inflation + cfg.gamma * np.sqrt(effort.game)
+        noise = rng.standard_normal((2,) + x.shape)
+        # 4. true outcome drifts to baseline
+        drift = cfg.delta * (x - state.baseline)
+        true = np.clip(x + gain + spill - cfg.eta * effort.game - drift + cfg.sigma_x * noise[0], 0, 1)
+        # 5. measurement
+        measured = np.clip(true + inflation + cfg.sigma_m * noise[1], 0.0, 1.0)
+        mask = state.basket[:, None, :]  # (B, 1, K)
+        pay = self._pay_rule(
+            cfg,
+            PayInputs(measured, state.targets, true, x, state.priorities, mask, self.pay_weights),
+        )
+        t = state.t + 1
+        review = (state.t % cfg.review_period) == cfg.review_period - 1  # (B,)
+        new = dict(t=t, true=true, measured=measured, inflation=inflation)
+        new["partnership"] = effort.partner_share
+        audited = np.zeros_like(true)
+        sanction = np.zeros_like(effort.partner_share)
+        if review.any():
+            audited, sanction = self._review(state, centre_actions, inflation, true, review, rng, new)
+        state2 = state.replace(**new)
+        # rewards
+        good = (state.priorities * (true - state.baseline)) @ self.own_weights.T  # (B, L, A)
+        good = good / np.maximum(state.priorities @ self.own_weights.T, 1e-12)
+        local = (
+            pay
+            - sanction
+            - cfg.effort_cost * (1.0 - effort.slack_share)
+            + state.motivation[..., None] * good
+        )
+        centre = self._centre_reward(
+            cfg, CentreInputs(measured, state.targets, true, mask, audited)
+        )
+        metrics = step_metrics(cfg, state, state2, effort, mask, audited, sanction)
+        return StepResult(
+            state=state2,
+            local_rewards=local.reshape(local.shape[0], -1),
+            centre_rewards=centre,
+            metrics=metrics,
+            truncated=t >= cfg.horizon,
+        )
+
+    def _review(self, state, centre_actions, inflation, true, review, rng, new):
+        """Audits with sanctions that reset inflation; new targets; next basket."""
+        cfg = self.config
+        targets, audit_weights = self.decode_centre(centre_actions)
+        probs = self._audit_probabilities(audit_weights)  # (B, L, 1 or K)
+        audited = systematic_sample(probs, rng) * review[:, None, None]
+        audited = np.broadcast_to(audited, true.shape).astype(float)
+        found = inflation * audited
+        sanction = cfg.sanction * (found @ self.own_weights.T)  # (B, L, A)
+        r3 = review[:, None, None]
+        new["inflation"] = inflation - found
+        new["audited"] = np.where(r3, audited, state.audited)
+        new["audited_true"] = np.where(r3, true * audited, state.audited_true)
+        new["detected"] = np.where(r3, found, state.detected)
+        new["sanction"] = np.where(r3, sanction, state.sanction)
+        new["targets"] = np.where(r3, targets, state.targets)
+        if self._fixed_basket is None:
+            r2 = review[:, None]
+            new["revealed"] = np.where(r2, state.basket, state.revealed)
+            new["basket"] = np.where(r2, self._draw_basket(rng, review.shape[0]), state.basket)
+        return audited, sanction
+
+    def _audit_probabilities(self, weights: np.ndarray) -> np.ndarray:
+        """Per-locality audit probability: the design's rate or the centre's budget shares."""
+        cfg, kind = self.config, self.design.audits
+        b_, n_loc = weights.shape[0], cfg.n_localities
+        if kind == "none":
+            return np.zeros((b_, n_loc, 1))
+        if kind in ("random", "random_low"):
+            rate = cfg.audit_rate if kind == "random" else cfg.audit_rate_low
+            return np.full((b_, n_loc, 1), rate)
+        total = weights.sum(axis=1, keepdims=True)
+        shares = weights / np.where(total > 0, total, 1.0)
+        return np.minimum(1.0, cfg.n_audits * shares)  # (B, L, C), sums to <= n_audits
+
+
+def systematic_sample(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Draw audits along axis 1 with inclusion probabilities ``probs`` (each <= 1).
+
+    Systematic sampling in a random order: each locality is audited with
+    exactly its probability, and the number audited never exceeds
+    ``ceil(sum of probabilities)``, so a budget is never overspent.
+    """
+    order = rng.random(probs.shape).argsort(axis=1)
+    p = np.take_along_axis(probs, order, axis=1)
+    end = np.cumsum(p, axis=1)
+    offset = rng.random((probs.shape[0], 1, probs.shape[2]))
+    chosen = (np.ceil(end - offset) - np.ceil(end - p - offset)) > 0
+    out = np.empty_like(chosen)
+    np.put_along_axis(out, order, chosen, axis=1)
+    return out

@@ -1,0 +1,224 @@
+"""The PettingZoo ParallelEnv: a thin view of the batched core with B = 1.
+
+All dynamics live in ``core.World``; this class only turns dicts of actions
+into arrays (validating them), and arrays back into PettingZoo's dicts.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import gymnasium
+import numpy as np
+from pettingzoo import ParallelEnv
+
+from . import observe
+from .config import WorldConfig
+from .core import StepResult, World
+from .metrics import LOCALITY_METRICS, EpisodeMetrics
+from .scenarios import get_scenario
+from .state import WorldState
+
+RENDER_MODES = ("human", "ansi", "rgb_array")
+
+
+def make_config(scenario: str = "whitehall", **overrides: Any) -> WorldConfig:
+    """The scenario's config with overrides (lists become tuples)."""
+    fixed = {k: _as_tuple(v) for k, v in overrides.items()}
+    return get_scenario(scenario).config(**fixed)
+
+
+def _as_tuple(value: Any) -> Any:
+    if isinstance(value, (list, np.ndarray)):
+        return tuple(_as_tuple(v) for v in value)
+    return value
+
+
+class TargetGamingEnv(ParallelEnv):
+    """Central target-setting and local delivery, gaming and partnership (see target_gaming_v0)."""
+
+    metadata = {"name": "target_gaming_v0", "render_modes": list(RENDER_MODES), "render_fps": 4}
+
+    def __init__(
+        self,
+        scenario: str = "whitehall",
+        design: str = "targets",
+        centre_reward: str = "political",
+        max_cycles: int | None = None,
+        render_mode: str | None = None,
+        **overrides: Any,
+    ):
+        if max_cycles is not None:
+            overrides["horizon"] = max_cycles
+        if render_mode is not None and render_mode not in RENDER_MODES:
+            raise ValueError(f"render_mode {render_mode!r} is not one of {list(RENDER_MODES)}")
+        self.scenario = scenario
+        self.config = make_config(scenario, **overrides)
+        self.world = World(self.config, design, centre_reward)
+        self.render_mode = render_mode
+        cfg = self.config
+        self.centre_agents = (
+            [f"department_{k}" for k in range(cfg.n_domains)]
+            if cfg.departments
+            else ["centre_0"]
+        )
+        self.local_agents = [f"local_{n}" for n in range(cfg.n_locals)]
+        self.possible_agents = self.centre_agents + self.local_agents
+        self.agents: list[str] = []
+        self._layouts = {a: self._make_layouts(a) for a in self.possible_agents}
+        self._rng = np.random.default_rng()
+        self.world_state: WorldState | None = None
+        self.last_result: StepResult | None = None
+        self._episode = EpisodeMetrics(1)
+        low, high = observe.layout_bounds(observe.state_layout(cfg))
+        self.state_space = gymnasium.spaces.Box(low, high, dtype=np.float32)
+
+    # ---- spaces and layouts -----------------------------------------------------
+    def _make_layouts(self, agent: str) -> tuple[observe.Layout, observe.Layout]:
+        role, index = self._role(agent)
+        cfg = self.config
+        if role == "centre":
+            return (
+                observe.centre_observation_layout(cfg, index),
+                observe.centre_action_layout(cfg, index),
+            )
+        agency = index % cfg.n_agencies
+        return (
+            observe.local_observation_layout(cfg, agency),
+            observe.local_action_layout(cfg, agency),
+        )
+
+    def _role(self, agent: str) -> tuple[str, int]:
+        if agent in self.centre_agents:
+            return "centre", self.centre_agents.index(agent)
+        if agent in self.local_agents:
+            return "local", int(agent.split("_")[1])
+        raise ValueError(f"unknown agent {agent!r}; agents are {self.possible_agents}")
+
+    @functools.lru_cache(maxsize=None)  # noqa: B019 - one env, a handful of agents
+    def observation_space(self, agent: str) -> gymnasium.spaces.Box:
+        low, high = observe.layout_bounds(self._layouts[self._check(agent)][0])
+        return gymnasium.spaces.Box(low, high, dtype=np.float32)
+
+    @functools.lru_cache(maxsize=None)  # noqa: B019
+    def action_space(self, agent: str) -> gymnasium.spaces.Box:
+        n = len(self._layouts[self._check(agent)][1])
+        return gymnasium.spaces.Box(0.0, 1.0, (n,), dtype=np.float32)
+
+    def action_layout(self, agent: str) -> list[str]:
+        """Names of the agent's action components, in order."""
+        return [name for name, _, _ in self._layouts[self._check(agent)][1]]
+
+    def observation_layout(self, agent: str) -> list[str]:
+        """Names of the agent's observation components, in order."""
+        return [name for name, _, _ in self._layouts[self._check(agent)][0]]
+
+    def _check(self, agent: str) -> str:
+        if agent not in self._layouts:
+            raise ValueError(f"unknown agent {agent!r}; agents are {self.possible_agents}")
+        return agent
+
+    # ---- API ---------------------------------------------------------------------
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        self.world_state = self.world.reset(self._rng, 1)
+        self.last_result = None
+        self._episode.reset()
+        self.agents = list(self.possible_agents)
+        return self._observations(), {a: {} for a in self.agents}
+
+    def step(self, actions: dict[str, Any]):
+        if not self.agents:
+            raise RuntimeError("the episode is over (or never began): call reset() first")
+        local, centre = self._action_arrays(actions)
+        result = self.world.step(self.world_state, local, centre, self._rng)
+        self.world_state, self.last_result = result.state, result
+        self._episode.add(result.metrics.national)
+        observations = self._observations()
+        rewards = dict(zip(self.centre_agents, result.centre_rewards[0].tolist()))
+        rewards.update(zip(self.local_agents, result.local_rewards[0].tolist()))
+        truncated = bool(result.truncated[0])
+        terminations = dict.fromkeys(self.agents, False)
+        truncations = dict.fromkeys(self.agents, truncated)
+        infos = self._infos(result)
+        if truncated:
+            self.agents = []
+        return observations, rewards, terminations, truncations, infos
+
+    def _action_arrays(self, actions: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        missing = [a for a in self.agents if a not in actions]
+        unknown = [a for a in actions if a not in self._layouts]
+        if missing or unknown:
+            raise ValueError(
+                f"actions must name every live agent exactly: missing {missing}, "
+                f"unknown {unknown}; live agents are {self.agents}"
+            )
+        centre = np.stack([self._one_action(a, actions[a]) for a in self.centre_agents])
+        local = np.stack([self._one_action(a, actions[a]) for a in self.local_agents])
+        if not (np.isfinite(centre).all() and np.isfinite(local).all()):
+            bad = [a for a in self.agents if not np.isfinite(actions[a]).all()]
+            raise ValueError(
+                f"action of agent(s) {bad} contains NaN or inf; actions must be finite "
+                "(finite values outside [0, 1] are clipped)"
+            )
+        return local[None], centre[None]
+
+    def _one_action(self, agent: str, action: Any) -> np.ndarray:
+        try:
+            arr = np.asarray(action, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"action of agent {agent!r} is not numeric: {action!r}") from err
+        expected = self.action_space(agent).shape
+        if arr.shape != expected:
+            raise ValueError(
+                f"action of agent {agent!r} has shape {arr.shape}; expected {expected} "
+                f"(see action_layout({agent!r}))"
+            )
+        return arr
+
+    def _observations(self) -> dict[str, np.ndarray]:
+        cfg, st = self.config, self.world_state
+        obs = dict(zip(self.centre_agents, observe.centre_observations(cfg, st)[0]))
+        obs.update(zip(self.local_agents, observe.local_observations(cfg, st)[0]))
+        return obs
+
+    def _infos(self, result: StepResult) -> dict[str, dict]:
+        national = {k: float(v[0]) for k, v in result.metrics.national.items()}
+        infos = {a: {"metrics": dict(national)} for a in self.centre_agents}
+        loc = result.metrics.locality
+        rows = np.stack([loc[name][0] for name in LOCALITY_METRICS], axis=1).tolist()  # (L, M)
+        n_ag = self.config.n_agencies
+        for n, agent in enumerate(self.local_agents):
+            infos[agent] = {"metrics": dict(zip(LOCALITY_METRICS, rows[n // n_ag]))}
+        return infos
+
+    def state(self) -> np.ndarray:
+        if self.world_state is None:
+            raise RuntimeError("call reset() before state()")
+        return observe.global_state(self.config, self.world_state)[0]
+
+    def episode_metrics(self) -> dict[str, float]:
+        """The episode so far, summarised (means over steps; changes last; counts summed)."""
+        return {k: float(v[0]) for k, v in self._episode.summary().items()}
+
+    def render(self):
+        if self.render_mode is None:
+            gymnasium.logger.warn("render() called without a render_mode; returning None")
+            return None
+        if self.world_state is None:
+            raise RuntimeError("call reset() before render()")
+        from . import render
+
+        if self.render_mode == "human":
+            print(render.ansi(self), end="")
+            return None
+        if self.render_mode == "ansi":
+            return render.ansi(self)
+        return render.rgb_array(self)
+
+    def close(self) -> None:
+        from . import render
+
+        render.close(self)

@@ -1,0 +1,188 @@
+"""target_gaming_v0: a centre sets targets and audits; localities deliver, game, partner or hold back.
+
+| Import             | ``from envs import target_gaming_v0``                                   |
+|--------------------|-------------------------------------------------------------------------|
+| Actions            | Continuous (Box in [0, 1]^D, normalised to effort shares)               |
+| Parallel API       | Yes (native); AEC via ``env()``                                        |
+| Agents             | ``centre_0`` or ``department_<k>``, then ``local_<n>``                  |
+| Agents (default)   | 7: ``centre_0``, ``local_0`` ... ``local_5``                            |
+| Action shape       | local 18 (unitary) / 6 (per_domain); centre 30 / department 12 |
+| Observation shape  | local 41 (unitary) / 19 (per_domain); centre 106 / department 41 |
+| State shape        | 234 (default scenario)                                                  |
+| Registered ids     | ``target_gaming/target_gaming_v0`` (aec and parallel registries)        |
+
+A central agent steers L localities on K interlinked domains (health,
+education, safety, economy) by targets on measured ("headline") domains,
+audits and pay; each local agent splits its effort between genuine delivery
+(by one of R approaches whose effectiveness differs by locality), gaming the
+measure, joined-up partnership and slack. The world and its equations are in
+``docs/model.md``; all dynamics live in the batched core
+``envs.target_gaming.World``, of which this environment is a thin view with
+one environment (B = 1).
+
+Arguments
+---------
+``target_gaming_v0.parallel_env(scenario="whitehall", design="targets",
+centre_reward="political", max_cycles=None, render_mode=None, **overrides)``
+
+- ``scenario``: a named preset (``envs.target_gaming.SCENARIOS``):
+  ``whitehall`` (default: unitary localities, coordinated centre, headline =
+  health and education), ``coalfield_seaside`` (two locality types with
+  reversed best approaches), ``homogeneous`` (h = 0), ``capacity_gap``,
+  ``gresham`` (half knights, half knaves), ``jug_1`` (coordinated centre,
+  pooled agencies), ``jug_2`` (coordinated centre, silo agencies), ``jug_3``
+  (departments, pooled agencies), ``jug_4`` (departments, silo agencies); the
+  four ``jug_*`` scenarios have one agency per domain (``per_domain``).
+- ``design``: the reward design (``envs.target_gaming.DESIGNS``), see Rewards.
+- ``centre_reward``: ``political`` or ``welfare``, see Rewards.
+- ``max_cycles``: episode length in steps (quarters); sets the config field
+  ``horizon`` (default 40).
+- ``render_mode``: ``None``, ``"human"`` (prints the ansi table), ``"ansi"`` or
+  ``"rgb_array"``.
+- ``**overrides``: any field of ``envs.target_gaming.WorldConfig``, for example
+  ``n_localities=8``, ``heterogeneity=0.0``, ``agency_mode="per_domain"``,
+  ``centre_mode="departments"``, ``sanction=5.0``. Lists are taken as tuples.
+
+An unknown scenario, design, centre reward or config field raises
+``ValueError`` listing what is allowed; an out-of-range value names the field,
+the value and the allowed range.
+
+Agents
+------
+``centre_0`` (``centre_mode="coordinated"``) or ``department_<k>`` for each
+domain k (``centre_mode="departments"``: each sets targets and audits for its
+own domain and is rewarded on it), then the local agents ``local_<n>``. With
+``agency_mode="unitary"`` local n is locality n and controls all K domains;
+with ``agency_mode="per_domain"`` there are K agencies per locality and local n
+is the agency for domain ``n % K`` in locality ``n // K``. No agent ever
+terminates; all are truncated together after ``max_cycles`` steps.
+
+Actions
+-------
+Every action is a Box in [0, 1]^D of float32. Finite values outside [0, 1]
+are clipped; NaN or inf, a wrong shape, or a missing or unknown agent raise
+``ValueError`` naming the agent. ``env.unwrapped.action_layout(agent)``
+returns the name of every component in order.
+
+Local (per agency): ``deliver:<domain>:<r>`` for its domains and approaches,
+``game:<domain>`` for its domains, ``partner``, ``slack``. The action is
+divided by its sum to give shares of the agency's effort (an all-zero action
+is all slack); the agency's effort is ``c[i] / A`` (A agencies per locality).
+
+Central: ``target:<i>:<domain>`` for every locality and its domain(s), mapped
+to ``[target_min, target_max]`` (default [0.3, 0.9]), then ``audit:<i>``, the
+locality's share of the audit budget (used only by ``targeted_audits``). The
+centre acts on review steps (the last step of every review period, default
+every 4th): the targets then apply from the next step. Between reviews its
+action is ignored, and its observation says how long until the next review.
+
+Observations
+------------
+``env.unwrapped.observation_layout(agent)`` names every component.
+
+Local (its own locality only): ``true:<d>`` (local knowledge of the true
+outcome), ``measured:<d>`` and ``is_measured:<d>`` (the published measure of
+the domains it knows to be measured; under ``rotating_basket`` that is last
+period's basket), ``target:<d>``, ``effectiveness:<d>:<r>`` (its own E),
+``capacity``, ``priority:<d>`` (local priorities w), ``inflation:<d>`` (its
+gaming stock u), ``audited`` and ``sanction`` (at the last review), and in
+per_domain mode ``partners_partnership`` (the other agencies' mean partner
+share last step) and ``agency:<d>`` (its domain, one-hot); then
+``time_to_review`` (steps to the next review / period) and ``time`` (t / T).
+
+Central: ``measured:<i>:<d>`` (0 where unmeasured), ``is_measured:<d>``,
+``target:<i>:<d>``, ``audited_true:<i>:<d>`` (the truth found by the last
+review's audits, 0 elsewhere), ``audited:<i>``, ``detected:<i>`` (inflation
+found), ``mean_effectiveness:<d>:<r>`` (Ebar: the centre does not know local
+E), ``national_priority:<d>``, ``department:<d>`` (departments only),
+``time_to_review``, ``time``. Never the unaudited true state.
+
+``state()`` (``state_space``): the full true state for centralised critics:
+true, measured, target, baseline, priority and inflation of every cell, every
+E, capacities, motivations, the measured domains and the time features.
+
+Rewards
+-------
+Local agency a of locality i, every step:
+``pay - sanction - effort_cost * (1 - slack share) + psi[i] * good``, where
+``good`` is the w-weighted true outcome above the structural baseline over
+the agency's domains, and the sanction ``F * (inflation found)`` falls on
+review steps when the locality is audited. ``pay`` is the design's:
+
+| design | pay | measured domains | audits | pooling |
+|---|---|---|---|---|
+| ``targets`` | share of counted targets hit (``m >= tau``) | headline | none | own |
+| ``linear`` | ``linear_slope * (m - tau)`` | headline | none | own |
+| ``league_table`` | rank of the measure among localities, in [0, 1] | headline | none | own |
+| ``audited_targets`` | threshold | headline | random, ``audit_rate`` | own |
+| ``rotating_basket`` | threshold | ``basket_size`` drawn each period, unannounced | random, ``audit_rate_low`` | own |
+| ``targeted_audits`` | threshold | headline | centre's budget ``n_audits`` | own |
+| ``local_priorities`` | ``linear_slope * K * w * (m - tau)`` | all | random, low | own |
+| ``pooled_budget`` | threshold | all | random, low | locality |
+| ``oracle_outcomes`` | ``oracle_scale * K * w * (change in true x)`` | all (pays on truth) | none | own |
+
+Pay is averaged over the agency's counted domains ("own") or over all of its
+locality's ("locality"; also whenever the scenario has
+``pooled_localities=True``). An agency none of whose domains is counted is paid 0.
+
+Central (``centre_reward``): ``political`` = 0.5 x share of measured targets
+hit + 0.5 x mean measure (what the media see); ``welfare`` = true national
+welfare ``wbar . mean_i x[i]`` minus ``audit_cost`` x the share of localities
+audited. A department gets the same over its own domain.
+
+Metrics
+-------
+``infos[agent]["metrics"]`` every step: the central agents get national
+metrics, each local agent its own locality's. ``env.unwrapped.episode_metrics()``
+summarises the episode (means over steps; the ``*_change`` metrics and
+``neglect`` at the last step; ``audits``, ``detections``, ``sanctions`` and
+``audit_cost`` summed).
+
+``true_welfare`` (wbar-weighted true x), ``local_welfare`` (w-weighted),
+``measured_performance`` (mean measure over measured cells),
+``target_hit_rate``, ``goodhart_gap`` (mean m - x over measured cells),
+``gaming_share`` and ``slack_share`` (of effort), ``partnership`` (the
+locality's joint partnership J), ``measured_change`` and ``unmeasured_change``
+(true x since reset, over the scenario's headline and other domains),
+``neglect`` (their difference), ``bunching`` (share of hit targets within
+``bunching_band`` above the target), ``perverse_rate`` (share of measured
+indicators whose measure rose while the truth fell), ``inequality`` (national
+only: standard deviation of local welfare), ``audits``, ``detections``,
+``sanctions`` (counts and amounts at reviews), ``audit_cost`` (national only).
+
+Rendering
+---------
+``"human"`` prints the ``"ansi"`` text and returns None.
+``"ansi"``: a table per locality of true / measured / target per domain,
+gaming, slack, partnership and audits. ``"rgb_array"``: a dashboard drawn
+with matplotlib (an (H, W, 3) uint8 array).
+
+Version History
+---------------
+- v0: initial release.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pettingzoo.utils import conversions, wrappers
+
+from envs.target_gaming.parallel import TargetGamingEnv
+
+__all__ = ["env", "parallel_env", "raw_env"]
+
+
+def parallel_env(**kwargs: Any) -> TargetGamingEnv:
+    """The ParallelEnv (native form). Keyword arguments as in the module docstring."""
+    return TargetGamingEnv(**kwargs)
+
+
+def raw_env(**kwargs: Any):
+    """The AEC form without PettingZoo's order-enforcing wrapper."""
+    return conversions.parallel_to_aec_wrapper(TargetGamingEnv(**kwargs))
+
+
+def env(**kwargs: Any):
+    """The AEC form, wrapped as PettingZoo's own environments are."""
+    return wrappers.OrderEnforcingWrapper(raw_env(**kwargs))

@@ -1,0 +1,61 @@
+"""PettingZoo's own conformance checks, for the default scenario and a per_domain/departments one."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+from pettingzoo.test import (
+    api_test,
+    max_cycles_test,
+    parallel_api_test,
+    render_test,
+    seed_test,
+    state_test,
+)
+
+from envs import target_gaming_v0
+from tests.conftest import SCENARIO_CASES
+
+
+@pytest.mark.parametrize("scenario", SCENARIO_CASES)
+def test_parallel_api(scenario):
+    parallel_api_test(target_gaming_v0.parallel_env(scenario=scenario), num_cycles=200)
+
+
+@pytest.mark.parametrize("scenario", SCENARIO_CASES)
+def test_aec_api(scenario):
+    api_test(target_gaming_v0.env(scenario=scenario), num_cycles=200)
+
+
+@pytest.mark.parametrize("scenario", SCENARIO_CASES)
+def test_aec_seed(scenario):
+    seed_test(functools.partial(target_gaming_v0.env, scenario=scenario), num_cycles=200)
+
+
+def test_max_cycles():
+    max_cycles_test(target_gaming_v0)
+
+
+@pytest.mark.parametrize("scenario", SCENARIO_CASES)
+def test_render_modes(scenario):
+    render_test(functools.partial(target_gaming_v0.env, scenario=scenario))
+
+
+@pytest.mark.parametrize("scenario", SCENARIO_CASES)
+def test_state(scenario):
+    state_test(
+        target_gaming_v0.env(scenario=scenario),
+        target_gaming_v0.parallel_env(scenario=scenario),
+    )
+
+
+def test_registered_with_pettingzoo():
+    import pettingzoo
+
+    import envs
+
+    par = pettingzoo.make("parallel", envs.ENV_ID, n_localities=3)
+    aec = pettingzoo.make("aec", envs.ENV_ID)
+    assert len(par.possible_agents) == 4
+    assert aec.unwrapped.possible_agents[0] == "centre_0"
