@@ -64,10 +64,14 @@ def priorities_pay(cfg: WorldConfig, inputs: PayInputs) -> np.ndarray:
 
 
 def league_table_pay(cfg: WorldConfig, inputs: PayInputs) -> np.ndarray:
-    """Rank among localities of the pooled measure, scaled to [0, 1] (top = 1)."""
+    """Rank among localities of the pooled measure, scaled to [0, 1] (top = 1).
+
+    An agency none of whose domains is counted is paid 0, like every other rule.
+    """
     score = pool(inputs.measured, inputs)  # (B, L, A)
     ranks = np.argsort(np.argsort(score, axis=1), axis=1)
-    return ranks / (score.shape[1] - 1)
+    counted = (inputs.mask @ inputs.weights.T) > 0  # (B, 1, A)
+    return ranks / (score.shape[1] - 1) * counted
 
 
 def oracle_pay(cfg: WorldConfig, inputs: PayInputs) -> np.ndarray:
