@@ -127,7 +127,7 @@ LOCAL_POLICIES: dict[str, Callable[..., LocalPolicy]] = {
 
 
 def fixed_targets_action(cfg: WorldConfig, batch: int) -> np.ndarray:
-    """(B, C, D) central actions keeping every target at ``target_default``, audits spread evenly."""
+    """(B, C, D) central actions: every target at ``target_default``, audits spread evenly."""
     level = (cfg.target_default - cfg.target_min) / (cfg.target_max - cfg.target_min)
     dim = cfg.n_localities * cfg.n_domains // cfg.n_centres + cfg.n_localities
     action = np.full((batch, cfg.n_centres, dim), level)

@@ -1,4 +1,4 @@
-"""target_gaming_v0: a centre sets targets and audits; localities deliver, game, partner or hold back.
+"""target_gaming_v0: a centre sets targets and audits; localities deliver, game, partner, idle.
 
 | Import             | ``from envs import target_gaming_v0``                                   |
 |--------------------|-------------------------------------------------------------------------|
@@ -115,13 +115,14 @@ review steps when the locality is audited. ``pay`` is the design's:
 | ``linear`` | ``linear_slope * (m - tau)`` | headline | none | own |
 | ``league_table`` | rank of the measure among localities, in [0, 1] | headline | none | own |
 | ``audited_targets`` | threshold | headline | random, ``audit_rate`` | own |
-| ``rotating_basket`` | threshold | ``basket_size`` drawn each period, unannounced | random, ``audit_rate_low`` | own |
+| ``rotating_basket`` | threshold | ``basket_size`` per period, hidden | random, low | own |
 | ``targeted_audits`` | threshold | headline | centre's budget ``n_audits`` | own |
 | ``local_priorities`` | ``linear_slope * K * w * (m - tau)`` | all | random, low | own |
 | ``pooled_budget`` | threshold | all | random, low | locality |
-| ``oracle_outcomes`` | ``oracle_scale * K * w * (change in true x)`` | all (pays on truth) | none | own |
+| ``oracle_outcomes`` | ``oracle_scale * K * w * (change in x)`` | all (on truth) | none | own |
 
-Pay is averaged over the agency's counted domains ("own") or over all of its
+"random, low" audits at rate ``audit_rate_low``. Pay is averaged over the agency's
+counted domains ("own") or over all of its
 locality's ("locality"; also whenever the scenario has
 ``pooled_localities=True``). An agency none of whose domains is counted is paid 0.
 

@@ -11,8 +11,19 @@ from training.rollout import EPISODE_COLUMNS, RolloutSpec, rollout
 
 def test_rollout_writes_one_row_per_episode_with_every_documented_column(tmp_path, capsys):
     code = main(
-        ["rollout", "--design", "targets,audited_targets", "--policy", "honest,gamer",
-         "--episodes", "3", "--out", str(tmp_path), "--set", "n_localities=4"]
+        [
+            "rollout",
+            "--design",
+            "targets,audited_targets",
+            "--policy",
+            "honest,gamer",
+            "--episodes",
+            "3",
+            "--out",
+            str(tmp_path),
+            "--set",
+            "n_localities=4",
+        ]
     )
     assert code == 0
     printed = capsys.readouterr().out
@@ -28,8 +39,9 @@ def test_rollout_writes_one_row_per_episode_with_every_documented_column(tmp_pat
 def test_rollout_is_deterministic_for_a_seed():
     spec = RolloutSpec(design="rotating_basket", policy="random", episodes=4, seed=9)
     assert rollout(spec) == rollout(spec)
-    assert rollout(spec) != rollout(RolloutSpec(design="rotating_basket", policy="random",
-                                                episodes=4, seed=10))
+    assert rollout(spec) != rollout(
+        RolloutSpec(design="rotating_basket", policy="random", episodes=4, seed=10)
+    )
 
 
 def test_gamer_shows_a_goodhart_gap_and_honest_does_not():

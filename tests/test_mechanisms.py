@@ -56,8 +56,9 @@ def test_inflation_decays_unless_kept_up():
     world = make_world(sigma_x=0.0, sigma_m=0.0)
     gaming = run(world, local_action(world, game__health=1.0), 5)
     u = gaming[-1].state.inflation[..., 0]
-    stopped = world.step(gaming[-1].state, *constant_actions(world, np.zeros(18), 64),
-                         np.random.default_rng(1))
+    stopped = world.step(
+        gaming[-1].state, *constant_actions(world, np.zeros(18), 64), np.random.default_rng(1)
+    )
     np.testing.assert_allclose(stopped.state.inflation[..., 0], (1 - world.config.rho) * u)
 
 
@@ -145,9 +146,7 @@ def test_a_silo_agency_wastes_its_partners_partnership_effort():
     one_silo = all_in.copy()
     one_silo[3 :: cfg.n_agencies] = alone  # the economy agency of every locality stays out
     nobody = np.tile(alone, (cfg.n_locals, 1))
-    w_all, w_silo, w_none = (
-        run(world, acts, 12)[-1] for acts in (all_in, one_silo, nobody)
-    )
+    w_all, w_silo, w_none = (run(world, acts, 12)[-1] for acts in (all_in, one_silo, nobody))
     assert w_silo.metrics.national["partnership"].max() == 0.0
     np.testing.assert_allclose(w_silo.state.true, w_none.state.true)  # the effort bought nothing
     assert (w_all.state.true.mean(axis=(1, 2)) > w_none.state.true.mean(axis=(1, 2)) + 0.02).all()

@@ -1,4 +1,4 @@
-"""PettingZoo's own conformance checks, for the default scenario and a per_domain/departments one."""
+"""PettingZoo's own conformance checks: the default scenario and a per_domain/departments one."""
 
 from __future__ import annotations
 

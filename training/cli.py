@@ -63,7 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     roll.add_argument("--all-metrics", action="store_true", help="print every metric")
     roll.add_argument("--out", type=Path, help="folder for metrics.txt and episodes.csv")
     roll.add_argument(
-        "--set", type=_override, action="append", default=[], metavar="FIELD=VALUE",
+        "--set",
+        type=_override,
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
         help="override a config field, e.g. --set n_localities=8",
     )
     return parser

@@ -120,8 +120,10 @@ class WorldConfig:
         for name, (low, high, integer) in _RANGES.items():
             value = getattr(self, name)
             kind = "an integer" if integer else "a number"
-            ok_type = isinstance(value, (int, np.integer)) if integer else isinstance(
-                value, (int, float, np.integer, np.floating)
+            ok_type = (
+                isinstance(value, (int, np.integer))
+                if integer
+                else isinstance(value, (int, float, np.integer, np.floating))
             )
             if isinstance(value, bool) or not ok_type:
                 _fail(name, value, f"{kind} in [{low}, {high}]")

@@ -56,7 +56,9 @@ def rgb_array(env: TargetGamingEnv) -> np.ndarray:
     for k, ax in enumerate(axes[:-1]):
         ax.barh(loc, st.true[0, :, k], color="tab:green", alpha=0.7, label="true")
         if st.basket[0, k]:
-            ax.scatter(st.measured[0, :, k], loc, color="tab:red", marker="o", s=12, label="measured")
+            ax.scatter(
+                st.measured[0, :, k], loc, color="tab:red", marker="o", s=12, label="measured"
+            )
         ax.scatter(st.targets[0, :, k], loc, color="black", marker="|", s=80, label="target")
         ax.set_xlim(0, 1)
         ax.set_title(cfg.domains[k], fontsize=9)

@@ -71,6 +71,7 @@ SCENARIOS: dict[str, Scenario] = {
     )
 }
 
+
 def get_scenario(name: str) -> Scenario:
     if name not in SCENARIOS:
         raise ValueError(f"unknown scenario {name!r}; known scenarios: {', '.join(SCENARIOS)}")
