@@ -23,8 +23,10 @@ from .designs import (
     get_centre_reward,
     get_design,
 )
-from .metrics import StepMetrics, step_metrics
+from .metrics import _CI, MetricsKernel, StepMetrics
 from .state import WorldState
+
+_HIT, _LEVEL = _CI["hit"], _CI["measured"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,29 @@ class World:
         fixed = {"headline": cfg.headline_mask.astype(float), "all": np.ones(cfg.n_domains)}
         self._fixed_basket = fixed.get(self.design.measures)  # None: rotating
         self._wbar = cfg.priorities
+        # constants for step (sizes, selection and summation matrices)
+        k, r, kc = cfg.n_domains, cfg.n_approaches, cfg.domains_per_agency
+        self._n_loc, self._k, self._n_ag, self._d = (
+            cfg.n_localities, k, cfg.n_agencies, cfg.local_action_dim
+        )
+        self._n_deliver = kc * r  # action columns: deliver (kc*R), game (kc), partner, slack
+        self._n_effort = kc * (r + 1)
+        self._ones_d = np.ones(self._d)
+        self._ones_k = np.ones(k)
+        cols = np.zeros((self._d, 3))  # game share, slack share, partner share
+        cols[self._n_deliver : self._n_effort, 0] = 1.0
+        cols[-1, 1] = 1.0
+        cols[-2, 2] = 1.0
+        self._share_columns = cols
+        self._sum_approaches = np.kron(np.eye(kc), np.ones((r, 1)))  # (kc*R, kc)
+        self._keep = 1.0 - cfg.rho
+        self._noise_scale = np.array([cfg.sigma_x, cfg.sigma_m]).reshape(2, 1, 1, 1)
+        self._pay_weights_t = self.pay_weights.T.copy()
+        self._own_weights_t = self.own_weights.T.copy()
+        if self._fixed_basket is not None:
+            self._counted = np.full((1, 1), max(self._fixed_basket.sum(), 1.0))
+            self._pay_norm = np.maximum(self._fixed_basket @ self._pay_weights_t, 1.0)  # (A,)
+        self._metrics = MetricsKernel(cfg)
 
     # ---- sizes ---------------------------------------------------------------
     @property
@@ -126,6 +151,27 @@ class World:
         return (order < self.config.basket_size).astype(float)
 
     # ---- actions -------------------------------------------------------------
+    def _decode(self, actions: np.ndarray, capacity: np.ndarray):
+        """Clip, normalise and scale local actions with few array operations.
+
+        Returns ``shares`` (B, L, A, D), ``summary`` (B*L*A, 3) with columns
+        game share, slack share, partner share, and ``effort`` (B*L*A, kc*(R+1))
+        the absolute deliver and game effort (a fresh array the caller may overwrite).
+        """
+        b_, n_loc, n_ag, d = actions.shape[0], self._n_loc, self._n_ag, self._d
+        a = np.maximum(actions, 0.0)
+        np.minimum(a, 1.0, out=a)  # clip to [0, 1]
+        flat = a.reshape(-1, d)  # (B*L*A, D)
+        total = flat @ self._ones_d
+        idle = total <= 0.0  # an all-zero action is all slack
+        flat /= (total + idle)[:, None]  # shares (an idle row stays 0)
+        summary = flat @ self._share_columns  # game share, slack share (no idle), partner share
+        summary[:, 1] += idle
+        capacity = capacity if n_ag == 1 else capacity / n_ag  # each agency's capacity
+        shares = a.reshape(b_, n_loc, n_ag, d)
+        effort = shares[..., : self._n_effort] * capacity[:, :, None, None]
+        return shares, summary, effort.reshape(-1, self._n_effort)
+
     def decode_local(self, actions: np.ndarray, state: WorldState) -> Effort:
         """Actions (B, N, D) in [0, 1] -> shares of each agency's effort -> absolute effort.
 
@@ -133,21 +179,16 @@ class World:
         Each agency has capacity ``c[i] / A``.
         """
         cfg = self.config
-        b_, n_loc, n_ag = actions.shape[0], cfg.n_localities, cfg.n_agencies
-        a = np.clip(actions, 0.0, 1.0).reshape(b_, n_loc, n_ag, -1)
-        total = a.sum(axis=-1, keepdims=True)
-        idle = total <= 0.0
-        shares = np.where(idle, self._slack_onehot, a / np.where(idle, 1.0, total))
-        effort = shares * (state.capacity[:, :, None, None] / n_ag)
-        kc, r = cfg.domains_per_agency, cfg.n_approaches
-        deliver = effort[..., : kc * r].reshape(b_, n_loc, cfg.n_domains, r)
-        game = effort[..., kc * r : kc * r + kc].reshape(b_, n_loc, cfg.n_domains)
+        b_, n_loc, n_ag = actions.shape[0], self._n_loc, self._n_ag
+        _, summary, effort = self._decode(actions, state.capacity)
+        kr = self._n_deliver
+        per_agency = summary.reshape(b_, n_loc, n_ag, 3)
         return Effort(
-            deliver=deliver,
-            game=game,
-            partner_share=shares[..., -2],
-            slack_share=shares[..., -1],
-            game_share=shares[..., kc * r : kc * r + kc].sum(axis=-1),
+            deliver=effort[:, :kr].reshape(b_, n_loc, cfg.n_domains, cfg.n_approaches),
+            game=effort[:, kr:].reshape(b_, n_loc, cfg.n_domains),
+            partner_share=per_agency[..., 2],
+            slack_share=per_agency[..., 1],
+            game_share=per_agency[..., 0],
         )
 
     def decode_centre(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -171,56 +212,106 @@ class World:
         rng: np.random.Generator,
     ) -> StepResult:
         cfg = self.config
-        effort = self.decode_local(local_actions, state)
+        b_, n_loc, k, n_ag = local_actions.shape[0], self._n_loc, self._k, self._n_ag
+        cell = (b_, n_loc, k)
+        _, summary, effort = self._decode(local_actions, state.capacity)
+        kr = self._n_deliver
         x = state.true
-        # 1. genuine delivery with diminishing returns
-        genuine = (state.effectiveness * np.sqrt(effort.deliver)).sum(axis=-1)  # (B, L, K)
-        gain = cfg.alpha * genuine * (1.0 - x)
+        eta_game = (cfg.eta * effort[:, kr:]).reshape(cell)
+        root = np.sqrt(effort, out=effort)  # sqrt of deliver and game effort
+        # 1. genuine delivery with diminishing returns: sum_r E * sqrt(deliver)
+        deliver = root[:, :kr]
+        np.multiply(deliver, state.effectiveness.reshape(-1, kr), out=deliver)
+        gain = cfg.alpha * (deliver @ self._sum_approaches).reshape(cell)
+        gain *= 1.0 - x
         # 2. joined-up spillovers scaled by partnership (per_domain: the weakest agency)
-        joined = effort.partner_share.min(axis=-1)  # (B, L)
-        spill = (cfg.s0 + cfg.s1 * joined)[..., None] * (gain @ self._spill_t)
+        partner = summary[:, 2].reshape(b_, n_loc, n_ag)
+        joined = partner[..., 0] if n_ag == 1 else partner.min(axis=-1)  # (B, L)
+        spill = (gain.reshape(-1, k) @ self._spill_t).reshape(cell)
+        spill *= (cfg.s0 + cfg.s1 * joined)[..., None]
         # 3. gaming: inflation stock kept up by effort; real harm
-        inflation = (1.0 - cfg.rho) * state.inflation + cfg.gamma * np.sqrt(effort.game)
+        inflation = self._keep * state.inflation
+        inflation += cfg.gamma * root[:, kr:].reshape(cell)
         noise = rng.standard_normal((2,) + x.shape)
+        noise *= self._noise_scale  # sigma_x, sigma_m
         # 4. true outcome drifts to baseline
-        drift = cfg.delta * (x - state.baseline)
-        true = np.clip(x + gain + spill - cfg.eta * effort.game - drift + cfg.sigma_x * noise[0], 0, 1)
+        drift = x - state.baseline
+        drift *= cfg.delta
+        true = x + gain
+        true += spill
+        true -= eta_game
+        true -= drift
+        true += noise[0]
+        np.maximum(true, 0.0, out=true)
+        np.minimum(true, 1.0, out=true)
         # 5. measurement
-        measured = np.clip(true + inflation + cfg.sigma_m * noise[1], 0.0, 1.0)
-        mask = state.basket[:, None, :]  # (B, 1, K)
+        measured = true + inflation
+        measured += noise[1]
+        np.maximum(measured, 0.0, out=measured)
+        np.minimum(measured, 1.0, out=measured)
+        basket = state.basket
+        mask = basket[:, None, :]  # (B, 1, K)
+        if self._fixed_basket is None:
+            counted = np.maximum(basket @ self._ones_k, 1.0)[:, None]  # (B, 1)
+            norm = np.maximum(basket @ self._pay_weights_t, 1.0)[:, None, :]  # (B, 1, A)
+        else:
+            counted, norm = self._counted, self._pay_norm
+        cells = self._metrics.new_cells(b_)
+        hit = cells[_HIT]  # 1[m >= tau] on measured domains
+        np.multiply(measured >= state.targets, mask, out=hit)
+        level = cells[_LEVEL]  # m on measured domains
+        np.multiply(measured, mask, out=level)
         pay = self._pay_rule(
             cfg,
-            PayInputs(measured, state.targets, true, x, state.priorities, mask, self.pay_weights),
+            PayInputs(
+                measured, state.targets, true, x, state.priorities, mask, self.pay_weights,
+                counted=hit, norm=norm,
+            ),
         )
         t = state.t + 1
         review = (state.t % cfg.review_period) == cfg.review_period - 1  # (B,)
         new = dict(t=t, true=true, measured=measured, inflation=inflation)
-        new["partnership"] = effort.partner_share
-        audited = np.zeros_like(true)
-        sanction = np.zeros_like(effort.partner_share)
+        new["partnership"] = partner
+        audited = sanction = None
         if review.any():
             audited, sanction = self._review(state, centre_actions, inflation, true, review, rng, new)
-        state2 = state.replace(**new)
+        state2 = state._evolve(new)
         # rewards
-        good = (state.priorities * (true - state.baseline)) @ self.own_weights.T  # (B, L, A)
-        good = good / np.maximum(state.priorities @ self.own_weights.T, 1e-12)
-        local = (
-            pay
-            - sanction
-            - cfg.effort_cost * (1.0 - effort.slack_share)
-            + state.motivation[..., None] * good
-        )
+        good = state.priorities * (true - state.baseline)
+        good = (good.reshape(-1, k) @ self._own_weights_t).reshape(b_, n_loc, n_ag)
+        good /= self._own_norm(state.priorities)
+        good *= state.motivation[..., None]
+        cost = 1.0 - summary[:, 1].reshape(b_, n_loc, n_ag)
+        cost *= cfg.effort_cost
+        local = pay - sanction if sanction is not None else pay
+        local = local - cost
+        local += good
         centre = self._centre_reward(
-            cfg, CentreInputs(measured, state.targets, true, mask, audited)
+            cfg,
+            CentreInputs(
+                measured, state.targets, true, mask,
+                audited if audited is not None else np.zeros_like(true),
+                counted=hit, level=level, n_counted=counted,
+            ),
         )
-        metrics = step_metrics(cfg, state, state2, effort, mask, audited, sanction)
+        metrics = self._metrics.compute(
+            cells, true, measured, x, state.measured, state.initial, state.priorities,
+            mask, counted, state.targets, summary.reshape(b_, n_loc, n_ag, 3),
+            audited, state2.detected, sanction,
+        )
         return StepResult(
             state=state2,
-            local_rewards=local.reshape(local.shape[0], -1),
+            local_rewards=local.reshape(b_, -1),
             centre_rewards=centre,
             metrics=metrics,
             truncated=t >= cfg.horizon,
         )
+
+    def _own_norm(self, priorities: np.ndarray) -> np.ndarray:
+        """max(priorities @ own_weights.T, 1e-12): (B, L, A)."""
+        b_, n_loc, k = priorities.shape
+        norm = priorities.reshape(-1, k) @ self._own_weights_t
+        return np.maximum(norm, 1e-12, out=norm).reshape(b_, n_loc, -1)
 
     def _review(self, state, centre_actions, inflation, true, review, rng, new):
         """Audits with sanctions that reset inflation; new targets; next basket."""

@@ -8,6 +8,7 @@ agencies per locality, C central agents.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,6 +32,21 @@ class PayInputs:
     priorities: np.ndarray  # (B, L, K) local priorities w
     mask: np.ndarray  # (B, 1, K) 1.0 where the domain counts for pay this step
     weights: np.ndarray  # (A, K) which domains' pay each agency receives (pooling)
+    # Optional, already computed by the caller (None: computed here):
+    counted: np.ndarray | None = None  # (B, L, K) 1[m >= tau] * mask
+    norm: np.ndarray | None = None  # max(1, mask @ weights.T), broadcastable to (B, L, A)
+
+
+def _flat_matmul(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``x @ w`` for x (..., K) and w (K, A) as one 2-D product (no loop over batches)."""
+    out = x.reshape(-1, x.shape[-1]) @ w
+    return out.reshape(x.shape[:-1] + w.shape[-1:])
+
+
+def _pool_norm(inputs: PayInputs) -> np.ndarray:
+    if inputs.norm is not None:
+        return inputs.norm
+    return np.maximum(inputs.mask @ inputs.weights.T, 1.0)  # (B, 1, A)
 
 
 def pool(cells: np.ndarray, inputs: PayInputs) -> np.ndarray:
@@ -39,14 +55,19 @@ def pool(cells: np.ndarray, inputs: PayInputs) -> np.ndarray:
     ``pay[b, i, a] = sum_k W[a, k] mask[k] cells[b, i, k] / max(1, sum_k W[a, k] mask[k])``
     so an agency none of whose domains counts is paid 0.
     """
-    masked = cells * inputs.mask  # (B, L, K)
-    norm = np.maximum(inputs.mask @ inputs.weights.T, 1.0)  # (B, 1, A)
-    return (masked @ inputs.weights.T) / norm  # (B, L, A)
+    return _pool_masked(cells * inputs.mask, inputs)  # (B, L, A)
+
+
+def _pool_masked(masked: np.ndarray, inputs: PayInputs) -> np.ndarray:
+    return _flat_matmul(masked, inputs.weights.T) / _pool_norm(inputs)
 
 
 def threshold_pay(cfg: WorldConfig, inputs: PayInputs) -> np.ndarray:
     """Share of counted targets hit: ``1[m >= tau]`` averaged by ``pool``."""
-    return pool((inputs.measured >= inputs.targets).astype(float), inputs)
+    counted = inputs.counted
+    if counted is None:
+        counted = (inputs.measured >= inputs.targets) * inputs.mask
+    return _pool_masked(counted, inputs)
 
 
 def linear_pay(cfg: WorldConfig, inputs: PayInputs) -> np.ndarray:
@@ -165,6 +186,23 @@ class CentreInputs:
     true_now: np.ndarray  # (B, L, K)
     mask: np.ndarray  # (B, 1, K) domains measured this step
     audited: np.ndarray  # (B, L, K) cells audited this step (0/1)
+    # Optional, already computed by the caller (None: computed here):
+    counted: np.ndarray | None = None  # (B, L, K) 1[m >= tau] * mask
+    level: np.ndarray | None = None  # (B, L, K) m * mask
+    n_counted: np.ndarray | None = None  # (B, 1) max(1, number of domains measured)
+
+
+def _sum_localities(arr: np.ndarray) -> np.ndarray:
+    """(B, L, K) -> (B, K): the sum over localities as one 2-D product."""
+    b_, n_loc, k = arr.shape
+    return arr.reshape(b_, n_loc * k) @ _stacked_eye(n_loc, k)
+
+
+@functools.lru_cache(maxsize=64)
+def _stacked_eye(n_loc: int, k: int) -> np.ndarray:  # (L*K, K): L identities stacked
+    out = np.tile(np.eye(k), (n_loc, 1))
+    out.flags.writeable = False
+    return out
 
 
 def political_reward(cfg: WorldConfig, inputs: CentreInputs) -> np.ndarray:
@@ -173,13 +211,20 @@ def political_reward(cfg: WorldConfig, inputs: CentreInputs) -> np.ndarray:
     Coordinated centre: over all measured cells; a department: over its domain
     (0 when its domain is not measured).
     """
-    hit = (inputs.measured >= inputs.targets) * inputs.mask
-    level = inputs.measured * inputs.mask
-    per_domain = 0.5 * (hit + level).mean(axis=1)  # (B, K), mean over localities
-    if cfg.departments:
-        return per_domain
-    counted = np.maximum(inputs.mask[:, 0].sum(axis=1, keepdims=True), 1.0)
-    return per_domain.sum(axis=1, keepdims=True) / counted  # (B, 1)
+    hit, level = inputs.counted, inputs.level
+    if hit is None:
+        hit = (inputs.measured >= inputs.targets) * inputs.mask
+    if level is None:
+        level = inputs.measured * inputs.mask
+    both = hit + level
+    n_loc = both.shape[1]
+    if cfg.departments:  # (B, K), half the mean over localities
+        return _sum_localities(both) * (0.5 / n_loc)
+    counted = inputs.n_counted
+    if counted is None:
+        counted = np.maximum(inputs.mask[:, 0].sum(axis=1, keepdims=True), 1.0)
+    total = np.add.reduce(both.reshape(both.shape[0], -1), axis=1, keepdims=True)  # (B, 1)
+    return total * (0.5 / n_loc) / counted  # (B, 1)
 
 
 def welfare_reward(cfg: WorldConfig, inputs: CentreInputs) -> np.ndarray:
@@ -189,8 +234,8 @@ def welfare_reward(cfg: WorldConfig, inputs: CentreInputs) -> np.ndarray:
     Department k: ``mean_i x[i, k] - audit_cost * (cells of k audited) / L``.
     """
     n_loc = inputs.true_now.shape[1]
-    truth = inputs.true_now.mean(axis=1)  # (B, K)
-    audited = inputs.audited.sum(axis=1) / n_loc  # (B, K)
+    truth = _sum_localities(inputs.true_now) / n_loc  # (B, K), mean over localities
+    audited = _sum_localities(inputs.audited) / n_loc  # (B, K)
     if cfg.departments:
         return truth - cfg.audit_cost * audited
     cost = cfg.audit_cost * audited.max(axis=1, keepdims=True)
