@@ -86,34 +86,45 @@ def _time_features(cfg: WorldConfig, state: WorldState) -> tuple[np.ndarray, np.
 
 def local_observations(cfg: WorldConfig, state: WorldState) -> np.ndarray:
     """(B, N, D) observations of every local agent, in agent order."""
+    return _local_observations(cfg, state, _time_features(cfg, state))
+
+
+def _local_observations(cfg: WorldConfig, state: WorldState, times) -> np.ndarray:
     b_, n_loc, n_ag, kc = state.t.shape[0], cfg.n_localities, cfg.n_agencies, cfg.domains_per_agency
-
-    def per_agency(arr: np.ndarray) -> np.ndarray:  # (B, L, K, ...) -> (B, L, A, kc*...)
-        return arr.reshape(b_, n_loc, n_ag, -1)
-
-    revealed = np.broadcast_to(state.revealed[:, None, :], state.true.shape)
-    to_review, time = _time_features(cfg, state)
-    audited_any = (state.audited.reshape(b_, n_loc, n_ag, kc).max(axis=-1))  # (B, L, A)
-    parts = [
-        per_agency(state.true),
-        per_agency(state.measured * revealed),
-        per_agency(revealed),
-        per_agency(state.targets),
-        per_agency(state.effectiveness),
-        np.broadcast_to(state.capacity[:, :, None, None], (b_, n_loc, n_ag, 1)),
-        per_agency(state.priorities),
-        per_agency(state.inflation),
-        audited_any[..., None],
-        state.sanction[..., None],
-    ]
+    r = cfg.n_approaches
+    width = kc * (6 + r) + 5 + (1 + n_ag if cfg.per_domain else 0)
+    out = np.empty((b_, n_loc, n_ag, width), dtype=np.float32)
+    shape = (b_, n_loc, n_ag, kc)
+    revealed = state.revealed[:, None, None, :].reshape(b_, 1, n_ag, kc)
+    out[..., 0:kc] = state.true.reshape(shape)
+    np.multiply(state.measured.reshape(shape), revealed, out=out[..., kc : 2 * kc])
+    out[..., 2 * kc : 3 * kc] = revealed
+    out[..., 3 * kc : 4 * kc] = state.targets.reshape(shape)
+    o = 4 * kc + kc * r
+    out[..., 4 * kc : o] = state.effectiveness.reshape(b_, n_loc, n_ag, kc * r)
+    out[..., o] = state.capacity[:, :, None]
+    out[..., o + 1 : o + 1 + kc] = state.priorities.reshape(shape)
+    o += 1 + kc
+    out[..., o : o + kc] = state.inflation.reshape(shape)
+    o += kc
+    audited = state.audited.reshape(shape)
+    if kc == 1:
+        out[..., o] = audited[..., 0]
+    else:
+        np.maximum.reduce(audited, axis=-1, out=out[..., o])  # any cell audited
+    out[..., o + 1] = state.sanction
+    o += 2
     if cfg.per_domain:
-        others = (state.partnership.sum(axis=-1, keepdims=True) - state.partnership) / (n_ag - 1)
-        parts += [others[..., None], np.broadcast_to(np.eye(n_ag), (b_, n_loc, n_ag, n_ag))]
-    parts += [
-        np.broadcast_to(to_review[:, None, None, None], (b_, n_loc, n_ag, 1)),
-        np.broadcast_to(time[:, None, None, None], (b_, n_loc, n_ag, 1)),
-    ]
-    return np.concatenate(parts, axis=-1, dtype=np.float32).reshape(b_, n_loc * n_ag, -1)
+        p = state.partnership
+        others = np.add.reduce(p, axis=-1, keepdims=True) - p
+        others /= n_ag - 1
+        out[..., o] = others
+        out[..., o + 1 : o + 1 + n_ag] = np.eye(n_ag)
+        o += 1 + n_ag
+    to_review, time = times
+    out[..., o] = to_review[:, None, None]
+    out[..., o + 1] = time[:, None, None]
+    return out.reshape(b_, n_loc * n_ag, width)
 
 
 # ---- central observations -------------------------------------------------------
@@ -140,31 +151,53 @@ def centre_observation_layout(cfg: WorldConfig, centre: int) -> Layout:
 
 def centre_observations(cfg: WorldConfig, state: WorldState) -> np.ndarray:
     """(B, C, D) observations of the central agent(s): measures, never unaudited truth."""
+    return _centre_observations(cfg, state, _time_features(cfg, state))
+
+
+def _centre_observations(cfg: WorldConfig, state: WorldState, times) -> np.ndarray:
     b_, n_loc, n_c = state.t.shape[0], cfg.n_localities, cfg.n_centres
     kg = cfg.n_domains // n_c
+    lk = n_loc * kg
+    r = cfg.n_approaches
+    width = 3 * lk + kg + 2 * n_loc + kg * r + kg + (n_c if cfg.departments else 0) + 2
+    out = np.empty((b_, n_c, width), dtype=np.float32)
 
-    def per_centre(arr: np.ndarray) -> np.ndarray:  # (B, L, K) -> (B, C, L*kg)
-        return arr.reshape(b_, n_loc, n_c, kg).transpose(0, 2, 1, 3).reshape(b_, n_c, -1)
+    def per_centre(arr: np.ndarray) -> np.ndarray:  # (B, L, K) -> (B, C, L, kg) view
+        return arr.reshape(b_, n_loc, n_c, kg).transpose(0, 2, 1, 3)
 
-    basket = state.basket[:, None, :]
-    to_review, time = _time_features(cfg, state)
-    parts = [
-        per_centre(state.measured * basket),
-        state.basket.reshape(b_, n_c, kg),
-        per_centre(state.targets),
-        per_centre(state.audited_true),
-        per_centre(state.audited).reshape(b_, n_c, n_loc, kg).max(axis=-1),
-        per_centre(state.detected).reshape(b_, n_c, n_loc, kg).sum(axis=-1),
-        np.broadcast_to(cfg.mean_effectiveness.reshape(n_c, -1), (b_, n_c, kg * cfg.n_approaches)),
-        np.broadcast_to(cfg.priorities.reshape(n_c, kg), (b_, n_c, kg)),
-    ]
+    basket = state.basket.reshape(b_, 1, n_c, kg).transpose(0, 2, 1, 3)  # (B, C, 1, kg)
+    cells = (b_, n_c, n_loc, kg)
+    np.multiply(per_centre(state.measured), basket, out=out[..., :lk].reshape(cells))
+    out[..., lk : lk + kg] = basket[:, :, 0]
+    o = lk + kg
+    out[..., o : o + lk].reshape(cells)[...] = per_centre(state.targets)
+    o += lk
+    out[..., o : o + lk].reshape(cells)[...] = per_centre(state.audited_true)
+    o += lk
+    if kg == 1:
+        out[..., o : o + n_loc] = per_centre(state.audited)[..., 0]
+        out[..., o + n_loc : o + 2 * n_loc] = per_centre(state.detected)[..., 0]
+    else:
+        np.maximum.reduce(per_centre(state.audited), axis=-1, out=out[..., o : o + n_loc])
+        np.add.reduce(per_centre(state.detected), axis=-1, out=out[..., o + n_loc : o + 2 * n_loc])
+    o += 2 * n_loc
+    out[..., o : o + kg * r] = cfg.mean_effectiveness.reshape(n_c, -1)
+    o += kg * r
+    out[..., o : o + kg] = cfg.priorities.reshape(n_c, kg)
+    o += kg
     if cfg.departments:
-        parts.append(np.broadcast_to(np.eye(n_c), (b_, n_c, n_c)))
-    parts += [
-        np.broadcast_to(to_review[:, None, None], (b_, n_c, 1)),
-        np.broadcast_to(time[:, None, None], (b_, n_c, 1)),
-    ]
-    return np.concatenate(parts, axis=-1, dtype=np.float32)
+        out[..., o : o + n_c] = np.eye(n_c)
+        o += n_c
+    to_review, time = times
+    out[..., o] = to_review[:, None]
+    out[..., o + 1] = time[:, None]
+    return out
+
+
+def observations(cfg: WorldConfig, state: WorldState) -> tuple[np.ndarray, np.ndarray]:
+    """``(local_observations, centre_observations)``, sharing the work they have in common."""
+    times = _time_features(cfg, state)
+    return _local_observations(cfg, state, times), _centre_observations(cfg, state, times)
 
 
 # ---- global state -----------------------------------------------------------------

@@ -7,6 +7,7 @@ into arrays (validating them), and arrays back into PettingZoo's dicts.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import gymnasium
@@ -16,7 +17,7 @@ from pettingzoo import ParallelEnv
 from . import observe
 from .config import WorldConfig
 from .core import StepResult, World
-from .metrics import LOCALITY_METRICS, EpisodeMetrics
+from .metrics import LOCALITY_METRICS, NATIONAL_METRICS, EpisodeMetrics
 from .scenarios import get_scenario
 from .state import WorldState
 
@@ -65,8 +66,12 @@ class TargetGamingEnv(ParallelEnv):
         )
         self.local_agents = [f"local_{n}" for n in range(cfg.n_locals)]
         self.possible_agents = self.centre_agents + self.local_agents
+        self._agent_set = frozenset(self.possible_agents)
         self.agents: list[str] = []
         self._layouts = {a: self._make_layouts(a) for a in self.possible_agents}
+        # shapes of the stacked actions (every centre, every local agent alike)
+        self._centre_shape = (len(self.centre_agents), len(self._layouts[self.centre_agents[0]][1]))
+        self._local_shape = (cfg.n_locals, len(self._layouts[self.local_agents[0]][1]))
         self._rng = np.random.default_rng()
         self.world_state: WorldState | None = None
         self.last_result: StepResult | None = None
@@ -135,7 +140,7 @@ class TargetGamingEnv(ParallelEnv):
         local, centre = self._action_arrays(actions)
         result = self.world.step(self.world_state, local, centre, self._rng)
         self.world_state, self.last_result = result.state, result
-        self._episode.add(result.metrics.national)
+        self._episode.add_array(result.metrics.national_array)
         observations = self._observations()
         rewards = dict(zip(self.centre_agents, result.centre_rewards[0].tolist()))
         rewards.update(zip(self.local_agents, result.local_rewards[0].tolist()))
@@ -148,6 +153,25 @@ class TargetGamingEnv(ParallelEnv):
         return observations, rewards, terminations, truncations, infos
 
     def _action_arrays(self, actions: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        # Fast path: every agent named, equal shapes, numeric and finite. Anything else
+        # goes through _checked_action_arrays, which raises the precise error (or agrees).
+        if isinstance(actions, dict) and actions.keys() == self._agent_set:
+            try:
+                centre = np.array([actions[a] for a in self.centre_agents], dtype=np.float64)
+                local = np.array([actions[a] for a in self.local_agents], dtype=np.float64)
+            except (TypeError, ValueError):
+                pass
+            else:
+                if (
+                    centre.shape == self._centre_shape
+                    and local.shape == self._local_shape
+                    and math.isfinite(np.add.reduce(centre, axis=None))
+                    and math.isfinite(np.add.reduce(local, axis=None))
+                ):
+                    return local[None], centre[None]
+        return self._checked_action_arrays(actions)
+
+    def _checked_action_arrays(self, actions: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         missing = [a for a in self.agents if a not in actions]
         unknown = [a for a in actions if a not in self._layouts]
         if missing or unknown:
@@ -179,16 +203,16 @@ class TargetGamingEnv(ParallelEnv):
         return arr
 
     def _observations(self) -> dict[str, np.ndarray]:
-        cfg, st = self.config, self.world_state
-        obs = dict(zip(self.centre_agents, observe.centre_observations(cfg, st)[0]))
-        obs.update(zip(self.local_agents, observe.local_observations(cfg, st)[0]))
+        local, centre = observe.observations(self.config, self.world_state)
+        obs = dict(zip(self.centre_agents, centre[0]))
+        obs.update(zip(self.local_agents, local[0]))
         return obs
 
     def _infos(self, result: StepResult) -> dict[str, dict]:
-        national = {k: float(v[0]) for k, v in result.metrics.national.items()}
+        metrics = result.metrics
+        national = dict(zip(NATIONAL_METRICS, metrics.national_array[:, 0].tolist()))
         infos = {a: {"metrics": dict(national)} for a in self.centre_agents}
-        loc = result.metrics.locality
-        rows = np.stack([loc[name][0] for name in LOCALITY_METRICS], axis=1).tolist()  # (L, M)
+        rows = metrics.locality_array[:, 0].T.tolist()  # (L, M)
         n_ag = self.config.n_agencies
         for n, agent in enumerate(self.local_agents):
             infos[agent] = {"metrics": dict(zip(LOCALITY_METRICS, rows[n // n_ag]))}
