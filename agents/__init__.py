@@ -1,5 +1,16 @@
-"""Policies for target-gaming: scripted baselines (learned ones load into the same protocol)."""
+"""Policies for target-gaming: the protocol, scripted baselines, and loading by name or path."""
 
-from .scripted import LOCAL_POLICIES, LocalPolicy, fixed_targets_action, get_local_policy
+from .base import Policy, ScriptedPolicy
+from .centre import CENTRE_POLICIES
+from .local import LOCAL_POLICIES
+from .registry import SCRIPTED, load_policy, register_loader
 
-__all__ = ["LOCAL_POLICIES", "LocalPolicy", "fixed_targets_action", "get_local_policy"]
+__all__ = [
+    "CENTRE_POLICIES",
+    "LOCAL_POLICIES",
+    "SCRIPTED",
+    "Policy",
+    "ScriptedPolicy",
+    "load_policy",
+    "register_loader",
+]

@@ -39,9 +39,8 @@ def test_rollout_writes_one_row_per_episode_with_every_documented_column(tmp_pat
 def test_rollout_is_deterministic_for_a_seed():
     spec = RolloutSpec(design="rotating_basket", policy="random", episodes=4, seed=9)
     assert rollout(spec) == rollout(spec)
-    assert rollout(spec) != rollout(
-        RolloutSpec(design="rotating_basket", policy="random", episodes=4, seed=10)
-    )
+    other = RolloutSpec(design="rotating_basket", policy="random", episodes=4, seed=10)
+    assert rollout(spec) != rollout(other)
 
 
 def test_gamer_shows_a_goodhart_gap_and_honest_does_not():

@@ -1,8 +1,9 @@
 """The ``target-gaming`` command line.
 
-``target-gaming rollout``: run scripted local policies under one or every
-reward design, print the metrics table (mean and 95% interval over
-episodes) and optionally write ``episodes.csv``.
+``target-gaming rollout``: run local and central policies (scripted names or
+saved files) under one or every reward design, print the metrics table (mean
+and 95% interval over episodes), optionally render the first episode's
+frames, and write ``metrics.txt`` and ``episodes.csv``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import ast
 import sys
 from pathlib import Path
 
-from agents import LOCAL_POLICIES
+from agents import CENTRE_POLICIES, LOCAL_POLICIES
 from envs.target_gaming import DESIGNS, SCENARIOS
 
 from .rollout import RolloutSpec, metrics_table, rollout, write_csv_atomic, write_text_atomic
@@ -57,7 +58,13 @@ def _parser() -> argparse.ArgumentParser:
         default="honest,gamer",
         help=f"comma-separated local policies (known: {', '.join(LOCAL_POLICIES)})",
     )
+    roll.add_argument(
+        "--centre",
+        default="fixed_targets",
+        help=f"central policy (known: {', '.join(CENTRE_POLICIES)}) or a saved policy's path",
+    )
     roll.add_argument("--centre-reward", default="political", choices=["political", "welfare"])
+    roll.add_argument("--render", action="store_true", help="print the first episode's frames")
     roll.add_argument("--episodes", type=int, default=32)
     roll.add_argument("--seed", type=int, default=0)
     roll.add_argument("--all-metrics", action="store_true", help="print every metric")
@@ -81,9 +88,16 @@ def _run_rollout(args: argparse.Namespace, argv_used: list[str] | None) -> int:
     for design in designs:
         for policy in policies:
             spec = RolloutSpec(
-                args.scenario, design, policy, args.centre_reward, args.episodes, args.seed
+                scenario=args.scenario,
+                design=design,
+                policy=policy,
+                centre_policy=args.centre,
+                centre_reward=args.centre_reward,
+                episodes=args.episodes,
+                seed=args.seed,
+                overrides=overrides,
             )
-            rows += rollout(spec, **overrides)
+            rows += rollout(spec, render=print if args.render else None)
     table = metrics_table(rows) if args.all_metrics else metrics_table(rows, MAIN_METRICS)
     print(table)
     if args.out:

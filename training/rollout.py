@@ -1,7 +1,7 @@
-"""Roll out scripted policies in the batched core and summarise the episodes.
+"""Roll out policies in the batched core and summarise the episodes.
 
-All episodes of one design run as one batch of B environments; every
-episode's national metrics (``envs.target_gaming.METRICS``) become one row.
+All episodes of one (design, local policy) cell run as one batch of B
+environments; each episode becomes one row of ``EPISODE_COLUMNS``.
 """
 
 from __future__ import annotations
@@ -10,61 +10,121 @@ import csv
 import io
 import os
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from scipy import stats
 
-from agents import fixed_targets_action, get_local_policy
+from agents import load_policy
 from envs.target_gaming import METRICS, EpisodeMetrics, World, observe
 from envs.target_gaming.parallel import make_config
+from envs.target_gaming.render import ansi_frame
 
 RETURNS = ("local_return", "centre_return")  # mean over agents of the episode's reward sum
-EPISODE_COLUMNS = ("scenario", "design", "policy", "seed", "episode", *RETURNS, *METRICS)
+EPISODE_COLUMNS = (
+    "scenario",
+    "design",
+    "policy",
+    "centre_policy",
+    "seed",
+    "episode",
+    *RETURNS,
+    *METRICS,
+)
 
 
 @dataclass(frozen=True)
 class RolloutSpec:
+    """One cell: a scenario, a design, the local policy (or one per agent), the centre's."""
+
     scenario: str = "whitehall"
     design: str = "targets"
-    policy: str = "honest"
+    policy: str | tuple[str, ...] = "honest"  # one name for all locals, or one per local agent
+    centre_policy: str = "fixed_targets"
     centre_reward: str = "political"
     episodes: int = 16
     seed: int = 0
+    overrides: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 1 <= self.episodes <= 100_000:
-            raise ValueError(f"episodes = {self.episodes!r} must be in [1, 100000]")
+            raise ValueError(f"episodes = {self.episodes!r} is not allowed: [1, 100000]")
+
+    @property
+    def policy_label(self) -> str:
+        if isinstance(self.policy, str):
+            return self.policy
+        return "+".join(dict.fromkeys(self.policy))
 
 
-def rollout(spec: RolloutSpec, **overrides) -> list[dict]:
-    """Run ``spec.episodes`` episodes at once; one dict per episode (EPISODE_COLUMNS)."""
-    cfg = make_config(spec.scenario, **overrides)
+def _local_actor(spec: RolloutSpec, world: World) -> Callable[[np.ndarray], np.ndarray]:
+    """(B, N, D_obs) -> (B, N, D_act) from one policy or one per agent."""
+    n = world.n_locals
+    names = (spec.policy,) * n if isinstance(spec.policy, str) else tuple(spec.policy)
+    if len(names) != n:
+        raise ValueError(f"policy lists {len(names)} names; this world has {n} local agents")
+    groups = {
+        name: (load_policy(name, world, "local", seed=spec.seed), [i for i, p in enumerate(names) if p == name])
+        for name in dict.fromkeys(names)
+    }
+    dim = world.config.local_action_dim
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        out = np.empty(obs.shape[:2] + (dim,))
+        for policy, cols in groups.values():
+            sub = obs[:, cols].reshape(-1, obs.shape[-1])
+            out[:, cols] = policy.act(sub).reshape(obs.shape[0], len(cols), dim)
+        return out
+
+    return act
+
+
+def rollout(spec: RolloutSpec, render: Callable[[str], None] | None = None) -> list[dict]:
+    """Run ``spec.episodes`` episodes at once; one dict per episode (EPISODE_COLUMNS).
+
+    ``render``, if given, receives an ansi frame of the first episode after every step.
+    """
+    cfg = make_config(spec.scenario, **spec.overrides)
     world = World(cfg, spec.design, spec.centre_reward)
-    policy = get_local_policy(spec.policy, cfg, seed=spec.seed)
+    local = _local_actor(spec, world)
+    centre = load_policy(spec.centre_policy, world, "centre", seed=spec.seed)
     rng = np.random.default_rng(spec.seed)
     batch = spec.episodes
     state = world.reset(rng, batch)
-    centre = fixed_targets_action(cfg, batch)
     episode = EpisodeMetrics(batch)
     returns = np.zeros((2, batch))
     for _ in range(cfg.horizon):
-        obs = observe.local_observations(cfg, state).reshape(batch * cfg.n_locals, -1)
-        local = policy.act(obs).reshape(batch, cfg.n_locals, -1)
-        result = world.step(state, local, centre, rng)
+        centre_obs = observe.centre_observations(cfg, state)
+        centre_act = centre.act(centre_obs.reshape(-1, centre_obs.shape[-1]))
+        result = world.step(
+            state,
+            local(observe.local_observations(cfg, state)),
+            centre_act.reshape(batch, cfg.n_centres, -1),
+            rng,
+        )
         state = result.state
         episode.add(result.metrics.national)
         returns += result.local_rewards.mean(axis=1), result.centre_rewards.mean(axis=1)
+        if render is not None:
+            loc = result.metrics.locality
+            render(ansi_frame(cfg, state, spec.design, loc["gaming_share"][0], loc["slack_share"][0]))
     summary = episode.summary()
-    rows = []
-    for b in range(batch):
-        row = {"scenario": spec.scenario, "design": spec.design, "policy": spec.policy}
-        row.update(seed=spec.seed, episode=b)
-        row.update(local_return=float(returns[0, b]), centre_return=float(returns[1, b]))
-        row.update({name: float(summary[name][b]) for name in METRICS})
-        rows.append(row)
-    return rows
+    return [
+        {
+            "scenario": spec.scenario,
+            "design": spec.design,
+            "policy": spec.policy_label,
+            "centre_policy": spec.centre_policy,
+            "seed": spec.seed,
+            "episode": b,
+            "local_return": float(returns[0, b]),
+            "centre_return": float(returns[1, b]),
+            **{name: float(summary[name][b]) for name in METRICS},
+        }
+        for b in range(batch)
+    ]
 
 
 def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
@@ -78,20 +138,21 @@ def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, floa
 
 
 def metrics_table(rows: list[dict], metrics: tuple[str, ...] = RETURNS + tuple(METRICS)) -> str:
-    """A plain-text table: one line per (design, policy); per metric, mean +- 95% half-width."""
+    """A plain-text table: one line per (design, policy); per metric, mean ± 95% half-width."""
     groups: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
         groups.setdefault((row["design"], row["policy"]), []).append(row)
     widths = [max(11, len(n)) for n in metrics]
+    pw = max(8, *(len(p) for _, p in groups))
     head = " ".join(f"{n:>{w}}" for n, w in zip(metrics, widths))
-    lines = [f"{'design':<17} {'policy':<8} {'n':>4} {head}"]
+    lines = [f"{'design':<17} {'policy':<{pw}} {'n':>4} {head}"]
     for (design, policy), group in groups.items():
         cells = []
         for name, w in zip(metrics, widths):
             mean, low, high = mean_ci(np.array([r[name] for r in group]))
             cell = f"{mean:.3f}±{(high - low) / 2:.3f}"
             cells.append(f"{cell:>{w}}")
-        lines.append(f"{design:<17} {policy:<8} {len(group):>4} " + " ".join(cells))
+        lines.append(f"{design:<17} {policy:<{pw}} {len(group):>4} " + " ".join(cells))
     return "\n".join(lines)
 
 

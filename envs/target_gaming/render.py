@@ -6,6 +6,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .config import WorldConfig
+from .state import WorldState
+
 if TYPE_CHECKING:
     from .parallel import TargetGamingEnv
 
@@ -20,11 +23,22 @@ def _last_shares(env: TargetGamingEnv) -> tuple[np.ndarray, np.ndarray]:
 
 
 def ansi(env: TargetGamingEnv) -> str:
-    """Per locality: true / measured / target per domain, gaming, slack, partnership, audits."""
-    cfg, st = env.config, env.world_state
+    """The env's current frame as text (see ``ansi_frame``)."""
     gaming, slack = _last_shares(env)
-    basket = st.basket[0]
-    head = f"t={int(st.t[0])}/{cfg.horizon}  design={env.world.design.name}  "
+    return ansi_frame(env.config, env.world_state, env.world.design.name, gaming, slack)
+
+
+def ansi_frame(
+    cfg: WorldConfig,
+    st: WorldState,
+    design: str,
+    gaming: np.ndarray,  # (L,) gaming share per locality at the last step
+    slack: np.ndarray,  # (L,)
+    b: int = 0,
+) -> str:
+    """Per locality: true / measured / target per domain, gaming, slack, partnership, audits."""
+    basket = st.basket[b]
+    head = f"t={int(st.t[b])}/{cfg.horizon}  design={design}  "
     head += "measured: " + ", ".join(d for d, m in zip(cfg.domains, basket) if m) + "\n"
     cols = "".join(f" {d[:9]:>15}" for d in cfg.domains)
     lines = [head, f"{'loc':>3}{cols}  {'gaming':>6} {'slack':>5} {'partner':>7} {'audit':>5}"]
@@ -32,10 +46,10 @@ def ansi(env: TargetGamingEnv) -> str:
     for i in range(cfg.n_localities):
         cells = ""
         for k in range(cfg.n_domains):
-            meas = f"{st.measured[0, i, k]:.2f}" if basket[k] else "  - "
-            cells += f" {st.true[0, i, k]:.2f}/{meas}/{st.targets[0, i, k]:.2f}"
-        audited = "yes" if st.audited[0, i].any() else ""
-        partner = st.partnership[0, i].min()
+            meas = f"{st.measured[b, i, k]:.2f}" if basket[k] else "  - "
+            cells += f" {st.true[b, i, k]:.2f}/{meas}/{st.targets[b, i, k]:.2f}"
+        audited = "yes" if st.audited[b, i].any() else ""
+        partner = st.partnership[b, i].min()
         lines.append(
             f"{i:>3}{cells}  {gaming[i]:>6.2f} {slack[i]:>5.2f} {partner:>7.2f} {audited:>5}"
         )

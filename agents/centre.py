@@ -1,0 +1,122 @@
+"""Scripted central policies: how targets are set and where audits go.
+
+Each acts for a coordinated centre or for a department alike (a department's
+observation and action cover its own domain). Targets are chosen in outcome
+units and mapped to the action range; the world reads them on review steps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from envs.target_gaming import World
+
+from .base import CentreView, ScriptedPolicy, compose_centre
+
+
+class CentreScripted(ScriptedPolicy):
+    role = "centre"
+
+    def __init__(self, world: World, seed: int = 0):
+        super().__init__(world, seed)
+        self.view = CentreView.build(self.config)
+
+    def act(self, obs):
+        return compose_centre(self.config, self.targets(obs), self.audits(obs))
+
+    def targets(self, obs: np.ndarray) -> np.ndarray:  # (M, L, kg) outcome units
+        return np.full((obs.shape[0], self.view.n_localities, self.view.n_domains),
+                       self.config.target_default)
+
+    def audits(self, obs: np.ndarray) -> np.ndarray:  # (M, L) weights
+        return np.ones((obs.shape[0], self.view.n_localities))
+
+    def _measured(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Last measures (M, L, kg) and whether each domain is measured (M, 1, kg)."""
+        return obs[:, self.view.measured], obs[:, self.view.is_measured][:, None, :]
+
+
+class FixedTargets(CentreScripted):
+    name = "fixed_targets"
+    description = "Targets fixed in advance at target_default for every locality; even audits."
+
+
+class UniformNational(CentreScripted):
+    name = "uniform_national"
+    description = (
+        "One national target per domain for every locality: the national mean of last "
+        "measures (target_default where unmeasured); even audits."
+    )
+
+    def targets(self, obs):
+        measured, mask = self._measured(obs)
+        national = measured.mean(axis=1, keepdims=True)
+        target = np.where(mask > 0, national, self.config.target_default)
+        return np.broadcast_to(target, measured.shape)
+
+
+class Ratchet(CentreScripted):
+    name = "ratchet"
+    description = (
+        "Next target from last performance: tau' = tau + lambda * (m - tau) per locality and "
+        "measured domain (lambda = ratchet_rate, default 0.5); even audits."
+    )
+
+    def __init__(self, world: World, seed: int = 0, ratchet_rate: float = 0.5):
+        super().__init__(world, seed)
+        if not 0.0 <= ratchet_rate <= 1.0:
+            raise ValueError(f"ratchet_rate = {ratchet_rate!r} must be in [0, 1]")
+        self.ratchet_rate = ratchet_rate
+
+    def targets(self, obs):
+        measured, mask = self._measured(obs)
+        tau = obs[:, self.view.target]
+        return np.where(mask > 0, tau + self.ratchet_rate * (measured - tau), tau)
+
+
+class Stretch(CentreScripted):
+    name = "stretch"
+    description = (
+        "Stretch targets: last measure plus a fixed step (stretch = 0.05) per locality and "
+        "measured domain; even audits."
+    )
+    stretch = 0.05
+
+    def targets(self, obs):
+        measured, mask = self._measured(obs)
+        tau = obs[:, self.view.target]
+        return np.where(mask > 0, measured + self.stretch, tau)
+
+
+class RandomAudits(CentreScripted):
+    name = "random_audits"
+    description = "Fixed targets; the audit budget goes to localities drawn at random each review."
+
+    def audits(self, obs):
+        return self.rng.random((obs.shape[0], self.view.n_localities))
+
+
+class RiskBasedAudits(CentreScripted):
+    name = "risk_based_audits"
+    description = (
+        "Fixed targets; audits go where reported performance looks least plausible: the "
+        "localities whose measures most exceed what their last audit found (or, unaudited, "
+        "the national mean)."
+    )
+
+    def audits(self, obs):
+        v = self.view
+        measured, mask = self._measured(obs)
+        found = obs[:, v.audited_true]
+        audited = obs[:, v.audited][..., None] > 0
+        reference = np.where(audited, found, measured.mean(axis=1, keepdims=True))
+        excess = ((measured - reference) * mask).sum(axis=-1)  # (M, L)
+        n_top = min(self.config.n_audits, v.n_localities)
+        rank = np.argsort(np.argsort(-excess, axis=1), axis=1)
+        return (rank < n_top).astype(float)
+
+
+CENTRE_POLICIES = {
+    p.name: p
+    for p in (FixedTargets, UniformNational, Ratchet, Stretch, RandomAudits, RiskBasedAudits)
+}

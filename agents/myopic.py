@@ -1,0 +1,153 @@
+"""The myopic best response: the model-based reference for learned local agents.
+
+Each step, every agency chooses the effort allocation that maximises its
+expected reward for this step under the active design, predicted from its
+own observation with the world's equations (docs/model.md):
+
+- decision: shares of its effort over per-domain delivery ``d[k]``, gaming
+  ``g[k]``, ``partner`` and ``slack`` (a point of the simplex). Within a
+  domain, delivery is split over approaches in proportion to ``E[k, r]^2``,
+  the optimal split under diminishing returns, so the effect is
+  ``sqrt(effort * d[k]) * ||E[k]||``;
+- prediction: ``x' = x + gain + spill - harm - delta * (x - b_hat)`` with the
+  baseline guessed as the middle of its range (a locality does not observe it),
+  ``u' = (1 - rho) u + gamma sqrt(effort * g)`` and ``m' ~ N(x' + u', sigma_m)``;
+  in per_domain mode it assumes its partners mirror its choices (symmetric
+  belief: partnership ``J = partner`` and their gains equal its own);
+- expected pay: threshold ``P(m' >= tau)`` (a normal probability), linear and
+  priorities on ``E[m'] - tau``, league table on ``E[m']``, oracle on the
+  predicted change in truth; counted domains as the agency knows them
+  (``is_measured``; every domain equally under a rotating basket);
+- minus the expected sanction on the inflation it carries into the next
+  review (the design's audit probability x F x ``u'`` decayed by
+  ``(1 - rho)`` per quarter until then), minus effort cost, plus the
+  intrinsic term when the observation carries the agency's motivation.
+
+The optimisation over the simplex is a vectorised random search: Dirichlet
+candidates and the simplex's vertices, then rounds of local refinement around
+the best, all agents at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import ndtr
+
+from envs.target_gaming import World
+
+from .local import LocalScripted
+
+
+class MyopicBestResponse(LocalScripted):
+    name = "myopic_best_response"
+    description = (
+        "Maximises its expected one-step reward under the active design from its own "
+        "observation (numerical optimisation over the effort simplex)."
+    )
+    n_candidates = 192
+    n_rounds = 4
+
+    def __init__(self, world: World, seed: int = 0):
+        super().__init__(world, seed)
+        cfg, kc = self.config, self.view.n_domains
+        self.dim = 2 * kc + 2
+        self._vertices = np.eye(self.dim)
+        spill = cfg.spillover_matrix
+        self._spill_rows = spill.sum(axis=1)  # symmetric belief in per_domain mode
+        self._spill = spill
+        self._b_hat = 0.5 * (cfg.baseline_low + cfg.baseline_high)
+        self._audit_prob = {
+            "none": 0.0,
+            "random": cfg.audit_rate,
+            "random_low": cfg.audit_rate_low,
+            "centre": min(1.0, cfg.n_audits / cfg.n_localities),
+        }[world.design.audits]
+
+    def act(self, obs):
+        v = self.view
+        best = self._optimise(obs)  # (M, 2kc + 2)
+        kc = v.n_domains
+        eff = obs[:, v.effectiveness]
+        mix = eff**2 / np.maximum((eff**2).sum(axis=-1, keepdims=True), 1e-12)
+        deliver = mix * best[:, :kc, None]
+        out = np.zeros((obs.shape[0], v.action_dim))
+        out[:, v.deliver] = deliver.reshape(obs.shape[0], -1)
+        out[:, v.game] = best[:, kc : 2 * kc]
+        out[:, -2:] = best[:, -2:]
+        return out
+
+    def _optimise(self, obs: np.ndarray) -> np.ndarray:
+        m = obs.shape[0]
+        cands = self.rng.dirichlet(np.full(self.dim, 0.5), (m, self.n_candidates))
+        cands = np.concatenate([cands, np.broadcast_to(self._vertices, (m, self.dim, self.dim))], 1)
+        best, value = self._pick(obs, cands)
+        for scale in np.geomspace(0.5, 0.05, self.n_rounds):
+            noise = self.rng.dirichlet(np.full(self.dim, 1.0), (m, self.n_candidates // 2))
+            local = (1 - scale) * best[:, None, :] + scale * noise
+            cand, val = self._pick(obs, np.concatenate([best[:, None, :], local], axis=1))
+            improved = val > value
+            best = np.where(improved[:, None], cand, best)
+            value = np.maximum(val, value)
+        return best
+
+    def _pick(self, obs, cands):
+        values = self.expected_reward(obs, cands)  # (M, C)
+        idx = values.argmax(axis=1)
+        rows = np.arange(obs.shape[0])
+        return cands[rows, idx], values[rows, idx]
+
+    def expected_reward(self, obs: np.ndarray, cands: np.ndarray) -> np.ndarray:
+        """(M, D_obs), (M, C, 2kc+2) allocations -> (M, C) expected one-step reward."""
+        cfg, v, design = self.config, self.view, self.world.design
+        kc = v.n_domains
+        o = obs[:, None, :]
+        x, tau, u = o[..., v.true], o[..., v.target], o[..., v.inflation]
+        effort = o[..., [v.capacity]] / cfg.n_agencies
+        norm_e = np.sqrt((obs[:, v.effectiveness] ** 2).sum(axis=-1))[:, None, :]
+        d, g, p, s = cands[..., :kc], cands[..., kc : 2 * kc], cands[..., -2], cands[..., -1]
+        gain = cfg.alpha * norm_e * np.sqrt(effort * d) * (1.0 - x)
+        if cfg.per_domain:
+            spill_in = gain * self._spill_rows[np.argmax(obs[:, v.agency], axis=1)][:, None, None]
+        else:
+            spill_in = gain @ self._spill.T
+        spill = (cfg.s0 + cfg.s1 * p)[..., None] * spill_in
+        x_next = np.clip(
+            x + gain + spill - cfg.eta * effort * g - cfg.delta * (x - self._b_hat), 0, 1
+        )
+        u_next = (1 - cfg.rho) * u + cfg.gamma * np.sqrt(effort * g)
+        m_next = np.clip(x_next + u_next, 0, 1)
+        counted = self._counted(obs)[:, None, :]  # (M, 1, kc)
+        pay = self._pay(m_next, tau, x_next, x, o[..., v.priority], counted, design.pay)
+        # the expected sanction on the inflation it carries into the next review
+        steps = np.rint(obs[:, v.time_to_review] * cfg.review_period)
+        liability = self._audit_prob * cfg.sanction * (1 - cfg.rho) ** steps
+        sanction = liability[:, None] * u_next.sum(axis=-1)
+        reward = pay - sanction - cfg.effort_cost * (1.0 - s)
+        if v.motivation >= 0:
+            w = o[..., v.priority]
+            good = (w * x_next).sum(axis=-1) / np.maximum(w.sum(axis=-1), 1e-12)
+            reward = reward + obs[:, [v.motivation]] * good
+        return reward
+
+    def _counted(self, obs: np.ndarray) -> np.ndarray:
+        measures = self.world.design.measures
+        known = obs[:, self.view.is_measured]
+        if measures == "all" or measures == "rotating":
+            return np.ones_like(known)
+        return known
+
+    def _pay(self, m, tau, x_next, x, w, counted, rule):
+        cfg = self.config
+        if rule == "threshold":
+            sigma = max(cfg.sigma_m, 1e-3)
+            cells = ndtr((m - tau) / sigma)
+        elif rule == "linear":
+            cells = cfg.linear_slope * (m - tau)
+        elif rule == "priorities":
+            cells = cfg.linear_slope * cfg.n_domains * w * (m - tau)
+        elif rule == "league_table":
+            cells = m  # its rank rises with its measure
+        else:  # oracle: change in true outcome
+            cells = cfg.oracle_scale * cfg.n_domains * w * (x_next - x)
+            counted = np.ones_like(counted)
+        return (cells * counted).sum(axis=-1) / np.maximum(counted.sum(axis=-1), 1.0)

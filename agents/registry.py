@@ -1,0 +1,53 @@
+"""Policies by name or path.
+
+``load_policy("honest", world)`` builds a scripted policy; a path loads a
+saved policy through the loader registered for its file suffix (the trainers
+register theirs), so rollouts and evaluations treat scripted and learned
+policies alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from envs.target_gaming import World
+
+from .base import ROLES, Policy
+from .centre import CENTRE_POLICIES
+from .local import LOCAL_POLICIES
+from .myopic import MyopicBestResponse
+
+LOCAL_POLICIES[MyopicBestResponse.name] = MyopicBestResponse
+
+SCRIPTED: dict[str, dict[str, type]] = {"local": LOCAL_POLICIES, "centre": CENTRE_POLICIES}
+
+# suffix -> loader(path, world, role, seed) -> Policy
+LOADERS: dict[str, Callable[..., Policy]] = {}
+
+
+def register_loader(suffix: str, loader: Callable[..., Policy]) -> None:
+    """Let ``load_policy`` open saved policies whose file name ends in ``suffix``."""
+    LOADERS[suffix] = loader
+
+
+def load_policy(spec: str, world: World, role: str = "local", seed: int = 0, **params: Any):
+    """A policy for ``role`` from a scripted name or a saved file's path."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+    known = SCRIPTED[role]
+    if spec in known:
+        return known[spec](world, seed=seed, **params)
+    path = Path(spec)
+    if path.suffix and path.exists():
+        if path.suffix not in LOADERS:
+            raise ValueError(
+                f"no loader for {path.suffix!r} files ({path}); "
+                f"loaders are registered for: {', '.join(LOADERS) or 'none'}"
+            )
+        return LOADERS[path.suffix](path, world, role=role, seed=seed, **params)
+    raise ValueError(
+        f"unknown {role} policy {spec!r}: not a scripted policy ({', '.join(known)}) "
+        "nor an existing saved policy file"
+    )
