@@ -11,6 +11,7 @@ outcome, measurement, pay, audits (review steps), targets (review steps).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,14 +78,15 @@ class World:
         )
         self._n_deliver = kc * r  # action columns: deliver (kc*R), game (kc), partner, slack
         self._n_effort = kc * (r + 1)
-        self._ones_d = np.ones(self._d)
         self._ones_k = np.ones(k)
-        cols = np.zeros((self._d, 3))  # game share, slack share, partner share
-        cols[self._n_deliver : self._n_effort, 0] = 1.0
-        cols[-1, 1] = 1.0
-        cols[-2, 2] = 1.0
-        self._share_columns = cols
-        self._sum_approaches = np.kron(np.eye(kc), np.ones((r, 1)))  # (kc*R, kc)
+        cols = np.zeros((self._d, 4))  # sums of: all, game, slack, partner
+        cols[:, 0] = 1.0
+        cols[self._n_deliver : self._n_effort, 1] = 1.0
+        cols[-1, 2] = 1.0
+        cols[-2, 3] = 1.0
+        self._action_sums = cols
+        # alpha * sum over approaches, as a (kc*R, kc) matrix
+        self._alpha_sum = cfg.alpha * np.kron(np.eye(kc), np.ones((r, 1)))
         self._keep = 1.0 - cfg.rho
         self._noise_scale = np.array([cfg.sigma_x, cfg.sigma_m]).reshape(2, 1, 1, 1)
         self._pay_weights_t = self.pay_weights.T.copy()
@@ -93,6 +95,9 @@ class World:
             self._counted = np.full((1, 1), max(self._fixed_basket.sum(), 1.0))
             self._pay_norm = np.maximum(self._fixed_basket @ self._pay_weights_t, 1.0)  # (A,)
         self._metrics = MetricsKernel(cfg)
+        self._scratches: dict[tuple[int, int], _Scratch] = {}
+        if self._fixed_basket is not None:
+            self._divisors = self._metrics.divisors(self._counted)
 
     # ---- sizes ---------------------------------------------------------------
     @property
@@ -151,26 +156,41 @@ class World:
         return (order < self.config.basket_size).astype(float)
 
     # ---- actions -------------------------------------------------------------
-    def _decode(self, actions: np.ndarray, capacity: np.ndarray):
+    def _scratch(self, batch_size: int) -> _Scratch:
+        """Reusable work arrays for this thread and batch size (large temporaries only)."""
+        key = (threading.get_ident(), batch_size)
+        scratch = self._scratches.get(key)
+        if scratch is None:
+            if len(self._scratches) >= 8:
+                self._scratches.pop(next(iter(self._scratches)))
+            scratch = self._scratches[key] = _Scratch(self, batch_size)
+        return scratch
+
+    def _decode(self, actions: np.ndarray, capacity: np.ndarray, scratch: _Scratch | None = None):
         """Clip, normalise and scale local actions with few array operations.
 
-        Returns ``shares`` (B, L, A, D), ``summary`` (B*L*A, 3) with columns
-        game share, slack share, partner share, and ``effort`` (B*L*A, kc*(R+1))
-        the absolute deliver and game effort (a fresh array the caller may overwrite).
+        Returns ``summary`` (B*L*A, 3) with columns game share, slack share,
+        partner share, and ``effort`` (B*L*A, kc*(R+1)) the absolute deliver and
+        game effort (fresh, or scratch's, which the caller may overwrite).
         """
-        b_, n_loc, n_ag, d = actions.shape[0], self._n_loc, self._n_ag, self._d
-        a = np.maximum(actions, 0.0)
+        d = self._d
+        a = np.maximum(actions, 0.0, out=scratch.actions if scratch is not None else None)
         np.minimum(a, 1.0, out=a)  # clip to [0, 1]
         flat = a.reshape(-1, d)  # (B*L*A, D)
-        total = flat @ self._ones_d
+        sums = np.dot(flat, self._action_sums)  # total, game, slack, partner
+        total = sums[:, 0]
         idle = total <= 0.0  # an all-zero action is all slack
-        flat /= (total + idle)[:, None]  # shares (an idle row stays 0)
-        summary = flat @ self._share_columns  # game share, slack share (no idle), partner share
+        total += idle  # the divisor: 1 where idle (the action is all 0 there)
+        summary = sums[:, 1:]
+        summary /= total[:, None]  # shares
         summary[:, 1] += idle
-        capacity = capacity if n_ag == 1 else capacity / n_ag  # each agency's capacity
-        shares = a.reshape(b_, n_loc, n_ag, d)
-        effort = shares[..., : self._n_effort] * capacity[:, :, None, None]
-        return shares, summary, effort.reshape(-1, self._n_effort)
+        if self._n_ag == 1:  # each agency's capacity / total
+            scale = capacity.reshape(-1) / total
+        else:
+            scale = np.repeat(capacity.reshape(-1) / self._n_ag, self._n_ag) / total
+        out = scratch.effort if scratch is not None else None
+        effort = np.multiply(flat[:, : self._n_effort], scale[:, None], out=out)
+        return summary, effort
 
     def decode_local(self, actions: np.ndarray, state: WorldState) -> Effort:
         """Actions (B, N, D) in [0, 1] -> shares of each agency's effort -> absolute effort.
@@ -180,7 +200,7 @@ class World:
         """
         cfg = self.config
         b_, n_loc, n_ag = actions.shape[0], self._n_loc, self._n_ag
-        _, summary, effort = self._decode(actions, state.capacity)
+        summary, effort = self._decode(actions, state.capacity)
         kr = self._n_deliver
         per_agency = summary.reshape(b_, n_loc, n_ag, 3)
         return Effort(
@@ -195,7 +215,8 @@ class World:
         """Central actions (B, C, D) -> targets (B, L, K) and audit weights (B, L, C)."""
         cfg = self.config
         b_, n_c, n_loc = actions.shape[0], cfg.n_centres, cfg.n_localities
-        a = np.clip(actions, 0.0, 1.0)
+        a = np.maximum(actions, 0.0)
+        np.minimum(a, 1.0, out=a)  # clip to [0, 1]
         kg = cfg.n_domains // n_c
         raw_targets = a[..., : n_loc * kg].reshape(b_, n_c, n_loc, kg).transpose(0, 2, 1, 3)
         targets = cfg.target_min + (cfg.target_max - cfg.target_min) * raw_targets.reshape(
@@ -214,7 +235,8 @@ class World:
         cfg = self.config
         b_, n_loc, k, n_ag = local_actions.shape[0], self._n_loc, self._k, self._n_ag
         cell = (b_, n_loc, k)
-        _, summary, effort = self._decode(local_actions, state.capacity)
+        scratch = self._scratch(b_)
+        summary, effort = self._decode(local_actions, state.capacity, scratch)
         kr = self._n_deliver
         x = state.true
         eta_game = (cfg.eta * effort[:, kr:]).reshape(cell)
@@ -222,17 +244,17 @@ class World:
         # 1. genuine delivery with diminishing returns: sum_r E * sqrt(deliver)
         deliver = root[:, :kr]
         np.multiply(deliver, state.effectiveness.reshape(-1, kr), out=deliver)
-        gain = cfg.alpha * (deliver @ self._sum_approaches).reshape(cell)
+        gain = np.dot(deliver, self._alpha_sum).reshape(cell)
         gain *= 1.0 - x
         # 2. joined-up spillovers scaled by partnership (per_domain: the weakest agency)
         partner = summary[:, 2].reshape(b_, n_loc, n_ag)
         joined = partner[..., 0] if n_ag == 1 else partner.min(axis=-1)  # (B, L)
-        spill = (gain.reshape(-1, k) @ self._spill_t).reshape(cell)
+        spill = np.dot(gain.reshape(-1, k), self._spill_t).reshape(cell)
         spill *= (cfg.s0 + cfg.s1 * joined)[..., None]
         # 3. gaming: inflation stock kept up by effort; real harm
         inflation = self._keep * state.inflation
         inflation += cfg.gamma * root[:, kr:].reshape(cell)
-        noise = rng.standard_normal((2,) + x.shape)
+        noise = rng.standard_normal(out=scratch.noise)  # (2, B, L, K)
         noise *= self._noise_scale  # sigma_x, sigma_m
         # 4. true outcome drifts to baseline
         drift = x - state.baseline
@@ -254,9 +276,10 @@ class World:
         if self._fixed_basket is None:
             counted = np.maximum(basket @ self._ones_k, 1.0)[:, None]  # (B, 1)
             norm = np.maximum(basket @ self._pay_weights_t, 1.0)[:, None, :]  # (B, 1, A)
+            divisors = self._metrics.divisors(counted)
         else:
-            counted, norm = self._counted, self._pay_norm
-        cells = self._metrics.new_cells(b_)
+            counted, norm, divisors = self._counted, self._pay_norm, self._divisors
+        cells = scratch.cells
         hit = cells[_HIT]  # 1[m >= tau] on measured domains
         np.multiply(measured >= state.targets, mask, out=hit)
         level = cells[_LEVEL]  # m on measured domains
@@ -295,8 +318,8 @@ class World:
             ),
         )
         metrics = self._metrics.compute(
-            cells, true, measured, x, state.measured, state.initial, state.priorities,
-            mask, counted, state.targets, summary.reshape(b_, n_loc, n_ag, 3),
+            cells, scratch.reduced, divisors, true, measured, x, state.measured, state.initial, state.priorities,
+            mask, state.targets, summary.reshape(b_, n_loc, n_ag, 3),
             audited, state2.detected, sanction,
         )
         return StepResult(
@@ -314,25 +337,56 @@ class World:
         return np.maximum(norm, 1e-12, out=norm).reshape(b_, n_loc, -1)
 
     def _review(self, state, centre_actions, inflation, true, review, rng, new):
-        """Audits with sanctions that reset inflation; new targets; next basket."""
+        """Audits with sanctions that reset inflation; new targets; next basket.
+
+        Returns (audited, sanction), or (None, None) when nothing can be audited.
+        """
         cfg = self.config
+        b_ = review.shape[0]
+        everywhere = bool(review.all())  # then no merging with the old values is needed
         targets, audit_weights = self.decode_centre(centre_actions)
-        probs = self._audit_probabilities(audit_weights)  # (B, L, 1 or K)
-        audited = systematic_sample(probs, rng) * review[:, None, None]
-        audited = np.broadcast_to(audited, true.shape).astype(float)
-        found = inflation * audited
-        sanction = cfg.sanction * (found @ self.own_weights.T)  # (B, L, A)
-        r3 = review[:, None, None]
-        new["inflation"] = inflation - found
-        new["audited"] = np.where(r3, audited, state.audited)
-        new["audited_true"] = np.where(r3, true * audited, state.audited_true)
-        new["detected"] = np.where(r3, found, state.detected)
-        new["sanction"] = np.where(r3, sanction, state.sanction)
-        new["targets"] = np.where(r3, targets, state.targets)
+        if self.design.audits == "none":
+            # Nothing is audited, but the sampler's random draws are still taken, so the
+            # stream (and every later draw) is as if it had run with zero probabilities.
+            shape = (b_, cfg.n_localities, 1)
+            rng.random(shape)
+            rng.random((b_, 1, 1))
+            audited = sanction = None
+            fields = {"audited": true.shape, "audited_true": true.shape,
+                      "detected": true.shape, "sanction": state.sanction.shape}
+            for name, shape in fields.items():  # four fields, all zero
+                zero = np.zeros(shape)
+                new[name] = zero if everywhere else np.where(
+                    review.reshape(-1, 1, 1), zero, getattr(state, name)
+                )
+        else:
+            probs = self._audit_probabilities(audit_weights)  # (B, L, 1 or K)
+            chosen = systematic_sample(probs, rng)
+            if not everywhere:
+                chosen = chosen * review[:, None, None]
+            audited = np.broadcast_to(chosen, true.shape).astype(float)
+            found = inflation * audited
+            k = cfg.n_domains
+            sanction = (found.reshape(-1, k) @ self._own_weights_t).reshape(b_, cfg.n_localities, -1)
+            sanction *= cfg.sanction
+            new["inflation"] = inflation - found
+            values = {"audited": audited, "audited_true": true * audited, "detected": found,
+                      "sanction": sanction}
+            for name, value in values.items():  # four fields
+                new[name] = value if everywhere else np.where(
+                    review.reshape(-1, 1, 1), value, getattr(state, name)
+                )
+        new["targets"] = targets if everywhere else np.where(
+            review[:, None, None], targets, state.targets
+        )
         if self._fixed_basket is None:
-            r2 = review[:, None]
-            new["revealed"] = np.where(r2, state.basket, state.revealed)
-            new["basket"] = np.where(r2, self._draw_basket(rng, review.shape[0]), state.basket)
+            if everywhere:
+                new["revealed"] = state.basket
+                new["basket"] = self._draw_basket(rng, b_)
+            else:
+                r2 = review[:, None]
+                new["revealed"] = np.where(r2, state.basket, state.revealed)
+                new["basket"] = np.where(r2, self._draw_basket(rng, b_), state.basket)
         return audited, sanction
 
     def _audit_probabilities(self, weights: np.ndarray) -> np.ndarray:
@@ -347,6 +401,18 @@ class World:
         total = weights.sum(axis=1, keepdims=True)
         shares = weights / np.where(total > 0, total, 1.0)
         return np.minimum(1.0, cfg.n_audits * shares)  # (B, L, C), sums to <= n_audits
+
+
+class _Scratch:
+    """Work arrays of one batch size, reused step after step (never returned)."""
+
+    def __init__(self, world: World, batch_size: int):
+        cfg = world.config
+        b_, n_loc, k = batch_size, cfg.n_localities, cfg.n_domains
+        self.actions = np.empty((b_, cfg.n_locals, cfg.local_action_dim))
+        self.effort = np.empty((b_ * cfg.n_locals, world._n_effort))
+        self.noise = np.empty((2, b_, n_loc, k))
+        self.cells, self.reduced = world._metrics.new_cells(b_)
 
 
 def systematic_sample(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:

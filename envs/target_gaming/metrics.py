@@ -46,12 +46,34 @@ NATIONAL_METRICS = LOCALITY_METRICS + ("inequality", "audit_cost")
 # National metrics that are sums over localities (the other per-locality ones are means).
 _SUMMED = ("audits", "detections", "sanctions")
 
-_LI = {name: i for i, name in enumerate(LOCALITY_METRICS)}
 _NI = {name: i for i, name in enumerate(NATIONAL_METRICS)}
 
-# Rows of the per-cell stack reduced over domains with weight one (MetricsKernel).
+# Rows of the per-cell stack (MetricsKernel), each summed over domains; then the sums
+# over domains of x weighted by wbar, and of the change weighted by headline / other domains
+# (_WEIGHTED), come from small products of their own.
 _CELLS = ("local_welfare", "measured", "hit", "gap", "perverse", "near", "audits", "detections")
 _CI = {name: i for i, name in enumerate(_CELLS)}
+_WEIGHTED = ("x:wbar", "change:headline", "change:other")
+# Per-locality rows: LOCALITY_METRICS, then two raw sums used for bunching.
+_ROWS = LOCALITY_METRICS + ("near_sum", "hit_sum")
+# row -> (sum over domains, divisor): "counted" = number of measured domains (at least 1),
+# "domains" = K; rows not listed are computed otherwise.
+_REDUCED = {
+    "true_welfare": ("x:wbar", 1),
+    "local_welfare": ("local_welfare", 1),
+    "measured_performance": ("measured", "counted"),
+    "target_hit_rate": ("hit", "counted"),
+    "goodhart_gap": ("gap", "counted"),
+    "measured_change": ("change:headline", "headline"),
+    "unmeasured_change": ("change:other", "other"),
+    "perverse_rate": ("perverse", "counted"),
+    "audits": ("audits", "domains"),
+    "detections": ("detections", "domains"),
+    "near_sum": ("near", 1),
+    "hit_sum": ("hit", 1),
+}
+_SOURCES = _CELLS + _WEIGHTED  # rows of the array the per-locality rows are picked from
+_RI = {name: i for i, name in enumerate(_ROWS)}
 
 
 class StepMetrics:
@@ -107,9 +129,11 @@ class StepMetrics:
 class MetricsKernel:
     """Computes one step's metrics for a config with few array operations.
 
-    The per-cell quantities that are averaged over domains are written into one
-    stack (rows ``_CELLS``) and reduced in one matrix product; national values
-    are sums over localities of the per-locality rows, in one more product.
+    The per-cell quantities are written into one stack (rows ``_CELLS``) and
+    summed over domains in one matrix-vector product; with the weighted sums
+    ``_WEIGHTED`` they are picked into the per-locality rows ``_ROWS`` in one
+    indexing and divided in one operation; national values are sums over
+    localities of the per-locality rows, in one more product.
     """
 
     def __init__(self, cfg: WorldConfig):
@@ -117,24 +141,45 @@ class MetricsKernel:
         k, n_loc = cfg.n_domains, cfg.n_localities
         headline = cfg.headline_mask.astype(float)
         self._ones_k = np.ones(k)
-        self._ones_l = np.ones(n_loc)
-        # measured_change and unmeasured_change: masked means over fixed domain sets
+        self._wbar = cfg.priorities
         self._change_w = np.stack([headline, 1.0 - headline], axis=1)  # (K, 2)
-        self._change_div = np.maximum(self._change_w.sum(axis=0), 1.0)  # (2,)
-        # national = sum over localities / divisor (L for means, 1 for sums)
-        div = np.array([1.0 if m in _SUMMED else float(n_loc) for m in LOCALITY_METRICS])
-        self._nat_div = div[:, None]
+        fixed = {1: 1.0, "domains": float(k), "counted": 1.0}
+        fixed["headline"] = max(headline.sum(), 1.0)
+        fixed["other"] = max((1.0 - headline).sum(), 1.0)
+        pick, div, by_count = [], [], []
+        for row in _ROWS:
+            source, d = _REDUCED.get(row, ("local_welfare", 1))  # others: overwritten
+            pick.append(_SOURCES.index(source))
+            div.append(fixed[d])
+            by_count.append(d == "counted")
+        self._pick = np.array(pick)
+        self._div = np.array(div)[:, None, None]  # (rows, 1, 1)
+        self._by_count = np.array(by_count)[:, None, None]
+        # national = sum over localities / divisor (L for means, 1 for sums and raw sums)
+        nat_div = [1.0 if m in _SUMMED or m not in _NI else float(n_loc) for m in _ROWS]
+        self._nat_div = np.array(nat_div)[:, None]
+        self._ones_l = np.ones(n_loc)
         self._n_loc = n_loc
         self._k = k
 
-    def new_cells(self, batch_size: int) -> np.ndarray:
-        """An uninitialised per-cell stack (len(_CELLS), B, L, K)."""
-        return np.empty((len(_CELLS), batch_size, self._n_loc, self._k))
+    def new_cells(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Uninitialised work arrays: the per-cell stack (len(_CELLS), B, L, K) and the
+        sums over domains (len(_SOURCES), B, L)."""
+        q, b_, n_loc = len(_CELLS), batch_size, self._n_loc
+        return np.empty((q, b_, n_loc, self._k)), np.empty((len(_SOURCES), b_, n_loc))
+
+    def divisors(self, counted: np.ndarray | None) -> np.ndarray:
+        """Per-row divisors (rows, B or 1, 1), given the measured-domain counts (B, 1)."""
+        if counted is None:
+            return self._div
+        return np.where(self._by_count, counted[None], self._div)
 
     def compute(
         self,
         cells: np.ndarray,  # from new_cells; rows "hit" (1[m >= tau] * mask), "measured"
         # (m * mask) written by the caller
+        reduced: np.ndarray,  # from new_cells: work array
+        divisors: np.ndarray,  # from divisors()
         x: np.ndarray,  # (B, L, K) true outcome after the step
         m: np.ndarray,  # (B, L, K) measure after the step
         x_before: np.ndarray,
@@ -142,7 +187,6 @@ class MetricsKernel:
         initial: np.ndarray,
         priorities: np.ndarray,  # (B, L, K)
         mask: np.ndarray,  # (B, 1, K)
-        counted: np.ndarray,  # (B, 1) max(1, number of domains measured)
         tau: np.ndarray,  # (B, L, K) targets in force this step
         shares: np.ndarray,  # (B, L, A, 3): game share, slack share, partner share
         audited: np.ndarray | None,  # (B, L, K) or None: no audits this step
@@ -150,64 +194,56 @@ class MetricsKernel:
         sanction: np.ndarray | None,  # (B, L, A) or None
     ) -> StepMetrics:
         cfg, b_, n_loc, k = self.cfg, x.shape[0], self._n_loc, self._k
-        ci = _CI
-        # ---- per-cell stack (row "hit" = 1[m >= tau] * mask was written by the caller)
+        ci, ri = _CI, _RI
+        # ---- per-cell stack
         np.multiply(priorities, x, out=cells[ci["local_welfare"]])
         gap = cells[ci["gap"]]
         np.subtract(m, x, out=gap)
         gap *= mask
         np.multiply((m > m_before) & (x < x_before), mask, out=cells[ci["perverse"]])
-        hit = cells[ci["hit"]]
-        np.multiply(hit, m < tau + cfg.bunching_band, out=cells[ci["near"]])
+        np.multiply(cells[ci["hit"]], m < tau + cfg.bunching_band, out=cells[ci["near"]])
         if audited is None:
             cells[ci["audits"] :] = 0.0
         else:
             cells[ci["audits"]] = audited
             np.greater(detected * audited, DETECTION_FLOOR, out=cells[ci["detections"]],
                        casting="unsafe")
-        sums = (cells.reshape(-1, k) @ self._ones_k).reshape(len(_CELLS), b_, n_loc)
+        q = len(_CELLS)
+        np.dot(cells.reshape(-1, k), self._ones_k, out=reduced[:q].reshape(-1))
+        np.dot(x.reshape(-1, k), self._wbar, out=reduced[q].reshape(-1))
+        change = np.dot((x - initial).reshape(-1, k), self._change_w)  # (B*L, 2)
+        reduced[q + 1 :] = change.T.reshape(2, b_, n_loc)
         # ---- per-locality rows
-        loc = np.empty((len(LOCALITY_METRICS), b_, n_loc))
-        li = _LI
-        np.matmul(x.reshape(-1, k), cfg.priorities, out=loc[li["true_welfare"]].reshape(-1))
-        loc[li["local_welfare"]] = sums[ci["local_welfare"]]
-        c0, c1 = ci["measured"], ci["gap"] + 1
-        np.divide(sums[c0:c1], counted, out=loc[li["measured_performance"] : li["goodhart_gap"] + 1])
-        np.divide(sums[ci["perverse"]], counted, out=loc[li["perverse_rate"]])
+        loc = reduced[self._pick]  # (rows, B, L)
+        loc /= divisors
+        g0 = ri["gaming_share"]  # gaming_share, slack_share, partnership: consecutive rows
         a_ = shares.shape[2]
-        g0 = li["gaming_share"]  # gaming_share, slack_share, partnership: consecutive rows
         if a_ == 1:
             loc[g0 : g0 + 3] = shares[:, :, 0].transpose(2, 0, 1)
         else:
             np.divide(shares[..., :2].sum(axis=2).transpose(2, 0, 1), a_, out=loc[g0 : g0 + 2])
             loc[g0 + 2] = shares[..., 2].min(axis=-1)
-        change = (x - initial).reshape(-1, k) @ self._change_w  # (B*L, 2)
-        change /= self._change_div
-        mc, uc = li["measured_change"], li["unmeasured_change"]
-        loc[mc : uc + 1] = change.T.reshape(2, b_, n_loc)
-        np.subtract(loc[mc], loc[uc], out=loc[li["neglect"]])
-        near, hit = sums[ci["near"]], sums[ci["hit"]]
-        np.divide(near, np.maximum(hit, 1.0), out=loc[li["bunching"]])
-        np.divide(sums[ci["audits"] :], k, out=loc[li["audits"] : li["detections"] + 1])
+        np.subtract(loc[ri["measured_change"]], loc[ri["unmeasured_change"]],
+                    out=loc[ri["neglect"]])
+        np.divide(loc[ri["near_sum"]], np.maximum(loc[ri["hit_sum"]], 1.0),
+                  out=loc[ri["bunching"]])
         if sanction is None:
-            loc[li["sanctions"]] = 0.0
+            loc[ri["sanctions"]] = 0.0
         elif sanction.shape[2] == 1:
-            loc[li["sanctions"]] = sanction[..., 0]
+            loc[ri["sanctions"]] = sanction[..., 0]
         else:
-            loc[li["sanctions"]] = sanction.sum(axis=-1)
-        # ---- national: sums over localities
-        nat = np.empty((len(NATIONAL_METRICS), b_))
-        n_lm = len(LOCALITY_METRICS)
-        totals = (loc.reshape(-1, n_loc) @ self._ones_l).reshape(n_lm, b_)
-        np.divide(totals, self._nat_div, out=nat[:n_lm])
-        pooled = (sums[[ci["hit"], ci["near"]]].reshape(-1, n_loc) @ self._ones_l).reshape(2, b_)
-        np.divide(pooled[1], np.maximum(pooled[0], 1.0), out=nat[_NI["bunching"]])
-        welfare = loc[li["local_welfare"]]
-        dev = welfare - (totals[li["local_welfare"]] / n_loc)[:, None]
+            loc[ri["sanctions"]] = sanction.sum(axis=-1)
+        # ---- national: sums over localities (rows in NATIONAL_METRICS order, the two raw
+        # sums in the places of inequality and audit_cost until those are computed)
+        nat = np.dot(loc.reshape(-1, n_loc), self._ones_l).reshape(len(_ROWS), b_)
+        nat /= self._nat_div
+        np.divide(nat[ri["near_sum"]], np.maximum(nat[ri["hit_sum"]], 1.0),
+                  out=nat[_NI["bunching"]])
+        dev = loc[ri["local_welfare"]] - nat[_NI["local_welfare"]][:, None]
         dev *= dev
-        np.sqrt((dev @ self._ones_l) / n_loc, out=nat[_NI["inequality"]])
+        np.sqrt(np.dot(dev, self._ones_l) / n_loc, out=nat[_NI["inequality"]])
         np.multiply(nat[_NI["audits"]], cfg.audit_cost / n_loc, out=nat[_NI["audit_cost"]])
-        return StepMetrics(locality_array=loc, national_array=nat)
+        return StepMetrics(locality_array=loc[: len(LOCALITY_METRICS)], national_array=nat)
 
 
 # Episode summaries: national rows (NATIONAL_METRICS order) summed, or kept ("last").
