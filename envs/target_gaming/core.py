@@ -296,7 +296,7 @@ class World:
         new = dict(t=t, true=true, measured=measured, inflation=inflation)
         new["partnership"] = partner
         audited = sanction = None
-        if review.any():
+        if np.count_nonzero(review):
             audited, sanction = self._review(state, centre_actions, inflation, true, review, rng, new)
         state2 = state._evolve(new)
         # rewards
@@ -313,7 +313,7 @@ class World:
             cfg,
             CentreInputs(
                 measured, state.targets, true, mask,
-                audited if audited is not None else np.zeros_like(true),
+                audited if audited is not None else np.zeros(cell),
                 counted=hit, level=level, n_counted=counted,
             ),
         )
@@ -343,7 +343,7 @@ class World:
         """
         cfg = self.config
         b_ = review.shape[0]
-        everywhere = bool(review.all())  # then no merging with the old values is needed
+        everywhere = np.count_nonzero(review) == b_  # then no merging with old values is needed
         targets, audit_weights = self.decode_centre(centre_actions)
         if self.design.audits == "none":
             # Nothing is audited, but the sampler's random draws are still taken, so the

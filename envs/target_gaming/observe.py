@@ -84,47 +84,51 @@ def _time_features(cfg: WorldConfig, state: WorldState) -> tuple[np.ndarray, np.
     return to_review, np.minimum(state.t / cfg.horizon, 1.0)
 
 
+def _times(cfg: WorldConfig, state: WorldState) -> np.ndarray:
+    """(B, 2): time_to_review and time, as _time_features."""
+    p, t = cfg.review_period, state.t
+    out = np.empty((t.shape[0], 2))
+    np.divide((p - 1) - t % p, p, out=out[:, 0])
+    np.minimum(t / cfg.horizon, 1.0, out=out[:, 1])
+    return out
+
+
 def local_observations(cfg: WorldConfig, state: WorldState) -> np.ndarray:
     """(B, N, D) observations of every local agent, in agent order."""
-    return _local_observations(cfg, state, _time_features(cfg, state))
+    return _local_observations(cfg, state, _times(cfg, state))
 
 
-def _local_observations(cfg: WorldConfig, state: WorldState, times) -> np.ndarray:
+def _local_observations(cfg: WorldConfig, state: WorldState, times: np.ndarray) -> np.ndarray:
     b_, n_loc, n_ag, kc = state.t.shape[0], cfg.n_localities, cfg.n_agencies, cfg.domains_per_agency
-    r = cfg.n_approaches
-    width = kc * (6 + r) + 5 + (1 + n_ag if cfg.per_domain else 0)
-    out = np.empty((b_, n_loc, n_ag, width), dtype=np.float32)
-    shape = (b_, n_loc, n_ag, kc)
-    revealed = state.revealed[:, None, None, :].reshape(b_, 1, n_ag, kc)
-    out[..., 0:kc] = state.true.reshape(shape)
-    np.multiply(state.measured.reshape(shape), revealed, out=out[..., kc : 2 * kc])
-    out[..., 2 * kc : 3 * kc] = revealed
-    out[..., 3 * kc : 4 * kc] = state.targets.reshape(shape)
-    o = 4 * kc + kc * r
-    out[..., 4 * kc : o] = state.effectiveness.reshape(b_, n_loc, n_ag, kc * r)
-    out[..., o] = state.capacity[:, :, None]
-    out[..., o + 1 : o + 1 + kc] = state.priorities.reshape(shape)
-    o += 1 + kc
-    out[..., o : o + kc] = state.inflation.reshape(shape)
-    o += kc
-    audited = state.audited.reshape(shape)
-    if kc == 1:
-        out[..., o] = audited[..., 0]
-    else:
-        np.maximum.reduce(audited, axis=-1, out=out[..., o])  # any cell audited
-    out[..., o + 1] = state.sanction
-    o += 2
+
+    def per_agency(arr: np.ndarray) -> np.ndarray:  # (B, L, K, ...) -> (B, L, A, kc*...)
+        return arr.reshape(b_, n_loc, n_ag, -1)
+
+    every_agent = np.ones((b_, n_loc, n_ag, 1))  # broadcasts parts by arithmetic
+    revealed = state.revealed[:, None, :] * np.ones((1, n_loc, 1))  # (B, L, K)
+    audited = per_agency(state.audited)
+    if kc > 1:  # any of the agency's cells audited
+        audited = np.maximum.reduce(audited, axis=-1, keepdims=True)
+    capacity = state.capacity[:, :, None, None]
+    if n_ag > 1:
+        capacity = capacity * every_agent
+    parts = [
+        per_agency(state.true),
+        per_agency(state.measured * revealed),
+        per_agency(revealed),
+        per_agency(state.targets),
+        per_agency(state.effectiveness),
+        capacity,
+        per_agency(state.priorities),
+        per_agency(state.inflation),
+        audited,
+        state.sanction[..., None],
+    ]
     if cfg.per_domain:
-        p = state.partnership
-        others = np.add.reduce(p, axis=-1, keepdims=True) - p
-        others /= n_ag - 1
-        out[..., o] = others
-        out[..., o + 1 : o + 1 + n_ag] = np.eye(n_ag)
-        o += 1 + n_ag
-    to_review, time = times
-    out[..., o] = to_review[:, None, None]
-    out[..., o + 1] = time[:, None, None]
-    return out.reshape(b_, n_loc * n_ag, width)
+        others = (state.partnership.sum(axis=-1, keepdims=True) - state.partnership) / (n_ag - 1)
+        parts += [others[..., None], np.eye(n_ag) * every_agent]
+    parts.append(times[:, None, None, :] * every_agent)  # time_to_review, time
+    return np.concatenate(parts, axis=-1, dtype=np.float32).reshape(b_, n_loc * n_ag, -1)
 
 
 # ---- central observations -------------------------------------------------------
@@ -151,52 +155,40 @@ def centre_observation_layout(cfg: WorldConfig, centre: int) -> Layout:
 
 def centre_observations(cfg: WorldConfig, state: WorldState) -> np.ndarray:
     """(B, C, D) observations of the central agent(s): measures, never unaudited truth."""
-    return _centre_observations(cfg, state, _time_features(cfg, state))
+    return _centre_observations(cfg, state, _times(cfg, state))
 
 
-def _centre_observations(cfg: WorldConfig, state: WorldState, times) -> np.ndarray:
+def _centre_observations(cfg: WorldConfig, state: WorldState, times: np.ndarray) -> np.ndarray:
     b_, n_loc, n_c = state.t.shape[0], cfg.n_localities, cfg.n_centres
     kg = cfg.n_domains // n_c
-    lk = n_loc * kg
-    r = cfg.n_approaches
-    width = 3 * lk + kg + 2 * n_loc + kg * r + kg + (n_c if cfg.departments else 0) + 2
-    out = np.empty((b_, n_c, width), dtype=np.float32)
 
-    def per_centre(arr: np.ndarray) -> np.ndarray:  # (B, L, K) -> (B, C, L, kg) view
+    def per_centre(arr: np.ndarray) -> np.ndarray:  # (B, L, K) -> (B, C, L, kg)
         return arr.reshape(b_, n_loc, n_c, kg).transpose(0, 2, 1, 3)
 
-    basket = state.basket.reshape(b_, 1, n_c, kg).transpose(0, 2, 1, 3)  # (B, C, 1, kg)
-    cells = (b_, n_c, n_loc, kg)
-    np.multiply(per_centre(state.measured), basket, out=out[..., :lk].reshape(cells))
-    out[..., lk : lk + kg] = basket[:, :, 0]
-    o = lk + kg
-    out[..., o : o + lk].reshape(cells)[...] = per_centre(state.targets)
-    o += lk
-    out[..., o : o + lk].reshape(cells)[...] = per_centre(state.audited_true)
-    o += lk
-    if kg == 1:
-        out[..., o : o + n_loc] = per_centre(state.audited)[..., 0]
-        out[..., o + n_loc : o + 2 * n_loc] = per_centre(state.detected)[..., 0]
-    else:
-        np.maximum.reduce(per_centre(state.audited), axis=-1, out=out[..., o : o + n_loc])
-        np.add.reduce(per_centre(state.detected), axis=-1, out=out[..., o + n_loc : o + 2 * n_loc])
-    o += 2 * n_loc
-    out[..., o : o + kg * r] = cfg.mean_effectiveness.reshape(n_c, -1)
-    o += kg * r
-    out[..., o : o + kg] = cfg.priorities.reshape(n_c, kg)
-    o += kg
+    def flat(arr: np.ndarray) -> np.ndarray:  # (B, C, L, kg) -> (B, C, L*kg)
+        return arr.reshape(b_, n_c, -1)
+
+    every_env = np.ones((b_, 1, 1))  # broadcasts constant parts by arithmetic
+    audited, detected = per_centre(state.audited), per_centre(state.detected)
+    parts = [
+        flat(per_centre(state.measured * state.basket[:, None, :])),
+        state.basket.reshape(b_, n_c, kg),
+        flat(per_centre(state.targets)),
+        flat(per_centre(state.audited_true)),
+        audited[..., 0] if kg == 1 else np.maximum.reduce(audited, axis=-1),
+        detected[..., 0] if kg == 1 else np.add.reduce(detected, axis=-1),
+        cfg.mean_effectiveness.reshape(n_c, -1) * every_env,
+        cfg.priorities.reshape(n_c, kg) * every_env,
+    ]
     if cfg.departments:
-        out[..., o : o + n_c] = np.eye(n_c)
-        o += n_c
-    to_review, time = times
-    out[..., o] = to_review[:, None]
-    out[..., o + 1] = time[:, None]
-    return out
+        parts.append(np.eye(n_c) * every_env)
+    parts.append(times[:, None, :] * np.ones((1, n_c, 1)))  # time_to_review, time
+    return np.concatenate(parts, axis=-1, dtype=np.float32)
 
 
 def observations(cfg: WorldConfig, state: WorldState) -> tuple[np.ndarray, np.ndarray]:
     """``(local_observations, centre_observations)``, sharing the work they have in common."""
-    times = _time_features(cfg, state)
+    times = _times(cfg, state)
     return _local_observations(cfg, state, times), _centre_observations(cfg, state, times)
 
 
