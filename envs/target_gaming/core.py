@@ -74,7 +74,10 @@ class World:
         # constants for step (sizes, selection and summation matrices)
         k, r, kc = cfg.n_domains, cfg.n_approaches, cfg.domains_per_agency
         self._n_loc, self._k, self._n_ag, self._d = (
-            cfg.n_localities, k, cfg.n_agencies, cfg.local_action_dim
+            cfg.n_localities,
+            k,
+            cfg.n_agencies,
+            cfg.local_action_dim,
         )
         self._n_deliver = kc * r  # action columns: deliver (kc*R), game (kc), partner, slack
         self._n_effort = kc * (r + 1)
@@ -287,8 +290,15 @@ class World:
         pay = self._pay_rule(
             cfg,
             PayInputs(
-                measured, state.targets, true, x, state.priorities, mask, self.pay_weights,
-                counted=hit, norm=norm,
+                measured,
+                state.targets,
+                true,
+                x,
+                state.priorities,
+                mask,
+                self.pay_weights,
+                counted=hit,
+                norm=norm,
             ),
         )
         t = state.t + 1
@@ -297,7 +307,9 @@ class World:
         new["partnership"] = partner
         audited = sanction = None
         if np.count_nonzero(review):
-            audited, sanction = self._review(state, centre_actions, inflation, true, review, rng, new)
+            audited, sanction = self._review(
+                state, centre_actions, inflation, true, review, rng, new
+            )
         state2 = state._evolve(new)
         # rewards
         good = state.priorities * (true - state.baseline)
@@ -312,15 +324,32 @@ class World:
         centre = self._centre_reward(
             cfg,
             CentreInputs(
-                measured, state.targets, true, mask,
+                measured,
+                state.targets,
+                true,
+                mask,
                 audited if audited is not None else np.zeros(cell),
-                counted=hit, level=level, n_counted=counted,
+                counted=hit,
+                level=level,
+                n_counted=counted,
             ),
         )
         metrics = self._metrics.compute(
-            cells, scratch.reduced, divisors, true, measured, x, state.measured, state.initial, state.priorities,
-            mask, state.targets, summary.reshape(b_, n_loc, n_ag, 3),
-            audited, state2.detected, sanction,
+            cells,
+            scratch.reduced,
+            divisors,
+            true,
+            measured,
+            x,
+            state.measured,
+            state.initial,
+            state.priorities,
+            mask,
+            state.targets,
+            summary.reshape(b_, n_loc, n_ag, 3),
+            audited,
+            state2.detected,
+            sanction,
         )
         return StepResult(
             state=state2,
@@ -352,12 +381,18 @@ class World:
             rng.random(shape)
             rng.random((b_, 1, 1))
             audited = sanction = None
-            fields = {"audited": true.shape, "audited_true": true.shape,
-                      "detected": true.shape, "sanction": state.sanction.shape}
+            fields = {
+                "audited": true.shape,
+                "audited_true": true.shape,
+                "detected": true.shape,
+                "sanction": state.sanction.shape,
+            }
             for name, shape in fields.items():  # four fields, all zero
                 zero = np.zeros(shape)
-                new[name] = zero if everywhere else np.where(
-                    review.reshape(-1, 1, 1), zero, getattr(state, name)
+                new[name] = (
+                    zero
+                    if everywhere
+                    else np.where(review.reshape(-1, 1, 1), zero, getattr(state, name))
                 )
         else:
             probs = self._audit_probabilities(audit_weights)  # (B, L, 1 or K)
@@ -367,17 +402,25 @@ class World:
             audited = np.broadcast_to(chosen, true.shape).astype(float)
             found = inflation * audited
             k = cfg.n_domains
-            sanction = (found.reshape(-1, k) @ self._own_weights_t).reshape(b_, cfg.n_localities, -1)
+            sanction = (found.reshape(-1, k) @ self._own_weights_t).reshape(
+                b_, cfg.n_localities, -1
+            )
             sanction *= cfg.sanction
             new["inflation"] = inflation - found
-            values = {"audited": audited, "audited_true": true * audited, "detected": found,
-                      "sanction": sanction}
+            values = {
+                "audited": audited,
+                "audited_true": true * audited,
+                "detected": found,
+                "sanction": sanction,
+            }
             for name, value in values.items():  # four fields
-                new[name] = value if everywhere else np.where(
-                    review.reshape(-1, 1, 1), value, getattr(state, name)
+                new[name] = (
+                    value
+                    if everywhere
+                    else np.where(review.reshape(-1, 1, 1), value, getattr(state, name))
                 )
-        new["targets"] = targets if everywhere else np.where(
-            review[:, None, None], targets, state.targets
+        new["targets"] = (
+            targets if everywhere else np.where(review[:, None, None], targets, state.targets)
         )
         if self._fixed_basket is None:
             if everywhere:

@@ -81,7 +81,9 @@ def priorities_pay(cfg: WorldConfig, inputs: PayInputs) -> np.ndarray:
     The factor K makes uniform priorities pay exactly like ``linear``.
     """
     k = inputs.measured.shape[-1]
-    return pool(cfg.linear_slope * k * inputs.priorities * (inputs.measured - inputs.targets), inputs)
+    return pool(
+        cfg.linear_slope * k * inputs.priorities * (inputs.measured - inputs.targets), inputs
+    )
 
 
 def league_table_pay(cfg: WorldConfig, inputs: PayInputs) -> np.ndarray:

@@ -206,8 +206,9 @@ class MetricsKernel:
             cells[ci["audits"] :] = 0.0
         else:
             cells[ci["audits"]] = audited
-            np.greater(detected * audited, DETECTION_FLOOR, out=cells[ci["detections"]],
-                       casting="unsafe")
+            np.greater(
+                detected * audited, DETECTION_FLOOR, out=cells[ci["detections"]], casting="unsafe"
+            )
         q = len(_CELLS)
         np.dot(cells.reshape(-1, k), self._ones_k, out=reduced[:q].reshape(-1))
         np.dot(x.reshape(-1, k), self._wbar, out=reduced[q].reshape(-1))
@@ -223,10 +224,10 @@ class MetricsKernel:
         else:
             np.divide(shares[..., :2].sum(axis=2).transpose(2, 0, 1), a_, out=loc[g0 : g0 + 2])
             loc[g0 + 2] = shares[..., 2].min(axis=-1)
-        np.subtract(loc[ri["measured_change"]], loc[ri["unmeasured_change"]],
-                    out=loc[ri["neglect"]])
-        np.divide(loc[ri["near_sum"]], np.maximum(loc[ri["hit_sum"]], 1.0),
-                  out=loc[ri["bunching"]])
+        np.subtract(
+            loc[ri["measured_change"]], loc[ri["unmeasured_change"]], out=loc[ri["neglect"]]
+        )
+        np.divide(loc[ri["near_sum"]], np.maximum(loc[ri["hit_sum"]], 1.0), out=loc[ri["bunching"]])
         if sanction is None:
             loc[ri["sanctions"]] = 0.0
         elif sanction.shape[2] == 1:
@@ -237,8 +238,9 @@ class MetricsKernel:
         # sums in the places of inequality and audit_cost until those are computed)
         nat = np.dot(loc.reshape(-1, n_loc), self._ones_l).reshape(len(_ROWS), b_)
         nat /= self._nat_div
-        np.divide(nat[ri["near_sum"]], np.maximum(nat[ri["hit_sum"]], 1.0),
-                  out=nat[_NI["bunching"]])
+        np.divide(
+            nat[ri["near_sum"]], np.maximum(nat[ri["hit_sum"]], 1.0), out=nat[_NI["bunching"]]
+        )
         dev = loc[ri["local_welfare"]] - nat[_NI["local_welfare"]][:, None]
         dev *= dev
         np.sqrt(np.dot(dev, self._ones_l) / n_loc, out=nat[_NI["inequality"]])
@@ -284,10 +286,6 @@ class EpisodeMetrics:
         """Per environment: mean over steps, last value, or sum, as METRICS says."""
         n = max(self.steps, 1)
         return {
-            name: (
-                self._totals[_NI[name]] / n
-                if how == "mean"
-                else self._totals[_NI[name]].copy()
-            )
+            name: (self._totals[_NI[name]] / n if how == "mean" else self._totals[_NI[name]].copy())
             for name, how in METRICS.items()
         }

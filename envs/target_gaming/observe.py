@@ -144,8 +144,11 @@ def centre_observation_layout(cfg: WorldConfig, centre: int) -> Layout:
     lay += [(f"audited_true:{i}:{d}", 0.0, 1.0) for i, d in loc_dom]
     lay += [(f"audited:{i}", 0.0, 1.0) for i in range(cfg.n_localities)]
     lay += [(f"detected:{i}", 0.0, bd["inflation"] * len(doms)) for i in range(cfg.n_localities)]
-    lay += [(f"mean_effectiveness:{d}:{r}", 0.0, bd["effectiveness"]) for d in doms
-            for r in range(cfg.n_approaches)]
+    lay += [
+        (f"mean_effectiveness:{d}:{r}", 0.0, bd["effectiveness"])
+        for d in doms
+        for r in range(cfg.n_approaches)
+    ]
     lay += [(f"national_priority:{d}", 0.0, 1.0) for d in doms]
     if cfg.departments:
         lay += [(f"department:{d}", 0.0, 1.0) for d in cfg.domains]

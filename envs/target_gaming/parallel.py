@@ -60,9 +60,7 @@ class TargetGamingEnv(ParallelEnv):
         self.render_mode = render_mode
         cfg = self.config
         self.centre_agents = (
-            [f"department_{k}" for k in range(cfg.n_domains)]
-            if cfg.departments
-            else ["centre_0"]
+            [f"department_{k}" for k in range(cfg.n_domains)] if cfg.departments else ["centre_0"]
         )
         self.local_agents = [f"local_{n}" for n in range(cfg.n_locals)]
         self.possible_agents = self.centre_agents + self.local_agents
