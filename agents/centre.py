@@ -25,8 +25,9 @@ class CentreScripted(ScriptedPolicy):
         return compose_centre(self.config, self.targets(obs), self.audits(obs))
 
     def targets(self, obs: np.ndarray) -> np.ndarray:  # (M, L, kg) outcome units
-        return np.full((obs.shape[0], self.view.n_localities, self.view.n_domains),
-                       self.config.target_default)
+        return np.full(
+            (obs.shape[0], self.view.n_localities, self.view.n_domains), self.config.target_default
+        )
 
     def audits(self, obs: np.ndarray) -> np.ndarray:  # (M, L) weights
         return np.ones((obs.shape[0], self.view.n_localities))

@@ -150,7 +150,9 @@ class Prescribed(LocalScripted):
 
     def act(self, obs):
         cfg, v = self.config, self.view
-        ebar = np.broadcast_to(cfg.approach_effectiveness, (obs.shape[0], v.n_domains, v.n_approaches))
+        ebar = np.broadcast_to(
+            cfg.approach_effectiveness, (obs.shape[0], v.n_domains, v.n_approaches)
+        )
         if cfg.per_domain:
             weight = np.ones((obs.shape[0], 1))
         else:

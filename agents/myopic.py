@@ -12,8 +12,11 @@ own observation with the world's equations (docs/model.md):
 - prediction: ``x' = x + gain + spill - harm - delta * (x - b_hat)`` with the
   baseline guessed as the middle of its range (a locality does not observe it),
   ``u' = (1 - rho) u + gamma sqrt(effort * g)`` and ``m' ~ N(x' + u', sigma_m)``;
-  in per_domain mode it assumes its partners mirror its choices (symmetric
-  belief: partnership ``J = partner`` and their gains equal its own);
+  in per_domain mode it believes its partners' domains are like its own, that
+  they deliver half their effort without gaming, and that they match its
+  partnership (``J = partner``: the assurance belief of a stag hunt), so under
+  pooled pay its partnership lifts every domain it is paid on while its own
+  delivery and gaming lift only one;
 - expected pay: threshold ``P(m' >= tau)`` (a normal probability), linear and
   priorities on ``E[m'] - tau``, league table on ``E[m']``, oracle on the
   predicted change in truth; counted domains as the agency knows them
@@ -23,9 +26,10 @@ own observation with the world's equations (docs/model.md):
   ``(1 - rho)`` per quarter until then), minus effort cost, plus the
   intrinsic term when the observation carries the agency's motivation.
 
-The optimisation over the simplex is a vectorised random search: Dirichlet
-candidates and the simplex's vertices, then rounds of local refinement around
-the best, all agents at once.
+The optimisation over the simplex is vectorised over all agents: the best of
+Dirichlet candidates and the simplex's vertices, then rounds of pairwise
+transfers (move up to a shrinking step of effort from one component to
+another, keep the best move when it improves).
 """
 
 from __future__ import annotations
@@ -44,17 +48,18 @@ class MyopicBestResponse(LocalScripted):
         "Maximises its expected one-step reward under the active design from its own "
         "observation (numerical optimisation over the effort simplex)."
     )
-    n_candidates = 192
-    n_rounds = 4
+    n_candidates = 128
+    n_rounds = 16
 
     def __init__(self, world: World, seed: int = 0):
         super().__init__(world, seed)
         cfg, kc = self.config, self.view.n_domains
         self.dim = 2 * kc + 2
         self._vertices = np.eye(self.dim)
-        spill = cfg.spillover_matrix
-        self._spill_rows = spill.sum(axis=1)  # symmetric belief in per_domain mode
-        self._spill = spill
+        # _transfers[i, j, :] = e_j - e_i: moving effort from component i to j (i != j)
+        eye = np.eye(self.dim)
+        self._transfers = (eye[None, :, :] - eye[:, None, :])[None]  # (1, D, D, D)
+        self._spill = cfg.spillover_matrix
         self._b_hat = 0.5 * (cfg.baseline_low + cfg.baseline_high)
         self._audit_prob = {
             "none": 0.0,
@@ -77,17 +82,19 @@ class MyopicBestResponse(LocalScripted):
         return out
 
     def _optimise(self, obs: np.ndarray) -> np.ndarray:
+        """Best allocation per agent: a random start set, then pairwise transfers of effort."""
         m = obs.shape[0]
         cands = self.rng.dirichlet(np.full(self.dim, 0.5), (m, self.n_candidates))
-        cands = np.concatenate([cands, np.broadcast_to(self._vertices, (m, self.dim, self.dim))], 1)
-        best, value = self._pick(obs, cands)
-        for scale in np.geomspace(0.5, 0.05, self.n_rounds):
-            noise = self.rng.dirichlet(np.full(self.dim, 1.0), (m, self.n_candidates // 2))
-            local = (1 - scale) * best[:, None, :] + scale * noise
-            cand, val = self._pick(obs, np.concatenate([best[:, None, :], local], axis=1))
-            improved = val > value
-            best = np.where(improved[:, None], cand, best)
-            value = np.maximum(val, value)
+        starts = [cands, np.broadcast_to(self._vertices, (m, self.dim, self.dim))]
+        best, value = self._pick(obs, np.concatenate(starts, axis=1))
+        for step in np.geomspace(0.25, 0.002, self.n_rounds):
+            # move up to `step` of effort from component i to component j, for every pair
+            moved = np.minimum(best, step)[:, :, None, None] * self._transfers  # (M, D, D, D)
+            cand = (best[:, None, None, :] + moved).reshape(m, -1, self.dim)
+            cand_best, cand_value = self._pick(obs, cand)
+            improved = cand_value > value
+            best = np.where(improved[:, None], cand_best, best)
+            value = np.where(improved, cand_value, value)
         return best
 
     def _pick(self, obs, cands):
@@ -97,44 +104,59 @@ class MyopicBestResponse(LocalScripted):
         return cands[rows, idx], values[rows, idx]
 
     def expected_reward(self, obs: np.ndarray, cands: np.ndarray) -> np.ndarray:
-        """(M, D_obs), (M, C, 2kc+2) allocations -> (M, C) expected one-step reward."""
-        cfg, v, design = self.config, self.view, self.world.design
+        """(M, D_obs), (M, C, 2kc+2) allocations -> (M, C) expected one-step reward.
+
+        Predictions are over the K domains of the locality (M, C, K). A per_domain
+        agency believes its partners' domains are like its own, that they deliver
+        half their effort without gaming, and that they match its partnership.
+        """
+        cfg, v = self.config, self.view
         kc = v.n_domains
         o = obs[:, None, :]
-        x, tau, u = o[..., v.true], o[..., v.target], o[..., v.inflation]
+        own = self._own_domains(obs)  # (M, 1, K)
+        x, tau, u, w = (o[..., idx] for idx in (v.true, v.target, v.inflation, v.priority))
         effort = o[..., [v.capacity]] / cfg.n_agencies
         norm_e = np.sqrt((obs[:, v.effectiveness] ** 2).sum(axis=-1))[:, None, :]
         d, g, p, s = cands[..., :kc], cands[..., kc : 2 * kc], cands[..., -2], cands[..., -1]
+        if cfg.per_domain:  # own choice on its domain, the partners' reference elsewhere
+            d, g = own * d + (1 - own) * 0.5, own * g
         gain = cfg.alpha * norm_e * np.sqrt(effort * d) * (1.0 - x)
-        if cfg.per_domain:
-            spill_in = gain * self._spill_rows[np.argmax(obs[:, v.agency], axis=1)][:, None, None]
-        else:
-            spill_in = gain @ self._spill.T
-        spill = (cfg.s0 + cfg.s1 * p)[..., None] * spill_in
+        spill = (cfg.s0 + cfg.s1 * p)[..., None] * (gain @ self._spill.T)
         x_next = np.clip(
             x + gain + spill - cfg.eta * effort * g - cfg.delta * (x - self._b_hat), 0, 1
         )
-        u_next = (1 - cfg.rho) * u + cfg.gamma * np.sqrt(effort * g)
+        u_next = (1 - cfg.rho) * u * own + cfg.gamma * np.sqrt(effort * g)
         m_next = np.clip(x_next + u_next, 0, 1)
-        counted = self._counted(obs)[:, None, :]  # (M, 1, kc)
-        pay = self._pay(m_next, tau, x_next, x, o[..., v.priority], counted, design.pay)
+        counted = self._counted(obs, own)  # (M, 1, K) domains its pay averages over
+        pay = self._pay(m_next, tau, x_next, x, w, counted, self.world.design.pay)
         # the expected sanction on the inflation it carries into the next review
         steps = np.rint(obs[:, v.time_to_review] * cfg.review_period)
         liability = self._audit_prob * cfg.sanction * (1 - cfg.rho) ** steps
-        sanction = liability[:, None] * u_next.sum(axis=-1)
+        sanction = liability[:, None] * (u_next * own).sum(axis=-1)
         reward = pay - sanction - cfg.effort_cost * (1.0 - s)
         if v.motivation >= 0:
-            w = o[..., v.priority]
-            good = (w * x_next).sum(axis=-1) / np.maximum(w.sum(axis=-1), 1e-12)
+            good = (w * x_next * own).sum(axis=-1) / np.maximum((w * own).sum(axis=-1), 1e-12)
             reward = reward + obs[:, [v.motivation]] * good
         return reward
 
-    def _counted(self, obs: np.ndarray) -> np.ndarray:
-        measures = self.world.design.measures
-        known = obs[:, self.view.is_measured]
-        if measures == "all" or measures == "rotating":
-            return np.ones_like(known)
-        return known
+    def _own_domains(self, obs: np.ndarray) -> np.ndarray:
+        """(M, 1, K) 1 on the domains the agency controls."""
+        if not self.config.per_domain:
+            return np.ones((obs.shape[0], 1, self.config.n_domains))
+        return obs[:, None, self.view.agency]
+
+    def _counted(self, obs: np.ndarray, own: np.ndarray) -> np.ndarray:
+        """(M, 1, K) the domains its pay averages over, as far as it knows."""
+        cfg, measures = self.config, self.world.design.measures
+        if measures in ("all", "rotating"):  # a rotating basket: every domain alike
+            counted = np.ones_like(own)
+        elif cfg.per_domain:  # its own domain's status it observes; the headline it knows
+            known = obs[:, self.view.is_measured][:, None, :]  # (M, 1, 1)
+            counted = own * known + (1 - own) * cfg.headline_mask
+        else:
+            counted = obs[:, None, self.view.is_measured]
+        pooled = bool(self.world.pay_weights.all())  # every agency paid on all domains
+        return counted if pooled else counted * own
 
     def _pay(self, m, tau, x_next, x, w, counted, rule):
         cfg = self.config

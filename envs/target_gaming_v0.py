@@ -142,8 +142,10 @@ summarises the episode (means over steps; the ``*_change`` metrics and
 ``true_welfare`` (wbar-weighted true x), ``local_welfare`` (w-weighted),
 ``measured_performance`` (mean measure over measured cells),
 ``target_hit_rate``, ``goodhart_gap`` (mean m - x over measured cells),
-``gaming_share`` and ``slack_share`` (of effort), ``partnership`` (the
-locality's joint partnership J), ``measured_change`` and ``unmeasured_change``
+``gaming_share``, ``slack_share`` and ``partnership`` (shares of effort,
+averaged over the locality's agencies), ``joint_partnership`` (the locality's
+effective partnership J: the weakest agency's partner share in per_domain
+mode, so one silo agency makes it 0), ``measured_change`` and ``unmeasured_change``
 (true x since reset, over the scenario's headline and other domains),
 ``neglect`` (their difference), ``bunching`` (share of hit targets within
 ``bunching_band`` above the target), ``perverse_rate`` (share of measured

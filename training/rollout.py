@@ -66,7 +66,10 @@ def _local_actor(spec: RolloutSpec, world: World) -> Callable[[np.ndarray], np.n
     if len(names) != n:
         raise ValueError(f"policy lists {len(names)} names; this world has {n} local agents")
     groups = {
-        name: (load_policy(name, world, "local", seed=spec.seed), [i for i, p in enumerate(names) if p == name])
+        name: (
+            load_policy(name, world, "local", seed=spec.seed),
+            [i for i, p in enumerate(names) if p == name],
+        )
         for name in dict.fromkeys(names)
     }
     dim = world.config.local_action_dim
@@ -109,7 +112,8 @@ def rollout(spec: RolloutSpec, render: Callable[[str], None] | None = None) -> l
         returns += result.local_rewards.mean(axis=1), result.centre_rewards.mean(axis=1)
         if render is not None:
             loc = result.metrics.locality
-            render(ansi_frame(cfg, state, spec.design, loc["gaming_share"][0], loc["slack_share"][0]))
+            gaming, slack = loc["gaming_share"][0], loc["slack_share"][0]
+            render(ansi_frame(cfg, state, spec.design, gaming, slack))
     summary = episode.summary()
     return [
         {

@@ -85,7 +85,7 @@ class WorldConfig:
     spillover: tuple[tuple[float, ...], ...] | None = None  # S[k, k']; None: default
     sigma_x: float = 0.01
     # gaming and measurement
-    gamma: float = 0.12
+    gamma: float = 0.2
     rho: float = 0.5
     eta: float = 0.03
     sigma_m: float = 0.02
@@ -103,7 +103,7 @@ class WorldConfig:
     psi_knave: float = 0.1
     effort_cost: float = 0.1
     # targets, audits, pay
-    target_default: float = 0.55
+    target_default: float = 0.62
     target_min: float = 0.3
     target_max: float = 0.9
     audit_rate: float = 0.5

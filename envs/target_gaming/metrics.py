@@ -28,6 +28,7 @@ METRICS: dict[str, str] = {
     "gaming_share": "mean",
     "slack_share": "mean",
     "partnership": "mean",
+    "joint_partnership": "mean",
     "measured_change": "last",
     "unmeasured_change": "last",
     "neglect": "last",
@@ -217,13 +218,16 @@ class MetricsKernel:
         # ---- per-locality rows
         loc = reduced[self._pick]  # (rows, B, L)
         loc /= divisors
-        g0 = ri["gaming_share"]  # gaming_share, slack_share, partnership: consecutive rows
+        # gaming_share, slack_share, partnership (mean shares over agencies), joint_partnership
+        # (the weakest agency's partner share): consecutive rows
+        g0 = ri["gaming_share"]
         a_ = shares.shape[2]
         if a_ == 1:
             loc[g0 : g0 + 3] = shares[:, :, 0].transpose(2, 0, 1)
+            loc[g0 + 3] = loc[g0 + 2]
         else:
-            np.divide(shares[..., :2].sum(axis=2).transpose(2, 0, 1), a_, out=loc[g0 : g0 + 2])
-            loc[g0 + 2] = shares[..., 2].min(axis=-1)
+            np.divide(shares.sum(axis=2).transpose(2, 0, 1), a_, out=loc[g0 : g0 + 3])
+            loc[g0 + 3] = shares[..., 2].min(axis=-1)
         np.subtract(
             loc[ri["measured_change"]], loc[ri["unmeasured_change"]], out=loc[ri["neglect"]]
         )

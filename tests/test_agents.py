@@ -1,0 +1,140 @@
+"""Scripted policies: every entry builds and acts validly; the rules do what they say."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agents import CENTRE_POLICIES, LOCAL_POLICIES, Policy, load_policy, register_loader
+from agents.base import CentreView
+from agents.myopic import MyopicBestResponse
+from envs import target_gaming_v0
+from envs.target_gaming import World, observe
+from tests.conftest import SCENARIO_CASES, make_world
+
+
+def _observations(world: World, batch: int = 3, steps: int = 5):
+    rng = np.random.default_rng(0)
+    state = world.reset(rng, batch)
+    cfg = world.config
+    for _ in range(steps):
+        local = rng.random((batch, cfg.n_locals, cfg.local_action_dim))
+        centre = rng.random((batch, cfg.n_centres, CentreView.build(cfg).action_dim))
+        state = world.step(state, local, centre, rng).state
+    return state
+
+
+@pytest.mark.parametrize("scenario", SCENARIO_CASES)
+@pytest.mark.parametrize("name", sorted(LOCAL_POLICIES))
+def test_every_local_policy_acts_in_range_for_every_agent(scenario, name):
+    world = make_world(scenario, "rotating_basket")
+    state = _observations(world)
+    obs = observe.local_observations(world.config, state)
+    obs = obs.reshape(-1, obs.shape[-1])
+    policy = load_policy(name, world, "local", seed=1)
+    assert isinstance(policy, Policy) and policy.role == "local" and policy.description
+    actions = policy.act(obs)
+    assert actions.shape == (obs.shape[0], world.config.local_action_dim)
+    assert np.isfinite(actions).all() and (actions >= 0).all() and (actions <= 1).all()
+    np.testing.assert_allclose(policy.act_one(obs[0]).shape, (world.config.local_action_dim,))
+
+
+@pytest.mark.parametrize("scenario", SCENARIO_CASES)
+@pytest.mark.parametrize("name", sorted(CENTRE_POLICIES))
+def test_every_centre_policy_acts_in_range(scenario, name):
+    world = make_world(scenario, "targeted_audits")
+    state = _observations(world)
+    obs = observe.centre_observations(world.config, state)
+    obs = obs.reshape(-1, obs.shape[-1])
+    policy = load_policy(name, world, "centre", seed=1)
+    actions = policy.act(obs)
+    env = target_gaming_v0.parallel_env(scenario=scenario)
+    assert actions.shape == (obs.shape[0], env.action_space(env.possible_agents[0]).shape[0])
+    assert np.isfinite(actions).all() and (actions >= 0).all() and (actions <= 1).all()
+
+
+def test_scripted_policies_drive_the_parallel_env():
+    env = target_gaming_v0.parallel_env(scenario="jug_4", design="pooled_budget")
+    world = env.world
+    local = load_policy("myopic_best_response", world, "local")
+    centre = load_policy("ratchet", world, "centre")
+    obs, _ = env.reset(seed=0)
+    while env.agents:
+        actions = {a: local.act_one(obs[a]) for a in env.local_agents}
+        actions.update({a: centre.act_one(obs[a]) for a in env.centre_agents})
+        obs, *_ = env.step(actions)
+    assert np.isfinite(env.episode_metrics()["true_welfare"])
+
+
+def test_unknown_policy_names_list_the_known_ones(tmp_path):
+    world = make_world()
+    with pytest.raises(ValueError, match="honest.*myopic_best_response"):
+        load_policy("angel", world, "local")
+    with pytest.raises(ValueError, match="ratchet"):
+        load_policy("tsar", world, "centre")
+    with pytest.raises(ValueError, match="unknown role"):
+        load_policy("honest", world, "mayor")
+    saved = tmp_path / "policy.weird"
+    saved.write_text("x")
+    with pytest.raises(ValueError, match="no loader for '.weird'"):
+        load_policy(str(saved), world)
+
+
+def test_saved_policies_load_through_the_loader_registered_for_their_suffix(tmp_path):
+    world = make_world()
+    saved = tmp_path / "policy.fake"
+    saved.write_text("x")
+    register_loader(".fake", lambda path, world, role, seed: load_policy("saint", world, role))
+    assert load_policy(str(saved), world).name == "saint"
+
+
+def test_ratchet_moves_each_target_part_way_to_last_performance():
+    world = make_world()
+    cfg = world.config
+    state = _observations(world, batch=2, steps=3)
+    obs = observe.centre_observations(cfg, state)[:, 0]
+    action = load_policy("ratchet", world, "centre", ratchet_rate=0.25).act(obs)
+    view = CentreView.build(cfg)
+    tau, m = obs[:, view.target], obs[:, view.measured]
+    expected = tau.copy()
+    expected[..., :2] = tau[..., :2] + 0.25 * (m[..., :2] - tau[..., :2])  # headline only
+    level = (expected - cfg.target_min) / (cfg.target_max - cfg.target_min)
+    np.testing.assert_allclose(action[:, : view.target.size], level.reshape(2, -1), atol=1e-6)
+
+
+def test_risk_based_audits_go_where_measures_look_implausible():
+    world = make_world()
+    cfg = world.config
+    view = CentreView.build(cfg)
+    obs = np.zeros(
+        (1, observe.centre_observations(cfg, world.reset(np.random.default_rng(0), 1)).shape[-1])
+    )
+    obs[0, view.is_measured[:2]] = 1.0
+    obs[0, view.measured[:, :2]] = 0.5
+    obs[0, view.measured[4, :2]] = 0.9  # locality 4 reports a jump
+    audits = load_policy("risk_based_audits", world, "centre").act(obs)[0, -cfg.n_localities :]
+    assert audits[4] == 1.0 and audits.sum() == cfg.n_audits
+
+
+def test_myopic_best_response_finds_the_best_allocation_for_its_own_objective():
+    for design in ("targets", "linear", "audited_targets", "pooled_budget"):
+        world = make_world(design=design)
+        state = _observations(world, batch=4, steps=6)
+        obs = observe.local_observations(world.config, state)
+        obs = obs.reshape(-1, obs.shape[-1]).astype(float)
+        myopic = MyopicBestResponse(world, seed=0)
+        chosen = myopic._optimise(obs)
+        value = myopic.expected_reward(obs, chosen[:, None])[:, 0]
+        rivals = myopic.rng.dirichlet(np.ones(myopic.dim), (obs.shape[0], 2000))
+        best_rival = myopic.expected_reward(obs, rivals).max(axis=1)
+        assert (value >= best_rival - 1e-4).all(), design
+        scripted = {
+            name: load_policy(name, world, "local").act(obs) for name in ("honest", "gamer")
+        }
+        for name, action in scripted.items():  # the scripted rules' own allocations, compressed
+            kc = world.config.n_domains
+            shares = action / action.sum(axis=1, keepdims=True)
+            alloc = np.concatenate(
+                [shares[:, : kc * 3].reshape(-1, kc, 3).sum(-1), shares[:, kc * 3 :]], axis=1
+            )
+            assert (value >= myopic.expected_reward(obs, alloc[:, None])[:, 0] - 1e-4).all(), name
