@@ -7,7 +7,7 @@
 | Agents             | ``centre_0`` or ``department_<k>``, then ``local_<n>``                  |
 | Agents (default)   | 7: ``centre_0``, ``local_0`` ... ``local_5``                            |
 | Action shape       | local 18 (unitary) / 6 (per_domain); centre 30 / department 12 |
-| Observation shape  | local 41 (unitary) / 19 (per_domain); centre 106 / department 41 |
+| Observation shape  | local 42 (unitary) / 20 (per_domain); centre 106 / department 41 |
 | State shape        | 234 (default scenario)                                                  |
 | Registered ids     | ``target_gaming/target_gaming_v0`` (aec and parallel registries)        |
 
@@ -84,7 +84,7 @@ Local (its own locality only): ``true:<d>`` (local knowledge of the true
 outcome), ``measured:<d>`` and ``is_measured:<d>`` (the published measure of
 the domains it knows to be measured; under ``rotating_basket`` that is last
 period's basket), ``target:<d>``, ``effectiveness:<d>:<r>`` (its own E),
-``capacity``, ``priority:<d>`` (local priorities w), ``inflation:<d>`` (its
+``capacity``, ``motivation`` (its own psi), ``priority:<d>`` (local priorities w), ``inflation:<d>`` (its
 gaming stock u), ``audited`` and ``sanction`` (at the last review), and in
 per_domain mode ``partners_partnership`` (the other agencies' mean partner
 share last step) and ``agency:<d>`` (its domain, one-hot); then

@@ -23,6 +23,7 @@ def _bounds(cfg: WorldConfig) -> dict[str, float]:
         "capacity": cfg.capacity_high,
         "inflation": float(u_max),
         "sanction": float(cfg.sanction * cfg.n_domains * u_max),
+        "motivation": float(max(cfg.psi_knight, cfg.psi_knave)),
     }
 
 
@@ -67,7 +68,7 @@ def local_observation_layout(cfg: WorldConfig, agency: int) -> Layout:
         for d in doms
         for r in range(cfg.n_approaches)
     ]
-    lay += [("capacity", 0.0, bd["capacity"])]
+    lay += [("capacity", 0.0, bd["capacity"]), ("motivation", 0.0, bd["motivation"])]
     lay += [(f"priority:{d}", 0.0, 1.0) for d in doms]
     lay += [(f"inflation:{d}", 0.0, bd["inflation"]) for d in doms]
     lay += [("audited", 0.0, 1.0), ("sanction", 0.0, bd["sanction"])]
@@ -110,8 +111,10 @@ def _local_observations(cfg: WorldConfig, state: WorldState, times: np.ndarray) 
     if kc > 1:  # any of the agency's cells audited
         audited = np.maximum.reduce(audited, axis=-1, keepdims=True)
     capacity = state.capacity[:, :, None, None]
+    motivation = state.motivation[:, :, None, None]
     if n_ag > 1:
         capacity = capacity * every_agent
+        motivation = motivation * every_agent
     parts = [
         per_agency(state.true),
         per_agency(state.measured * revealed),
@@ -119,6 +122,7 @@ def _local_observations(cfg: WorldConfig, state: WorldState, times: np.ndarray) 
         per_agency(state.targets),
         per_agency(state.effectiveness),
         capacity,
+        motivation,
         per_agency(state.priorities),
         per_agency(state.inflation),
         audited,

@@ -99,12 +99,12 @@ class TargetGamingEnv(ParallelEnv):
             return "local", int(agent.split("_")[1])
         raise ValueError(f"unknown agent {agent!r}; agents are {self.possible_agents}")
 
-    @functools.lru_cache(maxsize=None)  # noqa: B019 - one env, a handful of agents
+    @functools.cache  # noqa: B019 - one env, a handful of agents
     def observation_space(self, agent: str) -> gymnasium.spaces.Box:
         low, high = observe.layout_bounds(self._layouts[self._check(agent)][0])
         return gymnasium.spaces.Box(low, high, dtype=np.float32)
 
-    @functools.lru_cache(maxsize=None)  # noqa: B019
+    @functools.cache  # noqa: B019
     def action_space(self, agent: str) -> gymnasium.spaces.Box:
         n = len(self._layouts[self._check(agent)][1])
         return gymnasium.spaces.Box(0.0, 1.0, (n,), dtype=np.float32)
