@@ -85,7 +85,8 @@ outcome), ``measured:<d>`` and ``is_measured:<d>`` (the published measure of
 the domains it knows to be measured; under ``rotating_basket`` that is last
 period's basket), ``target:<d>``, ``effectiveness:<d>:<r>`` (its own E),
 ``capacity``, ``motivation`` (its own psi), ``priority:<d>`` (local
-priorities w), ``inflation:<d>`` (its gaming stock u), ``audited`` and ``sanction`` (at the last review), and in
+priorities w), ``inflation:<d>`` (its gaming stock u), ``audited`` and
+``sanction`` (at the last review), and in
 per_domain mode ``partners_partnership`` (the other agencies' mean partner
 share last step) and ``agency:<d>`` (its domain, one-hot); then
 ``time_to_review`` (steps to the next review / period) and ``time`` (t / T).
