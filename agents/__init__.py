@@ -2,8 +2,7 @@
 
 from .base import Policy, ScriptedPolicy
 from .centre import CENTRE_POLICIES
-from .local import LOCAL_POLICIES
-from .registry import SCRIPTED, load_policy, register_loader
+from .registry import LOCAL_POLICIES, SCRIPTED, load_policy, register_loader
 
 __all__ = [
     "CENTRE_POLICIES",

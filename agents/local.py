@@ -178,7 +178,7 @@ class RandomLocal(LocalScripted):
         return self.rng.random((obs.shape[0], self.view.action_dim))
 
 
-LOCAL_POLICIES = {
+RULES = {
     p.name: p
     for p in (
         Honest,

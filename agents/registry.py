@@ -16,10 +16,10 @@ from envs.target_gaming import World
 
 from .base import ROLES, Policy
 from .centre import CENTRE_POLICIES
-from .local import LOCAL_POLICIES
+from .local import RULES
 from .myopic import MyopicBestResponse
 
-LOCAL_POLICIES[MyopicBestResponse.name] = MyopicBestResponse
+LOCAL_POLICIES: dict[str, type] = {**RULES, MyopicBestResponse.name: MyopicBestResponse}
 
 SCRIPTED: dict[str, dict[str, type]] = {"local": LOCAL_POLICIES, "centre": CENTRE_POLICIES}
 

@@ -56,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     roll.add_argument(
         "--policy",
         default="honest,gamer",
-        help=f"comma-separated local policies (known: {', '.join(LOCAL_POLICIES)})",
+        help=f"comma-separated local policies or 'all' (known: {', '.join(LOCAL_POLICIES)}), "
+        "or a saved policy's path",
     )
     roll.add_argument(
         "--centre",
@@ -82,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run_rollout(args: argparse.Namespace, argv_used: list[str] | None) -> int:
     designs = list(DESIGNS) if args.design == "all" else args.design.split(",")
-    policies = args.policy.split(",")
+    policies = list(LOCAL_POLICIES) if args.policy == "all" else args.policy.split(",")
     overrides = dict(args.set)
     rows = []
     for design in designs:
