@@ -57,3 +57,42 @@ def test_bad_names_exit_with_a_clear_error(capsys):
     assert "saintly" in capsys.readouterr().err
     assert main(["rollout", "--set", "alpha=7", "--episodes", "2"]) == 2
     assert "alpha" in capsys.readouterr().err
+
+
+def test_rollout_renders_frames_and_passes_centre_parameters(capsys):
+    code = main(
+        [
+            "rollout",
+            "--design",
+            "targets",
+            "--policy",
+            "gamer",
+            "--episodes",
+            "1",
+            "--render",
+            "--centre",
+            "ratchet",
+            "--centre-param",
+            "ratchet_rate=0.9",
+            "--set",
+            "horizon=4",
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert out.count("design=targets") == 4 and "t=4/4" in out
+    assert (
+        main(
+            [
+                "rollout",
+                "--centre",
+                "ratchet",
+                "--centre-param",
+                "ratchet_rate=2",
+                "--episodes",
+                "1",
+            ]
+        )
+        == 2
+    )
+    assert "ratchet_rate" in capsys.readouterr().err

@@ -64,6 +64,14 @@ def _parser() -> argparse.ArgumentParser:
         default="fixed_targets",
         help=f"central policy (known: {', '.join(CENTRE_POLICIES)}) or a saved policy's path",
     )
+    roll.add_argument(
+        "--centre-param",
+        type=_override,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a parameter of the central policy, e.g. --centre-param ratchet_rate=0.8",
+    )
     roll.add_argument("--centre-reward", default="political", choices=["political", "welfare"])
     roll.add_argument("--render", action="store_true", help="print the first episode's frames")
     roll.add_argument("--episodes", type=int, default=32)
@@ -93,6 +101,7 @@ def _run_rollout(args: argparse.Namespace, argv_used: list[str] | None) -> int:
                 design=design,
                 policy=policy,
                 centre_policy=args.centre,
+                centre_params=dict(args.centre_param),
                 centre_reward=args.centre_reward,
                 episodes=args.episodes,
                 seed=args.seed,

@@ -43,6 +43,7 @@ class RolloutSpec:
     design: str = "targets"
     policy: str | tuple[str, ...] = "honest"  # one name for all locals, or one per local agent
     centre_policy: str = "fixed_targets"
+    centre_params: dict = field(default_factory=dict)  # e.g. {"ratchet_rate": 0.8}
     centre_reward: str = "political"
     episodes: int = 16
     seed: int = 0
@@ -92,7 +93,7 @@ def rollout(spec: RolloutSpec, render: Callable[[str], None] | None = None) -> l
     cfg = make_config(spec.scenario, **spec.overrides)
     world = World(cfg, spec.design, spec.centre_reward)
     local = _local_actor(spec, world)
-    centre = load_policy(spec.centre_policy, world, "centre", seed=spec.seed)
+    centre = load_policy(spec.centre_policy, world, "centre", seed=spec.seed, **spec.centre_params)
     rng = np.random.default_rng(spec.seed)
     batch = spec.episodes
     state = world.reset(rng, batch)
