@@ -18,7 +18,7 @@ import numpy as np
 from scipy import stats
 
 from agents import load_policy
-from envs.target_gaming import METRICS, EpisodeMetrics, World, observe
+from envs.target_gaming import METRICS, EpisodeMetrics, StepResult, World, WorldState, observe
 from envs.target_gaming.parallel import make_config
 from envs.target_gaming.render import ansi_frame
 
@@ -85,10 +85,15 @@ def _local_actor(spec: RolloutSpec, world: World) -> Callable[[np.ndarray], np.n
     return act
 
 
-def rollout(spec: RolloutSpec, render: Callable[[str], None] | None = None) -> list[dict]:
+def rollout(
+    spec: RolloutSpec,
+    render: Callable[[str], None] | None = None,
+    on_step: Callable[[WorldState, StepResult], None] | None = None,
+) -> list[dict]:
     """Run ``spec.episodes`` episodes at once; one dict per episode (EPISODE_COLUMNS).
 
-    ``render``, if given, receives an ansi frame of the first episode after every step.
+    ``render``, if given, receives an ansi frame of the first episode after every
+    step; ``on_step``, if given, receives the state before each step and its result.
     """
     cfg = make_config(spec.scenario, **spec.overrides)
     world = World(cfg, spec.design, spec.centre_reward)
@@ -108,6 +113,8 @@ def rollout(spec: RolloutSpec, render: Callable[[str], None] | None = None) -> l
             centre_act.reshape(batch, cfg.n_centres, -1),
             rng,
         )
+        if on_step is not None:
+            on_step(state, result)
         state = result.state
         episode.add(result.metrics.national)
         returns += result.local_rewards.mean(axis=1), result.centre_rewards.mean(axis=1)
