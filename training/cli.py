@@ -86,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FIELD=VALUE",
         help="override a config field, e.g. --set n_localities=8",
     )
+    _add_compare(sub)
     return parser
 
 
@@ -118,11 +119,50 @@ def _run_rollout(args: argparse.Namespace, argv_used: list[str] | None) -> int:
     return 0
 
 
+def _add_compare(sub) -> None:
+    comp = sub.add_parser(
+        "compare", help="train and evaluate every design of a grid; write the report"
+    )
+    grid = comp.add_mutually_exclusive_group()
+    grid.add_argument("--preset", default=None, help="quick, standard or full (default quick)")
+    grid.add_argument("--config", type=Path, help="a JSON file with the grid's fields")
+    comp.add_argument("--out", type=Path, help="output folder (default runs/compare-<preset>)")
+    comp.add_argument("--workers", type=int, default=2, help="cells run at once")
+    comp.add_argument("--backend", default="process", choices=["process", "ray"])
+    comp.add_argument("--address", help="a Ray cluster's address (with --backend ray)")
+    comp.add_argument("--force", action="store_true", help="redo finished cells")
+    comp.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _run_compare(args: argparse.Namespace, argv_used: list[str] | None) -> int:
+    from .sweep import load_config, preset, run_comparison
+
+    name = args.preset or ("custom" if args.config else "quick")
+    config = load_config(args.config) if args.config else preset(name)
+    out = args.out or Path("runs") / f"compare-{name}"
+    command = "target-gaming " + " ".join(sys.argv[1:] if argv_used is None else argv_used)
+    report = run_comparison(
+        config,
+        out,
+        workers=args.workers,
+        backend=args.backend,
+        address=args.address,
+        force=args.force,
+        progress=not args.no_progress,
+        command=command,
+    )
+    print(f"wrote {report}, {out / 'summary.csv'} and the figures in {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     try:
         if args.command == "rollout":
             return _run_rollout(args, argv)
+        if args.command == "compare":
+            return _run_compare(args, argv)
     except ValueError as err:
         print(f"target-gaming: error: {err}", file=sys.stderr)
         return 2

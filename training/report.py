@@ -1,0 +1,185 @@
+"""The comparison's summary table, Markdown report and figures.
+
+``summary.csv`` has one row per (scenario, design, seed, agent, variant): the
+mean over that cell's evaluation episodes of every metric. ``report.md``
+aggregates seeds per design with the interquartile mean and a bootstrap 95%
+interval (``training.stats``), ranks designs, and gives the probability that
+each design improves on ``targets``.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from envs.target_gaming import METRICS
+
+from .rollout import RETURNS, write_csv_atomic, write_text_atomic
+from .stats import intervals_overlap, iqm_interval, probability_interval
+
+KEYS = ("scenario", "design", "seed", "agent", "variant")
+VALUES = RETURNS + tuple(METRICS)
+SUMMARY_COLUMNS = KEYS + ("episodes",) + VALUES
+MAIN_METRICS = (
+    "true_welfare",
+    "measured_performance",
+    "goodhart_gap",
+    "gaming_share",
+    "neglect",
+    "bunching",
+    "slack_share",
+    "partnership",
+    "inequality",
+    "audit_cost",
+)
+# Perverse outcomes, all "lower is better": the ranking averages a design's ranks on these.
+PERVERSE = ("gaming_share", "goodhart_gap", "neglect", "bunching", "perverse_rate", "slack_share")
+BASE_DESIGN = "targets"
+
+
+def summarise(episode_files: list[Path]) -> list[dict]:
+    """One row per (scenario, design, seed, agent, variant): means over episodes."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for path in episode_files:
+        with open(path, newline="") as handle:
+            for row in csv.DictReader(handle):
+                groups[tuple(row[k] for k in KEYS)].append(row)
+    summary = []
+    for key in sorted(groups, key=lambda k: (k[0], k[1], int(k[2]), k[3], k[4])):
+        rows = groups[key]
+        record = dict(zip(KEYS, key))
+        record["seed"] = int(record["seed"])
+        record["episodes"] = len(rows)
+        for name in VALUES:
+            record[name] = float(np.mean([float(r[name]) for r in rows]))
+        summary.append(record)
+    return summary
+
+
+def write_summary(path: Path, summary: list[dict]) -> None:
+    write_csv_atomic(path, summary, SUMMARY_COLUMNS)
+
+
+def _values(summary, design, metric, agent="learned", variant="fresh", scenario=None):
+    return np.array(
+        [
+            r[metric]
+            for r in summary
+            if r["design"] == design
+            and r["agent"] == agent
+            and r["variant"] == variant
+            and (scenario is None or r["scenario"] == scenario)
+        ]
+    )
+
+
+def _fmt(interval: tuple[float, float, float]) -> str:
+    point, low, high = interval
+    return f"{point:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def metric_table(summary, designs, agent, variant, metrics=MAIN_METRICS) -> list[str]:
+    head = "| design | " + " | ".join(metrics) + " |"
+    lines = [head, "|" + "---|" * (len(metrics) + 1)]
+    for design in designs:
+        cells = [_fmt(iqm_interval(_values(summary, design, m, agent, variant))) for m in metrics]
+        lines.append(f"| `{design}` | " + " | ".join(cells) + " |")
+    return lines
+
+
+def rankings(summary, designs, agent="learned", variant="fresh") -> list[str]:
+    """Designs ranked by true welfare (IQM) and by mean rank over the perverse outcomes."""
+    welfare = {
+        d: iqm_interval(_values(summary, d, "true_welfare", agent, variant))[0] for d in designs
+    }
+    ranks = np.zeros(len(designs))
+    for metric in PERVERSE:
+        scores = [iqm_interval(_values(summary, d, metric, agent, variant))[0] for d in designs]
+        ranks += np.argsort(np.argsort(np.abs(scores)))  # 0 = least perverse
+    perverse = dict(zip(designs, ranks / len(PERVERSE) + 1))
+    by_welfare = sorted(designs, key=lambda d: -welfare[d])
+    by_perverse = sorted(designs, key=lambda d: perverse[d])
+    lines = ["| rank | by true welfare (IQM) | by perverse outcomes (mean rank) |", "|---|---|---|"]
+    for i, (a, b) in enumerate(zip(by_welfare, by_perverse), start=1):
+        lines.append(f"| {i} | `{a}` ({welfare[a]:.3f}) | `{b}` ({perverse[b]:.2f}) |")
+    return lines
+
+
+def improvement_table(summary, designs, agent="learned", variant="fresh") -> list[str]:
+    if BASE_DESIGN not in designs:
+        return [f"(`{BASE_DESIGN}` is not in the grid: no improvement probabilities)"]
+    lines = [
+        "| design | P(higher true welfare than targets) | P(less gaming than targets) |",
+        "|---|---|---|",
+    ]
+    base_w = _values(summary, BASE_DESIGN, "true_welfare", agent, variant)
+    base_g = _values(summary, BASE_DESIGN, "gaming_share", agent, variant)
+    for design in designs:
+        if design == BASE_DESIGN:
+            continue
+        w = probability_interval(_values(summary, design, "true_welfare", agent, variant), base_w)
+        g = probability_interval(
+            _values(summary, design, "gaming_share", agent, variant), base_g, False
+        )
+        lines.append(f"| `{design}` | {_fmt(w)} | {_fmt(g)} |")
+    return lines
+
+
+def separations(summary, designs, agent="learned", variant="fresh") -> list[str]:
+    """Pairs of designs whose 95% intervals do not overlap, on gaming and true welfare."""
+    lines = []
+    for metric in ("gaming_share", "true_welfare"):
+        ci = {d: iqm_interval(_values(summary, d, metric, agent, variant)) for d in designs}
+        pairs = [
+            f"`{a}` vs `{b}`"
+            for i, a in enumerate(designs)
+            for b in designs[i + 1 :]
+            if not intervals_overlap(ci[a], ci[b])
+        ]
+        lines.append(f"- {metric}: " + (", ".join(pairs) if pairs else "no pair separated"))
+    return lines
+
+
+def write_report(
+    root: Path,
+    summary: list[dict],
+    designs: list[str],
+    variants: list[str],
+    agents: list[str],
+    header: list[str],
+    figures: list[str],
+) -> Path:
+    """``report.md`` in ``root``: tables per agent and variant, rankings, improvement odds."""
+    lines = ["# Reward-design comparison", "", *header, ""]
+    lines += ["## Learned local agents, fresh seeds", ""]
+    lines += ["Interquartile mean over seeds [95% bootstrap interval].", ""]
+    lines += metric_table(summary, designs, "learned", "fresh") + [""]
+    lines += ["### Ranking", ""] + rankings(summary, designs) + [""]
+    lines += [
+        "Perverse outcomes: " + ", ".join(f"`{m}`" for m in PERVERSE) + " (lower is better; "
+        "each design's rank on each, averaged).",
+        "",
+    ]
+    lines += [f"### Probability of improving on `{BASE_DESIGN}`", ""]
+    lines += ["Over pairs of seeds, with a bootstrap 95% interval.", ""]
+    lines += improvement_table(summary, designs) + [""]
+    lines += ["### Separated designs (95% intervals do not overlap)", ""]
+    lines += separations(summary, designs) + [""]
+    for variant in variants:
+        if variant == "fresh":
+            continue
+        lines += [f"## Learned local agents, held-out variant `{variant}`", ""]
+        lines += metric_table(summary, designs, "learned", variant) + [""]
+    for agent in agents:
+        if agent == "learned":
+            continue
+        lines += [f"## Baseline `{agent}`, fresh seeds", ""]
+        lines += metric_table(summary, designs, agent, "fresh") + [""]
+    if figures:
+        lines += ["## Figures", ""] + [f"![{name}]({name})" for name in figures] + [""]
+    path = root / "report.md"
+    write_text_atomic(path, "\n".join(lines))
+    return path
