@@ -70,3 +70,11 @@ def test_docs_model_lists_every_config_field_with_its_default():
         value = getattr(defaults, field)
         if isinstance(value, float):
             assert str(value) in text, (field, value)
+
+
+def test_docs_agents_describes_every_registered_policy():
+    from agents import CENTRE_POLICIES, LOCAL_POLICIES
+
+    text = (ROOT / "docs" / "agents.md").read_text()
+    for name, cls in {**LOCAL_POLICIES, **CENTRE_POLICIES}.items():
+        assert f"| `{name}` | {cls.description} |" in text, name
