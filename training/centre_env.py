@@ -1,0 +1,182 @@
+"""The centre's view: one decision per review period; the local agents follow frozen policies.
+
+The world reads a central action only on review steps (the last step of each
+period), so the centre faces a semi-MDP: one centre step = one review period.
+Its observation is taken just before a review step; its action is applied at
+that review (targets for the next period, and audits); then the world runs,
+with the local agents acting from a frozen ``Policy`` (scripted or learned,
+deterministic), until the step before the next review or the horizon. The
+reward is the sum of the central rewards over those world steps. ``reset()``
+runs the world to the first decision point (the first P - 1 steps, under the
+default targets, count in the episode's metrics but in no centre reward).
+With the defaults (T = 40, P = 4) an episode is 10 centre steps; the
+discount ``gamma`` applies per review period.
+
+``CentreVecEnv`` is a native SB3 VecEnv over B environments whose slots are
+the central agents: slot ``b * C + c`` is centre c of environment b. For
+departments (``centre_mode="departments"``) the C departments share one
+policy, each with its own observation (which carries its ``department:<d>``
+one-hot) and its own reward. That is the sound choice: a department is
+rewarded on its own domain, so an env whose action concatenated every
+department's and whose reward summed theirs would turn the silo departments
+into one coordinated centre and remove the very incentive the scenarios
+study. ``CentreEnv`` is the gymnasium view of one environment for a
+coordinated centre (one central agent); SB3's ``check_env`` passes on it.
+
+Infos follow ``LocalVecEnv`` (``terminal_observation``,
+``TimeLimit.truncated``, ``episode``; ``episode_metrics`` on the first slot of
+an ended environment). ``metrics`` is the national metrics of the period's last
+world step. All B environments start together and share the horizon, so they
+reach decision points together; the env checks it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
+
+from agents import Policy, load_policy
+from envs.target_gaming import World, WorldState, observe
+from envs.target_gaming.metrics import NATIONAL_METRICS
+from envs.target_gaming.parallel import make_config
+
+from .vec_env import BatchedVecEnv, shared_box
+
+
+class CentreVecEnv(BatchedVecEnv):
+    """Every central agent of B environments is one slot; one step is one review period."""
+
+    def __init__(self, world: World, n_envs: int, locals_policy: Policy, seed: int | None = None):
+        if getattr(locals_policy, "role", None) != "local":
+            raise ValueError(f"local policy {locals_policy!r} does not act for local agents")
+        cfg = world.config
+        if cfg.horizon < cfg.review_period:
+            raise ValueError(
+                f"horizon = {cfg.horizon} < review_period = {cfg.review_period}: "
+                "the centre would never act"
+            )
+        layouts = [observe.centre_observation_layout(cfg, c) for c in range(cfg.n_centres)]
+        dim = len(observe.centre_action_layout(cfg, 0))
+        action_space = spaces.Box(0.0, 1.0, (dim,), dtype=np.float32)
+        super().__init__(
+            world, n_envs, cfg.n_centres, shared_box(layouts, "centre"), action_space, seed
+        )
+        self.locals_policy = locals_policy
+        self._obs_dim = self.observation_space.shape[0]
+        self._local_shape = (n_envs, cfg.n_locals, cfg.local_action_dim)
+        self._idle = np.zeros((n_envs, cfg.n_centres, dim))
+
+    def _observe(self, state: WorldState) -> np.ndarray:
+        return observe.centre_observations(self.config, state).reshape(-1, self._obs_dim)
+
+    def _at_decision(self, state: WorldState) -> bool:
+        p, t = self.config.review_period, state.t
+        if t.min() != t.max():
+            raise RuntimeError("the environments have drifted out of step; reset() them")
+        return int(t[0]) % p == p - 1
+
+    def _world_step(self, state: WorldState, centre_actions: np.ndarray):
+        local_obs = observe.local_observations(self.config, state)
+        local = self.locals_policy.act(local_obs.reshape(-1, local_obs.shape[-1]))
+        result = self.world.step(state, local.reshape(self._local_shape), centre_actions, self._rng)
+        self._episodes.add(result.metrics.national_array)
+        self.last_national_metrics = result.metrics.national_array
+        return result
+
+    def _to_decision(self, state: WorldState) -> WorldState:
+        """Run fresh environments to their first decision point (no centre reward)."""
+        while not self._at_decision(state):
+            state = self._world_step(state, self._idle).state
+        return state
+
+    def reset(self) -> VecEnvObs:
+        self.state = self._to_decision(self._reset_world())
+        return self._observe(self.state)
+
+    def step_wait(self) -> VecEnvStepReturn:
+        if self.state is None:
+            raise RuntimeError("call reset() before step()")
+        centre = self._actions.reshape(self._idle.shape).astype(np.float64)
+        state, total = self.state, np.zeros(self._idle.shape[:2])  # (B, C)
+        while True:
+            result = self._world_step(state, centre)
+            total += result.centre_rewards
+            state = result.state
+            if result.truncated.any() or self._at_decision(state):
+                break
+        rewards = total.reshape(-1).astype(np.float32)
+        self._returns += rewards
+        self._lengths += 1
+        infos = self._infos(result.metrics.national_array)
+        done_env = result.truncated
+        if done_env.any():
+            if not done_env.all():
+                raise RuntimeError("the environments have drifted out of step; reset() them")
+            terminal = self._observe(state)
+            fresh = self._auto_reset(state, done_env)
+            self._end_episodes(done_env, infos, terminal)
+            state = self._to_decision(fresh)
+        self.state = state
+        dones = np.repeat(done_env, self.slots_per_env)
+        return self._observe(state), rewards, dones, infos
+
+    def _infos(self, national: np.ndarray) -> list[dict]:
+        """Per slot: its environment's national metrics of this world step (shared dict)."""
+        rows = [dict(zip(NATIONAL_METRICS, row)) for row in national.T.tolist()]
+        return [
+            {"metrics": rows[slot // self.slots_per_env], "TimeLimit.truncated": False}
+            for slot in range(self.num_envs)
+        ]
+
+
+class CentreEnv(gymnasium.Env):
+    """One environment, the coordinated centre acting once per review period (gymnasium API).
+
+    ``local_policy``: a scripted local policy's name or a saved one's path. Episodes
+    end by truncation only; call ``reset()`` after one ends.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(
+        self,
+        scenario: str = "whitehall",
+        design: str = "targets",
+        centre_reward: str = "political",
+        local_policy: str = "honest",
+        overrides: dict[str, Any] | None = None,
+        seed: int = 0,
+    ):
+        world = World(make_config(scenario, **(overrides or {})), design, centre_reward)
+        if world.n_centres != 1:
+            raise ValueError(
+                f"CentreEnv needs one central agent; scenario {scenario!r} has "
+                f"{world.n_centres} departments: use CentreVecEnv, whose slots are the departments"
+            )
+        policy = load_policy(local_policy, world, "local", seed=seed)
+        self._vec = CentreVecEnv(world, 1, policy, seed=seed)
+        self.observation_space = self._vec.observation_space
+        self.action_space = self._vec.action_space
+
+    @property
+    def world(self) -> World:
+        return self._vec.world
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        if seed is not None:
+            self._vec.seed(seed)
+        return self._vec.reset()[0], {}
+
+    def step(self, action):
+        obs, rewards, dones, infos = self._vec.step(np.asarray(action, dtype=np.float32)[None])
+        info = infos[0]
+        truncated = bool(dones[0])
+        if truncated:
+            obs = info.pop("terminal_observation")[None]
+            info.pop("TimeLimit.truncated")
+        return obs[0], float(rewards[0]), False, truncated, info
