@@ -8,6 +8,7 @@ policies alike.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,9 @@ SCRIPTED: dict[str, dict[str, type]] = {"local": LOCAL_POLICIES, "centre": CENTR
 
 # suffix -> loader(path, world, role, seed) -> Policy
 LOADERS: dict[str, Callable[..., Policy]] = {}
+# suffix -> module that registers its loader when imported (imported on first use, so
+# that scripted policies never pull in a deep-learning framework)
+LAZY_LOADERS: dict[str, str] = {".zip": "training.learned"}
 
 
 def register_loader(suffix: str, loader: Callable[..., Policy]) -> None:
@@ -41,6 +45,8 @@ def load_policy(spec: str, world: World, role: str = "local", seed: int = 0, **p
         return known[spec](world, seed=seed, **params)
     path = Path(spec)
     if path.suffix and path.exists():
+        if path.suffix not in LOADERS and path.suffix in LAZY_LOADERS:
+            importlib.import_module(LAZY_LOADERS[path.suffix])
         if path.suffix not in LOADERS:
             raise ValueError(
                 f"no loader for {path.suffix!r} files ({path}); "

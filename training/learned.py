@@ -1,0 +1,62 @@
+"""Saved SB3 models as ``agents`` policies: ``load_policy("run/local_policy.zip", world)``.
+
+Importing this module registers the loader for ``.zip`` files with
+``agents.register_loader`` (``agents.load_policy`` imports it on demand when
+it is given a ``.zip`` path). The policy acts deterministically (the mean
+action), clipped to [0, 1], in the same ``Policy`` protocol as the scripted
+rules, so rollouts, evaluations and the vector envs treat them alike.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from stable_baselines3 import PPO
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+from agents import register_loader
+from envs.target_gaming import World, observe
+
+
+def role_dims(world: World, role: str) -> tuple[int, int]:
+    """(observation, action) sizes of one agent of ``role`` in ``world``."""
+    cfg = world.config
+    if role == "local":
+        return len(observe.local_observation_layout(cfg, 0)), cfg.local_action_dim
+    return len(observe.centre_observation_layout(cfg, 0)), len(observe.centre_action_layout(cfg, 0))
+
+
+class LearnedPolicy:
+    """A trained model acting for ``role`` of ``world``: deterministic, in [0, 1]."""
+
+    description = "A policy learned with stable-baselines3 (deterministic actions)."
+
+    def __init__(self, model: BaseAlgorithm, world: World, role: str, name: str = "learned"):
+        obs_dim, act_dim = role_dims(world, role)
+        saved_obs, saved_act = model.observation_space.shape, model.action_space.shape
+        if saved_obs != (obs_dim,) or saved_act != (act_dim,):
+            raise ValueError(
+                f"policy {name!r} observes {saved_obs} and acts {saved_act}, but a {role} agent "
+                f"of this world observes ({obs_dim},) and acts ({act_dim},): it was trained "
+                "for another role, scenario or config"
+            )
+        self.model, self.world, self.role, self.name = model, world, role, name
+
+    def act(self, observations: np.ndarray) -> np.ndarray:
+        """(M, D_obs) -> (M, D_act)."""
+        obs = np.asarray(observations, dtype=np.float32)
+        actions, _ = self.model.predict(obs, deterministic=True)
+        return np.clip(actions, 0.0, 1.0).astype(np.float64)
+
+    def act_one(self, observation: np.ndarray) -> np.ndarray:
+        return self.act(np.asarray(observation)[None])[0]
+
+
+def load_learned(path: str | Path, world: World, role: str = "local", seed: int = 0):
+    """Load a PPO model saved by ``target-gaming train`` as a policy for ``role``."""
+    model = PPO.load(str(path), device="cpu")
+    return LearnedPolicy(model, world, role, name=Path(path).name)
+
+
+register_loader(".zip", load_learned)
