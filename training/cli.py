@@ -4,6 +4,9 @@
 saved files) under one or every reward design, print the metrics table (mean
 and 95% interval over episodes), optionally render the first episode's
 frames, and write ``metrics.txt`` and ``episodes.csv``.
+
+``target-gaming train``: train the local agents, the centre, or both in turn
+with PPO (``training/train.py``; flags and JSON fields of ``TrainConfig``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 from agents import CENTRE_POLICIES, LOCAL_POLICIES
 from envs.target_gaming import DESIGNS, SCENARIOS
 
+from .config import add_train_arguments, config_from_args
 from .rollout import RolloutSpec, metrics_table, rollout, write_csv_atomic, write_text_atomic
 
 MAIN_METRICS = (
@@ -87,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
         help="override a config field, e.g. --set n_localities=8",
     )
     _add_compare(sub)
+    add_train_arguments(
+        sub.add_parser("train", help="train local agents, the centre, or both in turn, with PPO")
+    )
     return parser
 
 
@@ -155,6 +162,15 @@ def _run_compare(args: argparse.Namespace, argv_used: list[str] | None) -> int:
     return 0
 
 
+def _run_train(args: argparse.Namespace) -> int:
+    from .train import train  # torch and SB3 are imported only to train
+
+    result = train(config_from_args(args), resume=args.resume)
+    written = ", ".join(p.name for p in sorted(result.run.root.glob("*.*")))
+    print(f"wrote {result.run.root}: {written}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -163,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run_rollout(args, argv)
         if args.command == "compare":
             return _run_compare(args, argv)
+        if args.command == "train":
+            return _run_train(args)
     except ValueError as err:
         print(f"target-gaming: error: {err}", file=sys.stderr)
         return 2

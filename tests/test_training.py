@@ -1,0 +1,236 @@
+"""Training with SB3: tiny runs of every mode, determinism, resume, the config, learned policies."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
+
+from agents import Policy, load_policy
+from envs.target_gaming import METRICS, observe
+from tests.conftest import make_world
+from training.cli import main
+from training.config import PPOConfig, TrainConfig
+from training.rollout import EPISODE_COLUMNS
+from training.runs import RunDir
+from training.train import plan_stages, train
+
+TINY = {
+    "n_envs": 4,
+    "timesteps": 1200,
+    "round_timesteps": 600,
+    "centre_timesteps": 64,
+    "rounds": 2,
+    "checkpoint_every": 400,
+    "eval_episodes": 3,
+    "progress_bar": False,
+    "ppo": {"n_steps": 8, "batch_size": 64, "n_epochs": 1, "net_arch": [16]},
+    "centre_ppo": {"n_steps": 4, "batch_size": 16, "n_epochs": 1, "net_arch": [16]},
+}
+
+
+def tiny(tmp_path, name="run", **fields) -> TrainConfig:
+    return TrainConfig.from_dict({**TINY, "out": str(tmp_path / name), **fields})
+
+
+def quiet(_line: str) -> None:
+    pass
+
+
+def parameters(path) -> dict[str, np.ndarray]:
+    model = PPO.load(str(path), device="cpu")
+    return {k: v.numpy() for k, v in model.policy.state_dict().items()}
+
+
+def read_csv(path):
+    with open(path) as handle:
+        return list(csv.DictReader(handle))
+
+
+# ---- modes -------------------------------------------------------------------------------
+
+
+def test_locals_mode_writes_config_model_checkpoints_and_evaluation(tmp_path):
+    config = tiny(tmp_path)
+    result = train(config, log=quiet)
+    run = result.run
+    assert json.loads(run.config.read_text()) == config.to_dict()
+    assert run.policy("local").exists() and not run.policy("centre").exists()
+    steps = [s for s, _ in run.list_checkpoints("local")]
+    assert steps[-1] == result.timesteps["local"] >= config.timesteps and len(steps) >= 3
+    rows = read_csv(run.root / "episodes.csv")
+    assert len(rows) == config.eval_episodes and tuple(rows[0]) == EPISODE_COLUMNS
+    assert rows[0]["policy"] == "local_policy.zip" and rows[0]["centre_policy"] == "fixed_targets"
+    assert any(run.tensorboard.rglob("events.out.tfevents.*"))
+
+
+def test_centre_mode_learns_against_frozen_scripted_locals(tmp_path):
+    config = tiny(tmp_path, mode="centre", design="targeted_audits", timesteps=80)
+    result = train(config, log=quiet)
+    assert result.timesteps == {"centre": 80}  # 4 envs x 4 decisions x 5 rollouts
+    rows = read_csv(result.run.root / "episodes.csv")
+    assert {r["policy"] for r in rows} == {"honest"}
+    assert {r["centre_policy"] for r in rows} == {"centre_policy.zip"}
+
+
+def test_two_level_alternates_centre_and_locals_and_saves_both(tmp_path):
+    config = tiny(tmp_path, mode="two_level")
+    lines = []
+    result = train(config, log=lines.append)
+    stages = [line for line in lines if line.startswith("stage")]
+    assert [s.split()[2] for s in stages] == ["local", "centre", "local", "centre", "local"]
+    assert "against fixed_targets" in stages[0] and "against centre_" in stages[2]
+    assert result.run.policy("local").exists() and result.run.policy("centre").exists()
+    assert result.timesteps["centre"] >= 2 * config.centre_timesteps
+
+
+def test_the_centres_exploration_is_annealed_over_rounds(tmp_path):
+    config = tiny(tmp_path, mode="two_level", rounds=3, centre_log_std=(0.0, -2.0))
+    centre = [s for s in plan_stages(config) if s.role == "centre"]
+    assert [s.log_std_cap for s in centre] == [0.0, -1.0, -2.0]
+    ent = [s.ent_coef for s in centre]
+    assert ent[0] == config.centre_ppo.ent_coef > ent[1] > ent[2] == 0.0
+    assert [s.target for s in centre] == [64, 128, 192]
+
+
+def test_train_command_runs_and_resume_refuses_a_changed_config(tmp_path, capsys):
+    out = tmp_path / "cli"
+    (tmp_path / "c.json").write_text(json.dumps({**TINY, "timesteps": 400}))
+    args = ["train", "--config", str(tmp_path / "c.json"), "--out", str(out), "--seed", "3"]
+    assert main([*args, "--ppo", "n_epochs=2", "--set", "n_localities=4"]) == 0
+    stored = TrainConfig.from_json(out / "config.json")
+    assert stored.seed == 3 and stored.ppo.n_epochs == 2 and stored.overrides == {"n_localities": 4}
+    assert "local_policy.zip" in capsys.readouterr().out
+    assert main(args) == 2  # the folder holds a run
+    assert "--resume" in capsys.readouterr().err
+    assert main(["train", "--resume", "--out", str(out), "--seed", "4"]) == 2
+    assert "seed" in capsys.readouterr().err
+    assert main(["train", "--resume", "--out", str(out)]) == 0  # nothing left to do
+
+
+# ---- determinism and resume -------------------------------------------------------------------
+
+
+def test_same_config_and_seed_give_identical_parameters_and_episodes(tmp_path):
+    runs = [train(tiny(tmp_path, name, mode="two_level", rounds=1), log=quiet) for name in "ab"]
+    for role in ("local", "centre"):
+        first, second = (parameters(r.run.policy(role)) for r in runs)
+        assert all(np.array_equal(first[k], second[k]) for k in first)
+    a, b = (r.run.root / "episodes.csv" for r in runs)
+    assert a.read_text() == b.read_text()
+    other = train(tiny(tmp_path, "c", mode="two_level", rounds=1, seed=1), log=quiet)
+    assert (other.run.root / "episodes.csv").read_text() != a.read_text()
+
+
+class Crash(BaseCallback):
+    """Kills training once a checkpoint of the learner exists beyond a given count."""
+
+    def __init__(self, run: RunDir, role: str, after: int):
+        super().__init__()
+        self.run, self.role, self.after = run, role, after
+
+    def _on_step(self) -> bool:
+        if self.run.latest(self.role)[0] > self.after:
+            raise KeyboardInterrupt("killed")
+        return True
+
+
+@pytest.mark.parametrize("mode", ["locals", "two_level"])
+def test_a_killed_run_resumes_to_the_same_timesteps_keeping_its_checkpoints(tmp_path, mode):
+    whole = train(tiny(tmp_path, "whole", mode=mode), log=quiet)
+    config = tiny(tmp_path, "killed", mode=mode)
+    run = RunDir(config.out)
+    after = config.timesteps if mode == "two_level" else 0  # in phase 2, or phase 1
+    with pytest.raises(KeyboardInterrupt):
+        train(config, callbacks=[Crash(run, "local", after)], log=quiet)
+    before = {p.name: p.read_bytes() for p in run.checkpoints.iterdir()}
+    assert before and not run.policy("local").exists()
+    resumed = train(config, resume=True, log=quiet)
+    assert resumed.timesteps == whole.timesteps
+    after_files = {p.name: p.read_bytes() for p in run.checkpoints.iterdir()}
+    assert all(after_files.get(name) == data for name, data in before.items())
+    assert len(read_csv(run.root / "episodes.csv")) == config.eval_episodes
+
+
+# ---- config -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"mode": "solo"}, "TrainConfig.mode = 'solo' is not allowed: one of locals, centre"),
+        ({"design": "bribes"}, "TrainConfig.design = 'bribes'"),
+        ({"n_envs": 0}, "TrainConfig.n_envs = 0 is not allowed: an integer in [1,"),
+        ({"timesteps": 1.5}, "TrainConfig.timesteps = 1.5"),
+        ({"centre_policy": "tyrant"}, "TrainConfig.centre_policy = 'tyrant'"),
+        ({"colour": "red"}, "unknown TrainConfig field(s) ['colour']; allowed: scenario"),
+        ({"ppo": {"gamma": 2.0}}, "PPOConfig.gamma = 2.0 is not allowed: a number in [0.0, 1.0]"),
+        ({"ppo": {"lr": 0.1}}, "unknown PPOConfig field(s) ['lr']"),
+        ({"ppo": {"net_arch": [0]}}, "PPOConfig.net_arch = (0,)"),
+        ({"overrides": {"alpha": 7}}, "'alpha' = 7"),
+        ({"overrides": {"colour": 1}}, "unknown config field(s) ['colour']"),
+    ],
+)
+def test_bad_config_values_fail_naming_field_value_and_what_is_allowed(fields, message):
+    with pytest.raises(ValueError) as err:
+        TrainConfig.from_dict(fields)
+    assert message in str(err.value)
+
+
+def test_config_round_trips_through_json(tmp_path):
+    config = TrainConfig(
+        mode="two_level", ppo=PPOConfig(net_arch=(32, 32)), overrides={"n_localities": 4}
+    )
+    (tmp_path / "c.json").write_text(config.to_json())
+    assert TrainConfig.from_json(tmp_path / "c.json") == config
+    partial = TrainConfig.from_dict({"centre_ppo": {"n_epochs": 3}})
+    assert partial.centre_ppo.n_epochs == 3
+    assert partial.centre_ppo.n_steps == TrainConfig().centre_ppo.n_steps
+
+
+# ---- learned policies ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("trained")
+    return train(
+        TrainConfig.from_dict({**TINY, "mode": "two_level", "rounds": 1, "out": str(root)}),
+        log=quiet,
+    )
+
+
+def test_saved_models_load_by_path_as_deterministic_policies(trained):
+    world = make_world()
+    for role, observe_role in (
+        ("local", observe.local_observations),
+        ("centre", observe.centre_observations),
+    ):
+        policy = load_policy(str(trained.run.policy(role)), world, role)
+        assert isinstance(policy, Policy) and policy.role == role
+        state = world.reset(np.random.default_rng(0), 2)
+        obs = observe_role(world.config, state).reshape(-1, policy.model.observation_space.shape[0])
+        actions = policy.act(obs)
+        expected, _ = policy.model.predict(obs, deterministic=True)
+        np.testing.assert_allclose(actions, np.clip(expected, 0, 1))
+        np.testing.assert_allclose(policy.act_one(obs[0]), actions[0], atol=1e-6)
+        assert (actions >= 0).all() and (actions <= 1).all()
+
+
+def test_a_saved_model_for_another_role_or_world_is_refused_clearly(trained):
+    with pytest.raises(ValueError, match="trained\\s+for another role"):
+        load_policy(str(trained.run.policy("local")), make_world(), "centre")
+    with pytest.raises(ValueError, match="observes"):
+        load_policy(str(trained.run.policy("local")), make_world("jug_4"), "local")
+
+
+def test_rollout_command_takes_learned_locals_and_centre_by_path(trained, tmp_path):
+    local, centre = trained.run.policy("local"), trained.run.policy("centre")
+    argv = ["rollout", "--design", "targets", "--episodes", "2", "--out", str(tmp_path)]
+    assert main([*argv, "--policy", f"honest,{local}", "--centre", str(centre)]) == 0
+    rows = read_csv(tmp_path / "episodes.csv")
+    assert len(rows) == 4 and set(METRICS) <= set(rows[0])

@@ -1,0 +1,91 @@
+"""SB3 callbacks of a training run: outcome metrics for TensorBoard, atomic checkpoints."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+
+from envs.target_gaming import METRICS
+
+from .runs import write_bytes_atomic
+
+# What TensorBoard shows under metrics/: truth, the measure, and gaming side by side.
+LOGGED_METRICS = (
+    "true_welfare",
+    "measured_performance",
+    "goodhart_gap",
+    "target_hit_rate",
+    "gaming_share",
+    "slack_share",
+    "partnership",
+    "neglect",
+    "sanctions",
+)
+
+
+def save_model_atomic(model: BaseAlgorithm, path: Path) -> Path:
+    """``model.save`` to a temporary file, then an atomic rename onto ``path``."""
+    buffer = io.BytesIO()
+    model.save(buffer)
+    write_bytes_atomic(path, buffer.getvalue())
+    return path
+
+
+class EpisodeMetricsCallback(BaseCallback):
+    """At each rollout's end, log the mean over the episodes that ended in it of each
+    environment's national episode summary (``infos[i]["episode_metrics"]``) as
+    ``metrics/<name>``, beside SB3's own ``rollout/ep_rew_mean``."""
+
+    def __init__(self, names: tuple[str, ...] = LOGGED_METRICS):
+        super().__init__()
+        unknown = [n for n in names if n not in METRICS]
+        if unknown:
+            raise ValueError(f"unknown metrics {unknown}; known: {', '.join(METRICS)}")
+        self.names = names
+        self._episodes: list[dict[str, float]] = []
+
+    def _on_step(self) -> bool:
+        for info in self.locals.get("infos", ()):
+            summary = info.get("episode_metrics")
+            if summary is not None:
+                self._episodes.append(summary)
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if not self._episodes:
+            return
+        for name in self.names:
+            self.logger.record(f"metrics/{name}", float(np.mean([e[name] for e in self._episodes])))
+        self.logger.record("metrics/episodes", len(self._episodes))
+        self._episodes = []
+
+
+class CheckpointCallback(BaseCallback):
+    """Save the model (``save(model)``) each time its timestep count passes a multiple of
+    ``every``. It saves at the start of a rollout, i.e. after the previous PPO update, so
+    a checkpoint's parameters are those trained on exactly its ``num_timesteps``."""
+
+    def __init__(self, save: Callable[[BaseAlgorithm], Path], every: int):
+        super().__init__()
+        if every < 1:
+            raise ValueError(f"checkpoint every = {every!r} is not allowed: at least 1")
+        self.save, self.every = save, every
+        self.saved: list[Path] = []
+        self._done = 0
+
+    def _on_training_start(self) -> None:
+        self._done = self.num_timesteps // self.every
+
+    def _on_rollout_start(self) -> None:
+        passed = self.num_timesteps // self.every
+        if passed > self._done:
+            self.saved.append(self.save(self.model))
+            self._done = passed
+
+    def _on_step(self) -> bool:
+        return True

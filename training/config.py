@@ -1,0 +1,353 @@
+"""The training run's configuration: typed, frozen dataclasses validated on construction.
+
+``TrainConfig`` says what to train (mode, scenario, design, opponents), for how
+long, and where to write; ``PPOConfig`` holds one learner's PPO settings (the
+local agents' ``ppo`` and the centre's ``centre_ppo``). Both load from plain
+dicts (``from_dict``, JSON files) and fail on unknown fields or bad values with
+a message that names the field, the value and what is allowed.
+
+Budgets are counted in SB3 timesteps, i.e. slot-steps: a local timestep is one
+step of one local agent (B x N per world step); a centre timestep is one
+decision (one review period) of one central agent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agents import CENTRE_POLICIES, LOCAL_POLICIES
+from envs.target_gaming import CENTRE_REWARDS, DESIGNS, SCENARIOS
+from envs.target_gaming.parallel import make_config
+
+MODES = ("locals", "centre", "two_level")
+
+
+def _fail(owner: str, name: str, value: Any, allowed: str) -> None:
+    raise ValueError(f"{owner}.{name} = {value!r} is not allowed: {allowed}")
+
+
+def _check_number(owner: str, name: str, value: Any, low: float, high: float, integer: bool):
+    kind = "an integer" if integer else "a number"
+    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok or not (math.isfinite(value) and low <= value <= high):
+        _fail(owner, name, value, f"{kind} in [{low}, {high}]")
+
+
+def _check_ranges(obj: Any, ranges: dict[str, tuple[float, float, bool]]) -> None:
+    for name, (low, high, integer) in ranges.items():
+        _check_number(type(obj).__name__, name, getattr(obj, name), low, high, integer)
+
+
+def _known_fields(cls: type, data: dict[str, Any]) -> None:
+    if not isinstance(data, dict):
+        raise ValueError(f"{cls.__name__} expects a mapping of fields, got {data!r}")
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} field(s) {unknown}; allowed: {', '.join(names)}")
+
+
+_PPO_RANGES = {
+    "n_steps": (1, 100_000, True),
+    "batch_size": (2, 10_000_000, True),
+    "n_epochs": (1, 1000, True),
+    "learning_rate": (1e-8, 1.0, False),
+    "gamma": (0.0, 1.0, False),
+    "gae_lambda": (0.0, 1.0, False),
+    "ent_coef": (0.0, 1.0, False),
+    "clip_range": (1e-4, 10.0, False),
+    "log_std_init": (-10.0, 2.0, False),
+}
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """One learner's PPO settings (SB3 names); ``n_steps`` is per slot per rollout."""
+
+    n_steps: int = 64
+    batch_size: int = 4096
+    n_epochs: int = 5
+    learning_rate: float = 3e-4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    ent_coef: float = 0.0
+    clip_range: float = 0.2
+    net_arch: tuple[int, ...] = (64, 64)
+    log_std_init: float = -0.5  # initial exploration: std ~0.6 over actions in [0, 1]
+
+    def __post_init__(self) -> None:
+        _check_ranges(self, _PPO_RANGES)
+        arch = self.net_arch
+        if not (
+            isinstance(arch, tuple)
+            and 1 <= len(arch) <= 8
+            and all(isinstance(u, int) and not isinstance(u, bool) and 1 <= u <= 4096 for u in arch)
+        ):
+            _fail("PPOConfig", "net_arch", arch, "a tuple of 1-8 layer sizes, each in [1, 4096]")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PPOConfig:
+        _known_fields(cls, data)
+        fixed = dict(data)
+        if isinstance(fixed.get("net_arch"), list):
+            fixed["net_arch"] = tuple(fixed["net_arch"])
+        return cls(**fixed)
+
+    def algorithm_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``stable_baselines3.PPO`` (with ``policy_kwargs``)."""
+        kwargs = {n: getattr(self, n) for n in _PPO_RANGES if n != "log_std_init"}
+        kwargs["policy_kwargs"] = {
+            "net_arch": list(self.net_arch),
+            "log_std_init": self.log_std_init,
+        }
+        return kwargs
+
+
+# The centre decides once per review period over B environments, so its rollouts are
+# short in steps and its batches small.
+CENTRE_PPO = PPOConfig(n_steps=20, batch_size=320, n_epochs=10, ent_coef=0.001, gamma=0.95)
+
+_TRAIN_RANGES = {
+    "seed": (0, 2**32 - 1, True),
+    "timesteps": (1, 10**10, True),
+    "rounds": (0, 1000, True),
+    "round_timesteps": (1, 10**10, True),
+    "centre_timesteps": (1, 10**10, True),
+    "n_envs": (1, 100_000, True),
+    "checkpoint_every": (0, 10**10, True),
+    "eval_episodes": (1, 100_000, True),
+    "torch_threads": (1, 256, True),
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run (``target-gaming train``); see README "Training".
+
+    - ``mode``: ``locals`` (the local agents learn under the scripted or saved
+      ``centre_policy``), ``centre`` (the centre learns against the frozen
+      ``local_policy``), ``two_level`` (phase 1 as ``locals``; then ``rounds``
+      rounds in which the centre learns against the frozen locals for
+      ``centre_timesteps``, then the locals re-learn against the frozen centre for
+      ``round_timesteps``; the centre's exploration is annealed over rounds).
+    - ``timesteps``: the learner's budget in ``locals`` and ``centre`` mode, and the
+      locals' phase-1 budget in ``two_level`` mode.
+    - ``centre_log_std``: (first round, last round) caps on the centre's policy
+      log-std in ``two_level`` mode, interpolated linearly over rounds; the centre's
+      ``ent_coef`` falls linearly from ``centre_ppo.ent_coef`` to 0 over the same rounds.
+    - ``checkpoint_every``: save each learner every so many of its timesteps (0: only
+      at the end of each stage).
+    - ``overrides``: world config fields on top of the scenario's.
+    """
+
+    scenario: str = "whitehall"
+    design: str = "targets"
+    centre_reward: str = "political"
+    mode: str = "locals"
+    centre_policy: str = "fixed_targets"  # scripted name or saved .zip
+    local_policy: str = "honest"  # the frozen locals of ``centre`` mode
+    seed: int = 0
+    timesteps: int = 300_000
+    rounds: int = 2
+    round_timesteps: int = 150_000
+    centre_timesteps: int = 20_000
+    n_envs: int = 64
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    centre_ppo: PPOConfig = CENTRE_PPO
+    centre_log_std: tuple[float, float] = (-0.5, -1.5)
+    checkpoint_every: int = 100_000
+    eval_episodes: int = 32
+    out: str = "runs/train"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    torch_threads: int = 1
+    progress_bar: bool = True
+
+    def __post_init__(self) -> None:
+        _check_ranges(self, _TRAIN_RANGES)
+        own = "TrainConfig"
+        for name, known in (
+            ("scenario", SCENARIOS),
+            ("design", DESIGNS),
+            ("centre_reward", CENTRE_REWARDS),
+            ("mode", MODES),
+        ):
+            if getattr(self, name) not in known:
+                _fail(own, name, getattr(self, name), f"one of {', '.join(known)}")
+        for name, known in (("centre_policy", CENTRE_POLICIES), ("local_policy", LOCAL_POLICIES)):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not (value in known or value.endswith(".zip")):
+                _fail(own, name, value, f"one of {', '.join(known)}, or a saved policy's .zip path")
+        for name in ("ppo", "centre_ppo"):
+            if not isinstance(getattr(self, name), PPOConfig):
+                _fail(own, name, getattr(self, name), "a PPOConfig")
+        pair = self.centre_log_std
+        if not (isinstance(pair, tuple) and len(pair) == 2):
+            _fail(own, "centre_log_std", pair, "a pair (first round, last round)")
+        for value in pair:
+            _check_number(own, "centre_log_std", value, -10.0, 2.0, False)
+        if not isinstance(self.out, str) or not self.out:
+            _fail(own, "out", self.out, "a non-empty folder path")
+        if not isinstance(self.progress_bar, bool):
+            _fail(own, "progress_bar", self.progress_bar, "true or false")
+        if not isinstance(self.overrides, dict):
+            _fail(own, "overrides", self.overrides, "a mapping of world config fields")
+        try:
+            make_config(self.scenario, **self.overrides)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"TrainConfig.overrides: {err}") from err
+
+    # ---- derived -------------------------------------------------------------------
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.out)
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """The learners of this run: "local", "centre" or both."""
+        return {"locals": ("local",), "centre": ("centre",), "two_level": ("local", "centre")}[
+            self.mode
+        ]
+
+    # ---- dicts and JSON ------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        _known_fields(cls, data)
+        fixed = dict(data)
+        for name in ("ppo", "centre_ppo"):
+            if isinstance(fixed.get(name), dict):
+                base = dataclasses.asdict(cls._defaults()[name])
+                fixed[name] = PPOConfig.from_dict({**base, **fixed[name]})
+        if isinstance(fixed.get("centre_log_std"), list):
+            fixed["centre_log_std"] = tuple(fixed["centre_log_std"])
+        return cls(**fixed)
+
+    @staticmethod
+    def _defaults() -> dict[str, PPOConfig]:
+        return {"ppo": PPOConfig(), "centre_ppo": CENTRE_PPO}
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> TrainConfig:
+        try:
+            data = json.loads(Path(path).read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path} is not valid JSON: {err}") from err
+        return cls.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values (tuples as lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+
+# ---- the command line ----------------------------------------------------------------
+# flag -> TrainConfig field, for the flags that set one field each
+_FLAGS = {
+    "scenario": str,
+    "design": str,
+    "centre_reward": str,
+    "mode": str,
+    "centre_policy": str,
+    "local_policy": str,
+    "seed": int,
+    "timesteps": int,
+    "rounds": int,
+    "round_timesteps": int,
+    "centre_timesteps": int,
+    "n_envs": int,
+    "checkpoint_every": int,
+    "eval_episodes": int,
+    "out": str,
+    "torch_threads": int,
+}
+_FLAG_HELP = {
+    "scenario": f"one of {', '.join(SCENARIOS)}",
+    "design": f"one of {', '.join(DESIGNS)}",
+    "centre_reward": f"one of {', '.join(CENTRE_REWARDS)}",
+    "mode": f"one of {', '.join(MODES)}",
+    "rounds": "two_level: rounds of centre-then-locals learning after phase 1",
+    "round_timesteps": "two_level: the locals' budget per round",
+    "centre_timesteps": "two_level: the centre's budget (decisions) per round",
+    "checkpoint_every": "save each learner every so many of its timesteps (0: stage ends)",
+    "eval_episodes": "episodes of the final deterministic evaluation",
+    "out": "the run's folder (default runs/train)",
+    "centre_policy": "the centre in locals mode and phase 1: a scripted name or a .zip path",
+    "local_policy": "the frozen locals in centre mode: a scripted name or a .zip path",
+    "timesteps": "the learner's budget (locals: local agent-steps; centre: decisions)",
+    "n_envs": "B, environments stepped together",
+}
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """``field=value``; the value is read as a Python literal when it is one."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected field=value, got {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    return key.strip(), value
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``target-gaming train``; each overrides --config's value."""
+    parser.add_argument("--config", type=Path, help="a JSON file of TrainConfig fields")
+    for name, kind in _FLAGS.items():
+        flags = ["--" + name.replace("_", "-")] + (["--centre"] if name == "centre_policy" else [])
+        parser.add_argument(*flags, dest=name, type=kind, default=None, help=_FLAG_HELP.get(name))
+    for name in ("ppo", "centre_ppo"):
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            type=parse_assignment,
+            action="append",
+            default=[],
+            metavar="FIELD=VALUE",
+            help=f"a PPO setting of the {'locals' if name == 'ppo' else 'centre'}, "
+            "e.g. n_steps=128 or net_arch=(64,64)",
+        )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        type=parse_assignment,
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a world config field, e.g. --set n_localities=8",
+    )
+    parser.add_argument("--progress-bar", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its latest checkpoints (its config.json)",
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Defaults, then --config (or, with --resume, the run's config.json), then flags."""
+    data: dict[str, Any] = {}
+    stored = Path(args.out or TrainConfig.out) / "config.json"
+    source = args.config if args.config is not None else stored if args.resume else None
+    if source is not None and (args.config is not None or stored.exists()):
+        try:
+            data = json.loads(Path(source).read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{source} is not valid JSON: {err}") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"{source} must hold a JSON object of TrainConfig fields")
+    data.update({n: getattr(args, n) for n in _FLAGS if getattr(args, n) is not None})
+    for name in ("ppo", "centre_ppo", "overrides"):
+        if getattr(args, name):
+            data[name] = {**data.get(name, {}), **dict(getattr(args, name))}
+    if args.progress_bar is not None:
+        data["progress_bar"] = args.progress_bar
+    return TrainConfig.from_dict(data)

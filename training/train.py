@@ -1,0 +1,245 @@
+"""Train the local agents, the centre, or both in turn, with stable-baselines3 PPO.
+
+A run is a list of stages (``plan_stages``), each one learner training against a
+frozen opponent:
+
+- ``locals``: one stage; the local agents (one policy shared by every local
+  agent, ``LocalVecEnv``) learn under the scripted or saved ``centre_policy``.
+- ``centre``: one stage; the centre (``CentreVecEnv``, one decision per review
+  period) learns against the frozen ``local_policy``.
+- ``two_level`` (the AI Economist's two-level curriculum): phase 1 is the
+  ``locals`` stage under the scripted centre; then, for each of ``rounds``
+  rounds, the centre learns against the frozen locals, and the locals re-learn
+  against the new, frozen centre. The centre's exploration is annealed over the
+  rounds: at the start of round r its policy's log-std is capped at a level
+  falling linearly from ``centre_log_std[0]`` to ``centre_log_std[1]``, and its
+  entropy coefficient falls linearly from ``centre_ppo.ent_coef`` to 0, so it
+  explores widely while the locals are still adapting and settles later.
+
+Each learner keeps one model across its stages (its timestep count runs on),
+reloaded from its latest checkpoint at the start of every stage, so an
+uninterrupted run and one resumed at a stage boundary do the same thing. A
+frozen learned opponent acts deterministically. Every stage seeds everything
+(``set_random_seed``, the env's generator) from the run's seed, the stage and
+the learner's timestep count, so a config and seed give identical parameters.
+``resume`` continues a killed run from each learner's latest checkpoint to the
+same total timesteps; a resumed stage is not bit-identical to an uninterrupted
+one (the env restarts its episodes), but no checkpoint is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
+
+from agents import load_policy
+from envs.target_gaming import World
+from envs.target_gaming.parallel import make_config
+
+from .callbacks import CheckpointCallback, EpisodeMetricsCallback, save_model_atomic
+from .centre_env import CentreVecEnv
+from .config import TrainConfig
+from .rollout import RolloutSpec, metrics_table, rollout, write_csv_atomic, write_text_atomic
+from .runs import RunDir, write_bytes_atomic
+from .vec_env import BatchedVecEnv, LocalVecEnv
+
+OTHER = {"local": "centre", "centre": "local"}
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One learner's training against a frozen opponent."""
+
+    index: int
+    role: str  # who learns: "local" or "centre"
+    round: int  # 0: phase 1 (or the only stage); 1..rounds in two_level phase 2
+    target: int  # the learner's total timesteps at the end of the stage
+    opponent: str | None  # scripted name or path; None: the other learner's latest checkpoint
+    ent_coef: float
+    log_std_cap: float | None  # cap on the learner's log-std at the stage's start
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run: RunDir
+    timesteps: dict[str, int]  # role -> the learner's final timestep count
+    episodes: list[dict]  # the final evaluation, one row per episode
+
+
+def plan_stages(config: TrainConfig) -> list[Stage]:
+    """The run's stages in order (see the module docstring)."""
+    local_ent, centre_ent = config.ppo.ent_coef, config.centre_ppo.ent_coef
+    if config.mode == "centre":
+        return [Stage(0, "centre", 0, config.timesteps, config.local_policy, centre_ent, None)]
+    stages = [Stage(0, "local", 0, config.timesteps, config.centre_policy, local_ent, None)]
+    if config.mode == "locals":
+        return stages
+    first, last = config.centre_log_std
+    for r in range(1, config.rounds + 1):
+        done = (r - 1) / (config.rounds - 1) if config.rounds > 1 else 0.0  # 0 .. 1
+        centre = Stage(
+            len(stages),
+            "centre",
+            r,
+            r * config.centre_timesteps,
+            None,
+            centre_ent * (1.0 - done),
+            first + (last - first) * done,
+        )
+        local_target = config.timesteps + r * config.round_timesteps
+        local = Stage(len(stages) + 1, "local", r, local_target, None, local_ent, None)
+        stages += [centre, local]
+    return stages
+
+
+def derived_seed(seed: int, *keys: int) -> int:
+    """A 32-bit seed drawn from ``seed`` and ``keys`` (stage, timesteps, ...)."""
+    return int(np.random.SeedSequence([seed, *keys]).generate_state(1)[0])
+
+
+def build_world(config: TrainConfig) -> World:
+    world_config = make_config(config.scenario, **config.overrides)
+    return World(world_config, config.design, config.centre_reward)
+
+
+def make_env(config: TrainConfig, role: str, opponent: str, seed: int) -> BatchedVecEnv:
+    """The learner's vector env, its opponent loaded by name or path (frozen)."""
+    world = build_world(config)
+    policy = load_policy(opponent, world, OTHER[role], seed=seed)
+    if role == "local":
+        return LocalVecEnv(world, config.n_envs, policy, seed=seed)
+    return CentreVecEnv(world, config.n_envs, policy, seed=seed)
+
+
+def new_model(config: TrainConfig, role: str, env: BatchedVecEnv, seed: int, run: RunDir) -> PPO:
+    ppo = config.ppo if role == "local" else config.centre_ppo
+    return PPO(
+        "MlpPolicy",
+        env,
+        seed=seed,
+        device="cpu",
+        verbose=0,
+        tensorboard_log=str(run.tensorboard),
+        **ppo.algorithm_kwargs(),
+    )
+
+
+def run_stage(
+    config: TrainConfig,
+    run: RunDir,
+    stage: Stage,
+    callbacks: Sequence[BaseCallback] = (),
+    log: Callable[[str], None] = print,
+) -> int:
+    """Train the stage's learner up to its target from its latest checkpoint; returns its
+    timestep count (nothing to do if the checkpoint has reached the target)."""
+    steps, path = run.latest(stage.role)
+    if steps >= stage.target:
+        return steps
+    opponent = stage.opponent
+    if opponent is None:
+        opponent = str(run.latest(OTHER[stage.role])[1])
+    seed = derived_seed(config.seed, stage.index, steps)
+    env = make_env(config, stage.role, opponent, seed)
+    if path is None:
+        model = new_model(config, stage.role, env, seed, run)
+    else:
+        model = PPO.load(str(path), env=env, device="cpu")
+        model.tensorboard_log = str(run.tensorboard)
+        model.set_random_seed(seed)
+    model.ent_coef = stage.ent_coef
+    if stage.log_std_cap is not None:
+        with torch.no_grad():
+            model.policy.log_std.clamp_(max=stage.log_std_cap)
+    log(
+        f"stage {stage.index}: {stage.role} learns (round {stage.round}) against "
+        f"{_label(opponent)}, timesteps {steps} -> {stage.target}"
+    )
+
+    def save(m: PPO):
+        return save_model_atomic(m, run.checkpoint(stage.role, m.num_timesteps))
+
+    every = [CheckpointCallback(save, config.checkpoint_every)] if config.checkpoint_every else []
+    model.learn(
+        stage.target - steps,
+        callback=[*every, EpisodeMetricsCallback(), *callbacks],
+        reset_num_timesteps=False,
+        tb_log_name=stage.role,
+        progress_bar=config.progress_bar,
+    )
+    save(model)
+    env.close()
+    return model.num_timesteps
+
+
+def _label(spec: str) -> str:
+    return spec.rsplit("/", 1)[-1]
+
+
+def prepare_run(config: TrainConfig, resume: bool) -> RunDir:
+    """Check the out folder against ``resume``; write config.json for a new run."""
+    run = RunDir(config.out)
+    if run.config.exists():
+        if not resume:
+            raise ValueError(
+                f"{run.root} already holds a run (config.json): pass --resume to continue it, "
+                "or choose another --out"
+            )
+        stored = TrainConfig.from_json(run.config).to_dict()
+        given = config.to_dict()
+        changed = [k for k in given if k != "progress_bar" and stored.get(k) != given[k]]
+        if changed:
+            raise ValueError(
+                f"resume must use the run's own config ({run.config}); changed fields: {changed}"
+            )
+    else:
+        write_text_atomic(run.config, config.to_json())
+    return run
+
+
+def evaluate(config: TrainConfig, run: RunDir) -> list[dict]:
+    """Deterministic episodes on fresh seeds with the final policies; one row per episode."""
+    local = str(run.policy("local")) if "local" in config.roles else config.local_policy
+    centre = str(run.policy("centre")) if "centre" in config.roles else config.centre_policy
+    spec = RolloutSpec(
+        scenario=config.scenario,
+        design=config.design,
+        policy=local,
+        centre_policy=centre,
+        centre_reward=config.centre_reward,
+        episodes=config.eval_episodes,
+        seed=derived_seed(config.seed, 1_000_000),
+        overrides=dict(config.overrides),
+    )
+    rows = rollout(spec)
+    for row in rows:  # learned policies by file name, so runs in other folders compare
+        row["policy"], row["centre_policy"] = _label(local), _label(centre)
+    return rows
+
+
+def train(
+    config: TrainConfig,
+    resume: bool = False,
+    callbacks: Sequence[BaseCallback] = (),
+    log: Callable[[str], None] = print,
+) -> TrainResult:
+    """Run every stage, save the final models, evaluate them; see the module docstring."""
+    run = prepare_run(config, resume)
+    torch.set_num_threads(config.torch_threads)
+    for stage in plan_stages(config):
+        run_stage(config, run, stage, callbacks, log)
+    timesteps = {}
+    for role in config.roles:
+        timesteps[role], path = run.latest(role)
+        write_bytes_atomic(run.policy(role), path.read_bytes())
+    rows = evaluate(config, run)
+    write_csv_atomic(run.root / "episodes.csv", rows)
+    table = metrics_table(rows)
+    write_text_atomic(run.root / "metrics.txt", f"# evaluation of {run.root}\n{table}\n")
+    log(table)
+    return TrainResult(run, timesteps, rows)
