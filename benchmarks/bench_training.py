@@ -1,0 +1,130 @@
+"""Training throughput: SB3 PPO on the local agents' VecEnv against SB3's own ceiling.
+
+What it measures (samples per second = SB3 timesteps, i.e. local agent-steps, per
+second of ``model.learn``, PPO updates included; medians over ``--repeats``):
+
+1. PPO on ``training.vec_env.LocalVecEnv`` (default scenario and design, B
+   environments x 6 local agents as slots, a scripted ``fixed_targets`` centre),
+   with the default ``TrainConfig`` PPO settings and network.
+2. The same PPO on a trivial VecEnv with the same observation and action spaces,
+   slot count and horizon, which returns constant observations and zero rewards
+   and ends every episode at the horizon (with the ``terminal_observation`` and
+   ``TimeLimit.truncated`` infos any time-limited env must give): the ceiling SB3
+   itself imposes. Reported with the ratio real / ceiling (goal >= 0.85).
+
+The two take turns repeat by repeat, so they share the machine's noise. Torch
+uses one thread (as ``target-gaming train`` does by default). The script always
+exits 0: it reports, it does not assert.
+
+Run from the repository root:
+    python benchmarks/bench_training.py [--repeats 3] [--timesteps 98304] [--n-envs 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+import torch  # noqa: E402
+from stable_baselines3 import PPO  # noqa: E402
+from stable_baselines3.common.vec_env.base_vec_env import VecEnv  # noqa: E402
+
+from agents import load_policy  # noqa: E402
+from envs.target_gaming import World, get_scenario  # noqa: E402
+from training.config import PPOConfig  # noqa: E402
+from training.vec_env import LocalVecEnv  # noqa: E402
+
+GOAL_RATIO = 0.85
+
+
+class TrivialVecEnv(VecEnv):
+    """Constant observations, zero rewards, every slot truncated at the horizon."""
+
+    render_mode = None
+
+    def __init__(self, like: VecEnv, horizon: int):
+        super().__init__(like.num_envs, like.observation_space, like.action_space)
+        self.horizon, self.t = horizon, 0
+        self._obs = np.zeros((self.num_envs,) + like.observation_space.shape, np.float32)
+        self._rewards = np.zeros(self.num_envs, np.float32)
+
+    def reset(self):
+        self.t = 0
+        return self._obs
+
+    def step_async(self, actions):
+        pass
+
+    def step_wait(self):
+        self.t += 1
+        if self.t < self.horizon:
+            infos = [{} for _ in range(self.num_envs)]
+            return self._obs, self._rewards, np.zeros(self.num_envs, bool), infos
+        self.t = 0
+        infos = [
+            {"terminal_observation": self._obs[i], "TimeLimit.truncated": True}
+            for i in range(self.num_envs)
+        ]
+        return self._obs, self._rewards, np.ones(self.num_envs, bool), infos
+
+    def close(self):
+        pass
+
+    def get_attr(self, attr_name, indices=None):
+        return [getattr(self, attr_name)] * len(list(self._get_indices(indices)))
+
+    def set_attr(self, attr_name, value, indices=None):
+        setattr(self, attr_name, value)
+
+    def env_method(self, method_name, *args, indices=None, **kwargs):
+        return [getattr(self, method_name)(*args, **kwargs)]
+
+    def env_is_wrapped(self, wrapper_class, indices=None):
+        return [False] * len(list(self._get_indices(indices)))
+
+
+def samples_per_second(env: VecEnv, timesteps: int, seed: int) -> float:
+    model = PPO("MlpPolicy", env, seed=seed, device="cpu", **PPOConfig().algorithm_kwargs())
+    start = time.perf_counter()
+    model.learn(timesteps)
+    return model.num_timesteps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--timesteps", type=int, default=3 * 64 * 64 * 6)
+    parser.add_argument("--n-envs", type=int, default=64)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    world = World(get_scenario("whitehall").config(), "targets")
+    real = LocalVecEnv(world, args.n_envs, load_policy("fixed_targets", world, "centre"), seed=0)
+    trivial = TrivialVecEnv(real, world.config.horizon)
+    samples_per_second(real, real.num_envs * 8, 0)  # warm up torch and the caches
+    results: dict[str, list[float]] = {"real": [], "trivial": []}
+    for repeat in range(args.repeats):
+        results["real"].append(samples_per_second(real, args.timesteps, repeat))
+        results["trivial"].append(samples_per_second(trivial, args.timesteps, repeat))
+    real_sps, trivial_sps = (statistics.median(results[k]) for k in ("real", "trivial"))
+    ratio = real_sps / trivial_sps
+    print(
+        f"PPO samples/s over {args.timesteps} timesteps, {real.num_envs} slots "
+        f"(B={args.n_envs} x {world.n_locals} locals), median of {args.repeats}:"
+    )
+    print(f"  LocalVecEnv (target-gaming)   {real_sps:>10,.0f}")
+    print(f"  trivial VecEnv (SB3 ceiling)  {trivial_sps:>10,.0f}")
+    verdict = "PASS" if ratio >= GOAL_RATIO else "FAIL"
+    print(f"  ratio real/ceiling            {ratio:>10.3f}   goal >= {GOAL_RATIO}: {verdict}")
+
+
+if __name__ == "__main__":
+    main()
