@@ -132,17 +132,18 @@ def _train(config: CompareConfig, cell: Cell, out: Path) -> Path:
     from .train import train
 
     settings = {
+        "progress_bar": False,
         **config.train,
         "scenario": cell.scenario,
         "design": cell.design,
         "seed": cell.seed,
-        "centre": config.centre_policy,
+        "centre_policy": config.centre_policy,
         "mode": "locals",
         "out": str(out),
         "eval_episodes": config.eval_episodes,
     }
-    train(TrainConfig.from_dict(settings))
-    return out / "local_policy.zip"
+    result = train(TrainConfig.from_dict(settings), log=lambda text: None)
+    return result.run.policy("local")
 
 
 def evaluate_cell(
