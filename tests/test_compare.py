@@ -1,0 +1,147 @@
+"""The reward-design comparison end to end: outputs, backends, statistics, resumption."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from envs.target_gaming import METRICS
+from training.compare import CompareConfig
+from training.report import MAIN_METRICS, SUMMARY_COLUMNS
+from training.stats import iqm, iqm_interval, probability_of_improvement
+from training.sweep import PRESETS, preset, run_comparison
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {
+    "designs": ["targets", "audited_targets"],
+    "seeds": [0, 1],
+    "train": {
+        "timesteps": 2048,
+        "n_envs": 8,
+        "checkpoint_every": 1024,
+        "ppo": {"n_steps": 32, "batch_size": 256, "n_epochs": 1},
+    },
+    "eval_episodes": 3,
+    "baselines": ["honest", "myopic_best_response"],
+    "held_out": {"held_out": {"n_localities": 8, "heterogeneity": 0.8}},
+}
+FILES = (
+    "report.md",
+    "summary.csv",
+    "intervals.png",
+    "trajectories.png",
+    "scatter.png",
+    "bunching.png",
+    "comparison.json",
+)
+
+
+def _check_outputs(root: Path) -> None:
+    for name in FILES:
+        assert (root / name).stat().st_size > 0, name
+    for design in TINY["designs"]:
+        for seed in TINY["seeds"]:
+            cell = root / "runs" / design / f"seed{seed}"
+            for name in ("config.json", "local_policy.zip", "episodes.csv", "done.json"):
+                assert (cell / name).exists(), (cell, name)
+    with open(root / "summary.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert tuple(rows[0]) == SUMMARY_COLUMNS
+    agents = {"learned", *TINY["baselines"]}
+    assert len(rows) == 2 * 2 * len(agents) * 2  # designs x seeds x agents x variants
+    assert {r["agent"] for r in rows} == agents and {r["variant"] for r in rows} == {
+        "fresh",
+        "held_out",
+    }
+    assert all(np.isfinite(float(r[m])) for r in rows for m in METRICS)
+    report = (root / "report.md").read_text()
+    for metric in MAIN_METRICS:
+        assert metric in report
+    for heading in ("Ranking", "Probability of improving on `targets`", "held-out", "Baseline"):
+        assert heading in report
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["process", "ray"])
+def test_a_tiny_comparison_writes_every_output_with_either_backend(tmp_path, backend):
+    if backend == "ray":
+        pytest.importorskip("ray")
+    root = run_comparison(
+        CompareConfig.from_dict(TINY), tmp_path, workers=2, backend=backend, progress=False
+    ).parent
+    _check_outputs(root)
+
+
+@pytest.mark.slow
+def test_a_killed_comparison_resumes_without_redoing_finished_cells(tmp_path):
+    config = tmp_path / "grid.json"
+    config.write_text(json.dumps(TINY))
+    out = tmp_path / "cmp"
+    cmd = [
+        sys.executable,
+        "-m",
+        "training.cli",
+        "compare",
+        "--config",
+        str(config),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--no-progress",
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True)
+    deadline = time.time() + 300
+    while not list(out.glob("runs/*/*/done.json")) and time.time() < deadline:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = {p: p.read_text() for p in out.glob("runs/*/*/done.json")}
+    assert 1 <= len(finished) < 4
+    assert subprocess.run(cmd, cwd=ROOT).returncode == 0
+    for path, text in finished.items():
+        assert path.read_text() == text  # not redone
+    _check_outputs(out)
+    assert "from an earlier run" in (out / "report.md").read_text()
+
+
+def test_a_different_grid_in_the_same_folder_is_refused(tmp_path):
+    (tmp_path / "comparison.json").write_text(json.dumps({"designs": ["linear"]}))
+    with pytest.raises(ValueError, match="different comparison"):
+        run_comparison(CompareConfig.from_dict(TINY), tmp_path, progress=False)
+
+
+def test_bad_grids_fail_with_the_allowed_values():
+    with pytest.raises(ValueError, match="bribes.*targets"):
+        CompareConfig.from_dict({**TINY, "designs": ["bribes"]})
+    with pytest.raises(ValueError, match="unknown comparison field"):
+        CompareConfig.from_dict({**TINY, "sedes": [1]})
+    with pytest.raises(ValueError, match="quick, standard, full"):
+        preset("huge")
+    with pytest.raises(ValueError, match="backend"):
+        run_comparison(CompareConfig.from_dict(TINY), Path("/tmp/unused"), backend="slurm")
+
+
+def test_every_preset_is_a_valid_grid():
+    for name in PRESETS:
+        config = preset(name)
+        assert "targets" in config.designs and len(config.seeds) >= 3
+
+
+def test_iqm_and_its_interval_and_the_probability_of_improvement():
+    values = np.array([0.0, 1.0, 2.0, 3.0, 100.0])
+    assert iqm(values) == pytest.approx(2.0)  # the outlier is trimmed
+    point, low, high = iqm_interval(values)
+    assert low <= point <= high
+    assert probability_of_improvement([2, 3], [1, 1]) == 1.0
+    assert probability_of_improvement([1, 2], [2, 1]) == 0.5
+    assert probability_of_improvement([1], [2], higher_is_better=False) == 1.0
