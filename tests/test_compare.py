@@ -66,7 +66,7 @@ def _check_outputs(root: Path) -> None:
     report = (root / "report.md").read_text()
     for metric in MAIN_METRICS:
         assert metric in report
-    for heading in ("Ranking", "Probability of improving on `targets`", "held-out", "Baseline"):
+    for heading in ("Ranking", "Probability of improving on `targets`", "held-out", "| honest |"):
         assert heading in report
 
 

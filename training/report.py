@@ -81,12 +81,18 @@ def _fmt(interval: tuple[float, float, float]) -> str:
     return f"{point:.3f} [{low:.3f}, {high:.3f}]"
 
 
-def metric_table(summary, designs, agent, variant, metrics=MAIN_METRICS) -> list[str]:
-    head = "| design | " + " | ".join(metrics) + " |"
-    lines = [head, "|" + "---|" * (len(metrics) + 1)]
+def metric_table(summary, designs, agents, variant, metrics=MAIN_METRICS) -> list[str]:
+    """One row per design and agent (learned first, then the scripted baselines)."""
+    head = "| design | agent | " + " | ".join(metrics) + " |"
+    lines = [head, "|" + "---|" * (len(metrics) + 2)]
     for design in designs:
-        cells = [_fmt(iqm_interval(_values(summary, design, m, agent, variant))) for m in metrics]
-        lines.append(f"| `{design}` | " + " | ".join(cells) + " |")
+        for agent in agents:
+            values = [_values(summary, design, m, agent, variant) for m in metrics]
+            if not len(values[0]):
+                continue
+            cells = [_fmt(iqm_interval(v)) for v in values]
+            name = f"**{agent}**" if agent == "learned" else agent
+            lines.append(f"| `{design}` | {name} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -154,10 +160,14 @@ def write_report(
 ) -> Path:
     """``report.md`` in ``root``: tables per agent and variant, rankings, improvement odds."""
     lines = ["# Reward-design comparison", "", *header, ""]
-    lines += ["## Learned local agents, fresh seeds", ""]
-    lines += ["Interquartile mean over seeds [95% bootstrap interval].", ""]
-    lines += metric_table(summary, designs, "learned", "fresh") + [""]
-    lines += ["### Ranking", ""] + rankings(summary, designs) + [""]
+    lines += ["## Every design, fresh seeds", ""]
+    lines += [
+        "Learned local agents beside the scripted baselines under the same conditions: "
+        "interquartile mean over seeds [95% bootstrap interval].",
+        "",
+    ]
+    lines += metric_table(summary, designs, agents, "fresh") + [""]
+    lines += ["### Ranking of designs (learned agents)", ""] + rankings(summary, designs) + [""]
     lines += [
         "Perverse outcomes: " + ", ".join(f"`{m}`" for m in PERVERSE) + " (lower is better; "
         "each design's rank on each, averaged).",
@@ -171,13 +181,8 @@ def write_report(
     for variant in variants:
         if variant == "fresh":
             continue
-        lines += [f"## Learned local agents, held-out variant `{variant}`", ""]
-        lines += metric_table(summary, designs, "learned", variant) + [""]
-    for agent in agents:
-        if agent == "learned":
-            continue
-        lines += [f"## Baseline `{agent}`, fresh seeds", ""]
-        lines += metric_table(summary, designs, agent, "fresh") + [""]
+        lines += [f"## Every design, held-out variant `{variant}` (never seen in training)", ""]
+        lines += metric_table(summary, designs, agents, variant) + [""]
     if figures:
         lines += ["## Figures", ""] + [f"![{name}]({name})" for name in figures] + [""]
     path = root / "report.md"
