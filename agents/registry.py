@@ -28,7 +28,7 @@ SCRIPTED: dict[str, dict[str, type]] = {"local": LOCAL_POLICIES, "centre": CENTR
 LOADERS: dict[str, Callable[..., Policy]] = {}
 # suffix -> module that registers its loader when imported (imported on first use, so
 # that scripted policies never pull in a deep-learning framework)
-LAZY_LOADERS: dict[str, str] = {".zip": "training.learned"}
+LAZY_LOADERS: dict[str, str] = {".zip": "training.learned", ".rllib": "training.rllib_learned"}
 
 
 def register_loader(suffix: str, loader: Callable[..., Policy]) -> None:

@@ -6,7 +6,8 @@ and 95% interval over episodes), optionally render the first episode's
 frames, and write ``metrics.txt`` and ``episodes.csv``.
 
 ``target-gaming train``: train the local agents, the centre, or both in turn
-with PPO (``training/train.py``; flags and JSON fields of ``TrainConfig``).
+with PPO (``training/train.py``; flags and JSON fields of ``TrainConfig``), or,
+with ``--backend rllib``, both jointly on Ray RLlib (``training/rllib_train.py``).
 """
 
 from __future__ import annotations
@@ -91,10 +92,26 @@ def _parser() -> argparse.ArgumentParser:
         help="override a config field, e.g. --set n_localities=8",
     )
     _add_compare(sub)
-    add_train_arguments(
-        sub.add_parser("train", help="train local agents, the centre, or both in turn, with PPO")
+    train = sub.add_parser(
+        "train", help="train local agents, the centre, or both in turn, with PPO"
     )
+    add_train_arguments(train)
+    _add_backend(train)
     return parser
+
+
+def _add_backend(train: argparse.ArgumentParser) -> None:
+    """``--backend rllib``: joint training on Ray RLlib (training/rllib_train.py)."""
+    train.add_argument(
+        "--backend",
+        default="sb3",
+        choices=["sb3", "rllib"],
+        help="sb3: the stages of --mode on one machine; rllib: the centre and the locals "
+        "learn jointly on Ray RLlib, locally or on a cluster (docs/scaling.md)",
+    )
+    train.add_argument("--num-cpus", type=int, help="rllib: CPUs of the local Ray (default 2)")
+    train.add_argument("--address", help="rllib: a running Ray cluster's address")
+    train.add_argument("--env-runners", type=int, help="rllib: sampling processes (default 0)")
 
 
 def _run_rollout(args: argparse.Namespace, argv_used: list[str] | None) -> int:
@@ -163,9 +180,22 @@ def _run_compare(args: argparse.Namespace, argv_used: list[str] | None) -> int:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from .train import train  # torch and SB3 are imported only to train
+    if args.backend == "rllib":
+        from .rllib_train import RLlibSettings, train_rllib  # Ray is imported only here
 
-    result = train(config_from_args(args), resume=args.resume)
+        settings = RLlibSettings(
+            2 if args.num_cpus is None else args.num_cpus,
+            args.address,
+            0 if args.env_runners is None else args.env_runners,
+        )
+        result = train_rllib(config_from_args(args), settings, resume=args.resume)
+    else:
+        given = [f for f in ("num_cpus", "address", "env_runners") if getattr(args, f) is not None]
+        if given:
+            raise ValueError(f"--{given[0].replace('_', '-')} applies to --backend rllib only")
+        from .train import train  # torch and SB3 are imported only to train
+
+        result = train(config_from_args(args), resume=args.resume)
     written = ", ".join(p.name for p in sorted(result.run.root.glob("*.*")))
     print(f"wrote {result.run.root}: {written}")
     return 0

@@ -1,0 +1,313 @@
+"""Ray RLlib: the MultiAgentEnv adapter, the .rllib loader, the budget mapping, joint training."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ray.rllib")
+
+from agents import load_policy  # noqa: E402
+from envs.target_gaming.parallel import TargetGamingEnv  # noqa: E402
+from tests.conftest import make_world  # noqa: E402
+from training.cli import main  # noqa: E402
+from training.config import TrainConfig  # noqa: E402
+from training.rllib_config import RLlibSettings, checkpoint_interval, iterations, train_batch_size  # noqa: E402
+from training.rllib_env import TargetGamingMultiAgentEnv, policy_mapping_fn  # noqa: E402
+from training.rllib_train import list_checkpoints, train_rllib  # noqa: E402
+from training.rollout import EPISODE_COLUMNS, RolloutSpec, rollout  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def play(env: TargetGamingMultiAgentEnv, seed: int | None, level: float = 0.5):
+    """One episode with constant actions; the list of step results."""
+    obs, _ = env.reset(seed=seed)
+    steps = []
+    while env.agents:
+        actions = {a: np.full(env.action_spaces[a].shape, level) for a in obs}
+        obs, *rest = env.step(actions)
+        steps.append((obs, *rest))
+    return steps
+
+
+# ---- the adapter -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scenario", ["whitehall", "jug_4"])
+def test_adapter_spaces_and_agent_order_follow_the_pettingzoo_env(scenario):
+    env = TargetGamingMultiAgentEnv({"scenario": scenario})
+    pz = TargetGamingEnv(scenario=scenario)
+    assert env.possible_agents == pz.possible_agents  # centre(s) first, then local_0, 1, ...
+    for agent in env.possible_agents:
+        assert env.observation_spaces[agent] == pz.observation_space(agent)
+        assert env.action_spaces[agent] == pz.action_space(agent)
+        expected = "local" if agent.startswith("local_") else "centre"
+        assert policy_mapping_fn(agent, None) == expected
+
+
+def test_agents_list_is_ordered_and_kept_up_to_date():
+    env = TargetGamingMultiAgentEnv({"overrides": {"horizon": 8}})
+    assert env.agents == []
+    env.reset(seed=0)
+    assert env.agents == env.possible_agents
+    play(env, seed=0)
+    assert env.agents == []
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step({})
+
+
+def test_the_centre_observes_only_on_review_steps_and_at_the_end():
+    env = TargetGamingMultiAgentEnv({"overrides": {"horizon": 10, "review_period": 4}})
+    obs, infos = env.reset(seed=1)
+    assert list(obs) == env.local_agents and set(infos) == set(obs)
+    seen = [i + 1 for i, step in enumerate(play(env, seed=1)) if "centre_0" in step[0]]
+    assert seen == [3, 7, 10]  # states t = 3, 7 (its action is read next) and the final one
+
+
+def test_step_contract_rewards_all_keys_and_episode_metrics_at_the_end():
+    env = TargetGamingMultiAgentEnv({"design": "audited_targets", "overrides": {"horizon": 6}})
+    steps = play(env, seed=2)
+    for i, (obs, rewards, terminateds, truncateds, infos) in enumerate(steps):
+        last = i == len(steps) - 1
+        assert set(rewards) == set(env.possible_agents)  # the centre's sum into its next step
+        assert set(terminateds) == set(truncateds) == {*env.possible_agents, "__all__"}
+        assert terminateds["__all__"] is False and truncateds["__all__"] is last
+        assert all(truncateds[a] is last for a in env.possible_agents)
+        assert set(infos) == set(obs)
+        assert all(("episode_metrics" in info) is last for info in infos.values())
+        for agent, value in obs.items():
+            assert value.dtype == np.float32 and env.observation_spaces[agent].contains(value)
+    summary = steps[-1][4]["local_0"]["episode_metrics"]
+    local_sum = sum(np.mean([s[1][a] for a in env.local_agents]) for s in steps)
+    assert summary["local_return"] == pytest.approx(local_sum)
+    assert 0.0 <= summary["gaming_share"] <= 1.0
+
+
+def test_rllibs_own_multi_agent_env_check_passes():
+    from ray.rllib.utils.pre_checks.env import check_multiagent_environments
+
+    check_multiagent_environments(TargetGamingMultiAgentEnv({}))
+
+
+def test_seeded_resets_repeat_an_episode_and_unseeded_ones_continue():
+    first, second = TargetGamingMultiAgentEnv({}), TargetGamingMultiAgentEnv({})
+    a, b = play(first, seed=7), play(second, seed=7)
+    assert [s[1] for s in a] == [s[1] for s in b]
+    assert all(np.array_equal(x[0][k], y[0][k]) for x, y in zip(a, b) for k in x[0])
+    assert [s[1] for s in play(first, seed=None)] != [s[1] for s in a]
+
+
+def test_out_of_range_actions_are_clipped_and_nan_is_refused():
+    wild, tame = TargetGamingMultiAgentEnv({}), TargetGamingMultiAgentEnv({})
+    for env in (wild, tame):
+        env.reset(seed=3)
+    big = {a: np.full(wild.action_spaces[a].shape, 7.0) for a in wild.local_agents}
+    one = {a: np.ones(wild.action_spaces[a].shape) for a in wild.local_agents}
+    big["local_0"][0] = -np.inf
+    one["local_0"][0] = 0.0
+    assert wild.step(big)[1] == tame.step(one)[1]
+    one["local_1"][2] = np.nan
+    with pytest.raises(ValueError, match="local_1"):
+        tame.step(one)
+
+
+# ---- the budget mapping and the settings -------------------------------------------------
+
+
+def test_timesteps_map_to_iterations_of_one_sb3_rollout_each():
+    config = TrainConfig(n_envs=4, timesteps=7200, checkpoint_every=2400)
+    config = TrainConfig.from_dict({**config.to_dict(), "ppo": {"n_steps": 100}})
+    assert train_batch_size(config) == 400  # env steps, i.e. 2400 local agent-steps
+    assert iterations(config) == 3 and checkpoint_interval(config) == 1
+    assert iterations(TrainConfig.from_dict({**config.to_dict(), "timesteps": 7201})) == 4
+    assert checkpoint_interval(TrainConfig(checkpoint_every=0)) == 0
+
+
+def test_bad_settings_and_stage_modes_fail_clearly(tmp_path, capsys):
+    with pytest.raises(ValueError, match="num_cpus"):
+        RLlibSettings(num_cpus=0)
+    with pytest.raises(ValueError, match="jointly"):
+        train_rllib(TrainConfig(mode="two_level", out=str(tmp_path / "x")))
+    assert not (tmp_path / "x").exists()
+    assert main(["train", "--address", "auto", "--out", str(tmp_path / "y")]) == 2
+    assert "rllib only" in capsys.readouterr().err
+
+
+# ---- the .rllib loader -------------------------------------------------------------------
+
+
+def saved_module(world, path: Path, role: str = "local"):
+    """An untrained PPO RLModule for ``role`` of ``world``, saved as RLlib does."""
+    from ray.rllib.algorithms.ppo.torch.default_ppo_torch_rl_module import (
+        DefaultPPOTorchRLModule,
+    )
+    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+    env = TargetGamingEnv()
+    agent = "local_0" if role == "local" else "centre_0"
+    spec = RLModuleSpec(
+        module_class=DefaultPPOTorchRLModule,
+        observation_space=env.observation_space(agent),
+        action_space=env.action_space(agent),
+        model_config={"fcnet_hiddens": [8], "vf_share_layers": False},
+    )
+    module = spec.build()
+    module.save_to_path(str(path))
+    return module
+
+
+def test_a_saved_rlmodule_loads_by_path_as_the_clipped_gaussian_mean(tmp_path):
+    import torch
+    from ray.rllib.core.columns import Columns
+
+    world = make_world()
+    path = tmp_path / "local_policy.rllib"
+    module = saved_module(world, path)
+    policy = load_policy(str(path), world, "local")
+    obs = np.random.default_rng(0).random((5, 42))
+    with torch.no_grad():
+        inputs = module.forward_inference({Columns.OBS: torch.tensor(obs, dtype=torch.float32)})
+    mean = inputs[Columns.ACTION_DIST_INPUTS][:, :18].numpy()
+    actions = policy.act(obs)
+    assert actions.shape == (5, 18) and actions.dtype == np.float64
+    np.testing.assert_allclose(actions, np.clip(mean, 0.0, 1.0), atol=1e-6)
+    np.testing.assert_allclose(policy.act_one(obs[0]), actions[0], atol=1e-6)
+    with pytest.raises(ValueError, match="another role"):
+        load_policy(str(path), world, "centre")
+
+
+def test_rollout_takes_rllib_locals_and_centre_by_path(tmp_path):
+    world = make_world()
+    local, centre = tmp_path / "local_policy.rllib", tmp_path / "centre_policy.rllib"
+    saved_module(world, local)
+    saved_module(world, centre, role="centre")
+    spec = RolloutSpec(policy=str(local), centre_policy=str(centre), episodes=2)
+    rows = rollout(spec)
+    assert len(rows) == 2 and set(rows[0]) == set(EPISODE_COLUMNS)
+
+
+# ---- Ray stays optional --------------------------------------------------------------------
+
+WITHOUT_RAY = """
+import sys
+sys.modules["ray"] = None  # `import ray` now raises ImportError
+import envs, agents, training.rollout, training.train, training.compare, training.sweep
+import training.cli, training.config, training.learned, training.rllib_learned
+from agents import load_policy
+from envs.target_gaming import World, get_scenario
+from training.rollout import RolloutSpec, rollout
+rows = rollout(RolloutSpec(policy="honest", episodes=2, overrides={"horizon": 4}))
+assert len(rows) == 2
+world = World(get_scenario("whitehall").config(), "targets")
+try:
+    load_policy(sys.argv[1], world)
+except ValueError as err:
+    assert "ray extra" in str(err), err
+else:
+    raise AssertionError("a .rllib path loaded without Ray")
+assert "ray" not in [m.split(".")[0] for m in sys.modules if sys.modules[m] is not None]
+print("ok")
+"""
+
+
+def test_core_agents_rollout_sb3_training_and_compare_work_without_ray(tmp_path):
+    path = tmp_path / "local_policy.rllib"
+    path.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_RAY, str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("ok")
+
+
+# ---- joint training ------------------------------------------------------------------------
+
+SMOKE = {
+    "n_envs": 4,
+    "timesteps": 7200,  # 3 iterations of 400 env steps (2400 local agent-steps)
+    "checkpoint_every": 2400,  # every iteration
+    "eval_episodes": 4,
+    "ppo": {"n_steps": 100, "batch_size": 100, "n_epochs": 1, "net_arch": [16]},
+    "centre_ppo": {"net_arch": [16]},
+}
+
+
+class Killed(Exception):
+    pass
+
+
+def kill_after(n: int):
+    def hook(iteration: int, result: dict) -> None:
+        if iteration == n:
+            raise Killed
+
+    return hook
+
+
+@pytest.mark.slow
+def test_joint_training_checkpoints_resumes_and_evaluates(tmp_path, capsys):
+    out = tmp_path / "run"
+    config = TrainConfig.from_dict({**SMOKE, "out": str(out)})
+    with pytest.raises(Killed):  # two iterations, then a "crash"
+        train_rllib(
+            config, RLlibSettings(num_cpus=2), log=lambda _: None, on_iteration=kill_after(2)
+        )
+    assert [i for i, _ in list_checkpoints_of(out)] == [1, 2]
+    assert not (out / "episodes.csv").exists()
+
+    assert main(["train", "--backend", "rllib", "--resume", "--out", str(out)]) == 0
+    assert "resumed from" in capsys.readouterr().out
+    assert [i for i, _ in list_checkpoints_of(out)] == [1, 2, 3]
+    progress = read_csv(out / "progress.csv")
+    assert [int(r["iteration"]) for r in progress] == [1, 2, 3]
+    assert [int(r["local_timesteps"]) for r in progress] == [2400, 4800, 7200]
+    assert all(0.0 <= float(r["gaming_share"]) <= 1.0 for r in progress)
+    assert json.loads((out / "rllib.json").read_text())["iterations"] == 3
+    with open(out / "episodes.csv") as handle:
+        assert tuple(csv.DictReader(handle).fieldnames) == EPISODE_COLUMNS
+    rows = read_csv(out / "episodes.csv")
+    assert len(rows) == 4 and {r["policy"] for r in rows} == {"local_policy.rllib"}
+    assert {r["centre_policy"] for r in rows} == {"centre_policy.rllib"}
+    world = make_world()
+    for role in ("local", "centre"):
+        actions = load_policy(str(out / f"{role}_policy.rllib"), world, role).act_one(
+            np.zeros(42 if role == "local" else 106)
+        )
+        assert np.all((actions >= 0) & (actions <= 1))
+
+
+def list_checkpoints_of(out: Path):
+    from training.runs import RunDir
+
+    return list_checkpoints(RunDir(out))
+
+
+def read_csv(path):
+    with open(path) as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_the_comparison_evaluates_rllib_locals_beside_the_baselines(tmp_path):
+    from training.compare import Cell, CompareConfig, evaluate_cell
+
+    path = tmp_path / "local_policy.rllib"
+    saved_module(make_world(), path)
+    config = CompareConfig(designs=("targets",), seeds=(0,), eval_episodes=2)
+    rows, traces = evaluate_cell(config, Cell("whitehall", "targets", 0), path)
+    assert {(r["agent"], r["variant"]) for r in rows} == {
+        (agent, variant)
+        for agent in ("learned", "honest", "myopic_best_response")
+        for variant in ("fresh", "held_out")
+    }
+    assert traces

@@ -1,0 +1,192 @@
+"""RLlib's side of a run: ``TrainConfig`` mapped onto RLlib's ``PPOConfig`` (new API stack).
+
+Two RLModules, ``centre`` and ``local`` (``training/rllib_env.py`` maps each
+agent to one by role), with separate policy and value networks.
+
+A run reuses ``TrainConfig`` (scenario, design, centre_reward, seed,
+overrides, ...) and maps it onto RLlib:
+
+- one iteration samples ``train_batch_size = n_envs * ppo.n_steps`` env steps
+  (world steps; each gives N local agent-steps and, every P steps, one decision
+  per central agent): the same rollout as one SB3 update. ``n_envs``
+  environments are stepped by each of ``num_env_runners`` runners (or by the
+  driver when it is 0) as ``ceil(n_envs / runners)`` envs per runner.
+- ``timesteps`` counts local agent-steps, as in SB3's ``locals`` mode, so a run
+  lasts ``iterations = ceil(timesteps / (train_batch_size * N))`` iterations,
+  and ``checkpoint_every`` (local agent-steps) becomes a checkpoint every
+  ``ceil(checkpoint_every / (train_batch_size * N))`` iterations (0: only the last).
+- ``ppo`` sets the algorithm-wide settings (``n_epochs`` -> ``num_epochs``,
+  ``batch_size`` -> ``minibatch_size``, counted per module, ``gamma``,
+  ``gae_lambda`` -> ``lambda_``) and the local module's (``learning_rate``, ``ent_coef``,
+  ``clip_range``, ``net_arch``, ``log_std_init``); ``centre_ppo`` sets only the
+  centre module's learning rate, entropy, clip range, layers and initial
+  log-std. RLlib shares discounting and minibatching across modules, so the
+  centre's ``gamma`` applies per review period at the locals' value, and its
+  smaller batch (one decision per review period) is cycled to fill each
+  minibatch, so each of its samples takes part in more gradient steps. ``normalize_reward`` has no
+  RLlib counterpart here (the value heads are separate from the policies, and
+  the value loss is not clipped). ``mode``, ``centre_policy``,
+  ``local_policy``, ``rounds``, ``round_timesteps``, ``centre_timesteps``,
+  ``centre_log_std`` and ``progress_bar`` belong to the SB3 stages.
+
+``RLlibSettings`` says where Ray runs; it is not part of the experiment.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from envs.target_gaming import METRICS
+
+from .config import PPOConfig, TrainConfig
+from .rollout import RETURNS
+
+ROLES = ("local", "centre")
+CURVE_METRICS = RETURNS + tuple(METRICS)  # logged per episode, averaged per iteration
+
+
+@dataclass(frozen=True)
+class RLlibSettings:
+    """Where the run's Ray processes live: not part of the experiment, free to change on resume.
+
+    ``num_cpus``: CPUs of the local Ray instance (ignored with ``address``);
+    ``address``: a running cluster's address (``ray start --head`` prints it);
+    ``num_env_runners``: remote sampling processes (0: the driver samples).
+    """
+
+    num_cpus: int = 2
+    address: str | None = None
+    num_env_runners: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.num_cpus, bool) or not isinstance(self.num_cpus, int):
+            raise ValueError(f"num_cpus = {self.num_cpus!r} must be an integer >= 1")
+        if self.num_cpus < 1:
+            raise ValueError(f"num_cpus = {self.num_cpus!r} must be an integer >= 1")
+        if not isinstance(self.num_env_runners, int) or not 0 <= self.num_env_runners <= 10_000:
+            raise ValueError(f"num_env_runners = {self.num_env_runners!r} must be in [0, 10000]")
+        if self.address is not None and (not isinstance(self.address, str) or not self.address):
+            raise ValueError(f"address = {self.address!r} must be a cluster address or None")
+
+
+# ---- the mapping from TrainConfig --------------------------------------------------------
+def n_locals(config: TrainConfig) -> int:
+    from envs.target_gaming.parallel import make_config
+
+    return make_config(config.scenario, **config.overrides).n_locals
+
+
+def train_batch_size(config: TrainConfig) -> int:
+    """Env steps per iteration: one SB3 rollout (``n_envs * ppo.n_steps``)."""
+    return config.n_envs * config.ppo.n_steps
+
+
+def iterations(config: TrainConfig) -> int:
+    """Iterations that cover ``timesteps`` local agent-steps."""
+    return math.ceil(config.timesteps / (train_batch_size(config) * n_locals(config)))
+
+
+def checkpoint_interval(config: TrainConfig) -> int:
+    """Iterations between checkpoints (0: only the last)."""
+    if config.checkpoint_every == 0:
+        return 0
+    return math.ceil(config.checkpoint_every / (train_batch_size(config) * n_locals(config)))
+
+
+def derived_seed(seed: int, *keys: int) -> int:
+    """A 32-bit seed drawn from ``seed`` and ``keys`` (as ``training.train``)."""
+    return int(np.random.SeedSequence([seed, *keys]).generate_state(1)[0])
+
+
+# ---- RLlib's config --------------------------------------------------------------------
+def _module_spec(ppo: PPOConfig):
+    from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
+    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+    model = DefaultModelConfig(fcnet_hiddens=list(ppo.net_arch), vf_share_layers=False)
+    return RLModuleSpec(model_config=model)
+
+
+def algorithm_config(config: TrainConfig, settings: RLlibSettings, seed: int):
+    """RLlib's ``PPOConfig`` for ``config`` (see the module docstring for the mapping)."""
+    from ray.rllib.algorithms.ppo import PPOConfig as RLlibPPOConfig
+    from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
+
+    from .rllib_env import TargetGamingMultiAgentEnv, policy_mapping_fn
+
+    local, centre = config.ppo, config.centre_ppo
+    runners = settings.num_env_runners
+    env_config = {
+        "scenario": config.scenario,
+        "design": config.design,
+        "centre_reward": config.centre_reward,
+        "overrides": dict(config.overrides),
+    }
+    specs = {"local": _module_spec(local), "centre": _module_spec(centre)}
+    return (
+        RLlibPPOConfig()
+        .environment(
+            TargetGamingMultiAgentEnv,
+            env_config=env_config,
+            normalize_actions=False,  # the env clips; the loader takes the clipped mean
+            clip_actions=False,
+        )
+        .env_runners(
+            num_env_runners=runners,
+            num_envs_per_env_runner=math.ceil(config.n_envs / max(1, runners)),
+        )
+        .learners(num_learners=0)
+        .training(
+            train_batch_size_per_learner=train_batch_size(config),
+            minibatch_size=local.batch_size,
+            num_epochs=local.n_epochs,
+            gamma=local.gamma,
+            lambda_=local.gae_lambda,
+            **_learner_settings(local),
+        )
+        .multi_agent(
+            policies=set(ROLES),
+            policy_mapping_fn=policy_mapping_fn,
+            algorithm_config_overrides_per_module={
+                "centre": RLlibPPOConfig.overrides(**_learner_settings(centre))
+            },
+        )
+        .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs=specs))
+        .callbacks(on_episode_end=log_episode_metrics)
+        .debugging(seed=seed)
+    )
+
+
+def _learner_settings(ppo: PPOConfig) -> dict:
+    return {
+        "lr": ppo.learning_rate,
+        "entropy_coeff": ppo.ent_coef,
+        "clip_param": ppo.clip_range,
+        "vf_clip_param": float("inf"),  # SB3 does not clip the value loss either
+    }
+
+
+def log_episode_metrics(*, episode, metrics_logger, **kwargs) -> None:
+    """RLlib callback: sums of the episode's returns and metrics, for per-iteration means."""
+    infos = episode.get_infos(-1)
+    summary = next((i["episode_metrics"] for i in infos.values() if "episode_metrics" in i), None)
+    if summary is None:
+        return
+    metrics_logger.log_value(("target_gaming", "episodes"), 1, reduce="sum")
+    for name in CURVE_METRICS:
+        metrics_logger.log_value(("target_gaming", name), summary[name], reduce="sum")
+
+
+def init_log_std(learner, log_std: dict[str, float]) -> None:
+    """Set each module's initial log-std (the bias of the log-std half of its policy head),
+    as SB3's ``log_std_init``."""
+    import torch
+
+    for module_id, value in log_std.items():
+        head = [m for m in learner.module[module_id].pi.modules() if isinstance(m, torch.nn.Linear)]
+        bias = head[-1].bias
+        with torch.no_grad():
+            bias[bias.shape[0] // 2 :] = value

@@ -1,0 +1,137 @@
+"""RLlib's view of the world: a ``MultiAgentEnv`` over the PettingZoo env (B = 1).
+
+A thin adapter of ``envs.target_gaming.parallel.TargetGamingEnv`` for RLlib's
+new API stack (not RLlib's PettingZoo wrapper, whose agent list is unordered
+and never updated). It keeps RLlib's contract:
+
+- ``possible_agents``: the env's agents in order (``centre_0`` or
+  ``department_<k>``, then ``local_<n>``); ``agents``: the same list while an
+  episode runs, ``[]`` once it has ended; ``observation_spaces`` and
+  ``action_spaces`` map every agent to its Box.
+- The centre is a semi-MDP, as in ``training/centre_env.py``: the world reads a
+  central action only on review steps, so a central agent receives an
+  observation (and so acts) only on the steps whose action is read
+  (``t % P == P - 1``) and at the end of the episode. Its rewards of the steps
+  in between are passed every step; RLlib sums them into its next step, so one
+  centre step is one review period (the first ``P - 1`` steps' rewards precede
+  its first observation and count for no decision). Between decisions the
+  world is given a fixed, ignored central action.
+- Local agents observe and act every step.
+- ``terminateds`` and ``truncateds`` name every agent and ``"__all__"``; no agent
+  terminates, all are truncated together at the horizon.
+- ``reset(seed=s)`` reseeds the env's generator; ``reset()`` continues it.
+- Actions are clipped to [0, 1] (which the env does anyway, and which keeps an
+  infinite Gaussian sample finite); a NaN still raises the env's ``ValueError``.
+- Infos are empty except at the end of an episode, where every agent's info
+  holds ``episode_metrics``: the env's ``episode_metrics()`` and, as in
+  ``training/rollout.py``, ``local_return`` and ``centre_return`` (the mean over
+  the role's agents of the episode's reward sum). The trainer's callback logs
+  them as learning curves.
+
+``env_config`` keys: ``scenario``, ``design``, ``centre_reward`` and
+``overrides`` (world config fields), as in ``TrainConfig``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from ray.rllib.env.multi_agent_env import MultiAgentEnv
+
+from envs.target_gaming.parallel import TargetGamingEnv
+
+CENTRE, LOCAL = "centre", "local"  # the module ids: one module per role
+
+
+def module_for(agent_id: str) -> str:
+    """The RLModule of an agent: ``local`` for ``local_<n>``, else ``centre``."""
+    return LOCAL if agent_id.startswith("local_") else CENTRE
+
+
+def policy_mapping_fn(agent_id: str, episode: Any = None, **kwargs: Any) -> str:
+    """RLlib's agent -> module mapping (by role)."""
+    return module_for(agent_id)
+
+
+class TargetGamingMultiAgentEnv(MultiAgentEnv):
+    """``TargetGamingEnv`` as an RLlib ``MultiAgentEnv``; see the module docstring."""
+
+    def __init__(self, config: dict[str, Any] | None = None):
+        super().__init__()
+        config = dict(config or {})
+        unknown = sorted(set(config) - {"scenario", "design", "centre_reward", "overrides"})
+        if unknown:
+            raise ValueError(
+                f"unknown env_config key(s) {unknown}; allowed: scenario, design, "
+                "centre_reward, overrides"
+            )
+        self.env = TargetGamingEnv(
+            scenario=config.get("scenario", "whitehall"),
+            design=config.get("design", "targets"),
+            centre_reward=config.get("centre_reward", "political"),
+            **dict(config.get("overrides") or {}),
+        )
+        self.possible_agents = list(self.env.possible_agents)
+        self.agents = []
+        self.centre_agents = list(self.env.centre_agents)
+        self.local_agents = list(self.env.local_agents)
+        self.observation_spaces = {a: self.env.observation_space(a) for a in self.possible_agents}
+        self.action_spaces = {a: self.env.action_space(a) for a in self.possible_agents}
+        self._idle = {a: np.zeros(self.action_spaces[a].shape) for a in self.centre_agents}
+        self._period = self.env.config.review_period
+        self._t = 0
+        self._returns = np.zeros(len(self.possible_agents))  # this episode's, by agent
+
+    def centre_decides(self) -> bool:
+        """Whether the central action of the coming step is read (a review step)."""
+        return self._t % self._period == self._period - 1
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        obs, _ = self.env.reset(seed=seed, options=options)
+        self._t = 0
+        self._returns[:] = 0.0
+        self.agents = list(self.possible_agents)
+        obs = self._visible(obs, done=False)
+        return obs, {a: {} for a in obs}
+
+    def step(self, action_dict: dict[str, Any]):
+        if not self.agents:
+            raise RuntimeError("the episode is over (or never began): call reset() first")
+        actions = {a: np.clip(action_dict[a], 0.0, 1.0) for a in action_dict}
+        for agent in self.centre_agents:  # ignored between reviews
+            actions.setdefault(agent, self._idle[agent])
+        obs, rewards, terminations, truncations, _ = self.env.step(actions)
+        self._t += 1
+        self._returns += [rewards[a] for a in self.possible_agents]
+        done = any(truncations.values()) or any(terminations.values())
+        terminateds = {a: bool(v) for a, v in terminations.items()}
+        truncateds = {a: bool(v) for a, v in truncations.items()}
+        terminateds["__all__"] = all(terminations.values())
+        truncateds["__all__"] = done and not terminateds["__all__"]
+        obs = self._visible(obs, done)
+        infos = {a: {} for a in obs}
+        if done:
+            infos = {a: {"episode_metrics": self._episode_summary()} for a in obs}
+            self.agents = []
+        return obs, rewards, terminateds, truncateds, infos
+
+    def _episode_summary(self) -> dict[str, float]:
+        n_centres = len(self.centre_agents)
+        return {
+            "local_return": float(self._returns[n_centres:].mean()),
+            "centre_return": float(self._returns[:n_centres].mean()),
+            **self.env.episode_metrics(),
+        }
+
+    def _visible(self, obs: dict[str, np.ndarray], done: bool) -> dict[str, np.ndarray]:
+        """Every local agent; the central agents only when they decide or at the end."""
+        shown = self.possible_agents if done or self.centre_decides() else self.local_agents
+        return {a: np.asarray(obs[a], dtype=np.float32) for a in shown}
+
+    def render(self):
+        return self.env.render()
+
+    def close(self) -> None:
+        if self.env.render_mode is not None:  # only a render holds resources
+            self.env.close()

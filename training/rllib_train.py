@@ -1,0 +1,295 @@
+"""Joint training on Ray RLlib: the centre and the local agents learn at once (multi-agent PPO).
+
+``target-gaming train --backend rllib`` runs PPO on RLlib's new API stack over
+``TargetGamingMultiAgentEnv`` (``training/rllib_env.py``) with two RLModules:
+``centre`` (``centre_0``, or every ``department_<k>``, sharing one module) and
+``local`` (shared by every local agent), mapped by role. Both learn together
+from the first iteration; the centre decides once per review period (a
+semi-MDP, see the env adapter). Ray starts locally with ``num_cpus`` CPUs, or
+joins a running cluster at ``address``.
+
+The mapping of ``TrainConfig`` onto RLlib is in ``training/rllib_config.py``
+(one iteration = one SB3 rollout of ``n_envs * ppo.n_steps`` env steps;
+``timesteps`` and ``checkpoint_every`` count local agent-steps).
+
+The run's folder::
+
+    config.json                      the TrainConfig
+    rllib.json                       the backend, its settings and the budget in iterations
+    checkpoints/iter_<n>/            algo.save_to_path, renamed into place whole
+    progress.csv                     one row per iteration: returns and episode metrics
+    local_policy.rllib/, centre_policy.rllib/   the final RLModules
+    episodes.csv, metrics.txt        the evaluation (training/rollout.py, deterministic)
+
+``resume`` restores the latest complete checkpoint (``restore_from_path``) and
+continues to the same number of iterations; the env runners restart their
+episodes with a seed drawn from the run's seed and the iteration.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+
+from .config import TrainConfig
+from .rllib_config import (
+    CURVE_METRICS,
+    ROLES,
+    RLlibSettings,
+    algorithm_config,
+    checkpoint_interval,
+    derived_seed,
+    init_log_std,
+    iterations,
+    n_locals,
+    train_batch_size,
+)
+from .rollout import RolloutSpec, metrics_table, rollout, write_csv_atomic, write_text_atomic
+from .runs import RunDir
+
+__all__ = ["RLlibResult", "RLlibSettings", "evaluate", "train_rllib"]
+
+_CHECKPOINT = re.compile(r"^iter_(\d+)$")
+STEP_COLUMNS = {"local": "local_timesteps", "centre": "centre_decisions"}  # agent-steps sampled
+PROGRESS_COLUMNS = ("iteration", "env_steps", *STEP_COLUMNS.values(), "episodes", *CURVE_METRICS)
+
+
+@dataclass(frozen=True)
+class RLlibResult:
+    run: RunDir
+    iterations: int
+    timesteps: dict[str, int]  # role -> agent-steps sampled (centre: decisions)
+    episodes: list[dict]  # the evaluation, one row per episode
+
+
+# ---- the run's folder --------------------------------------------------------------------
+def policy_path(run: RunDir, role: str) -> Path:
+    """The final module of ``role``: ``local_policy.rllib`` or ``centre_policy.rllib``."""
+    return run.root / f"{role}_policy.rllib"
+
+
+def checkpoint_path(run: RunDir, iteration: int) -> Path:
+    return run.checkpoints / f"iter_{iteration:06d}"
+
+
+def list_checkpoints(run: RunDir) -> list[tuple[int, Path]]:
+    """(iteration, path) of every complete checkpoint, oldest first."""
+    if not run.checkpoints.is_dir():
+        return []
+    found = [(_CHECKPOINT.match(p.name), p) for p in run.checkpoints.iterdir()]
+    return sorted((int(m.group(1)), p) for m, p in found if m and p.is_dir())
+
+
+def latest_checkpoint(run: RunDir) -> tuple[int, Path | None]:
+    found = list_checkpoints(run)
+    return found[-1] if found else (0, None)
+
+
+def save_dir_atomic(save: Callable[[str], object], path: Path) -> None:
+    """``save(folder)`` into a hidden temporary folder, then rename it to ``path``: a reader
+    sees the whole folder or none (an existing ``path`` is moved aside first)."""
+    tmp, old = (path.with_name(f".{path.name}.{end}") for end in ("tmp", "old"))
+    for leftover in (tmp, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save(str(tmp.resolve()))
+    if path.exists():
+        os.replace(path, old)
+    os.replace(tmp, path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def prepare_run(config: TrainConfig, settings: RLlibSettings, resume: bool) -> RunDir:
+    """Check the out folder against ``resume``; write config.json and rllib.json."""
+    run = RunDir(config.out)
+    meta = run.root / "rllib.json"
+    if run.config.exists():
+        if not resume:
+            raise ValueError(
+                f"{run.root} already holds a run (config.json): pass --resume to continue it, "
+                "or choose another --out"
+            )
+        if not meta.exists():
+            raise ValueError(f"{run.root} holds an sb3 run (no rllib.json): resume it with sb3")
+        stored = TrainConfig.from_json(run.config).to_dict()
+        changed = [k for k, v in config.to_dict().items() if k != "progress_bar" and stored[k] != v]
+        if changed:
+            raise ValueError(
+                f"resume must use the run's own config ({run.config}); changed fields: {changed}"
+            )
+    else:
+        write_text_atomic(run.config, config.to_json())
+    record = {
+        "backend": "rllib",
+        "settings": asdict(settings),
+        "iterations": iterations(config),
+        "train_batch_size": train_batch_size(config),
+        "local_agent_steps_per_iteration": train_batch_size(config) * n_locals(config),
+        "checkpoint_interval": checkpoint_interval(config),
+    }
+    write_text_atomic(meta, json.dumps(record, indent=2) + "\n")
+    return run
+
+
+def _read_progress(run: RunDir, upto: int) -> list[dict]:
+    path = run.root / "progress.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="") as handle:
+        return [r for r in csv.DictReader(handle) if int(r["iteration"]) <= upto]
+
+
+def progress_row(iteration: int, result: dict) -> dict:
+    """One row of progress.csv from an iteration's result: means over its finished episodes."""
+    runners = result.get("env_runners", {})
+    sums = runners.get("target_gaming", {})
+    episodes = int(sums.get("episodes", 0))
+    lifetime = runners.get("num_module_steps_sampled_lifetime", {})
+    row = {
+        "iteration": iteration,
+        "env_steps": int(result.get("num_env_steps_sampled_lifetime", 0)),
+        **{column: int(lifetime.get(role, 0)) for role, column in STEP_COLUMNS.items()},
+        "episodes": episodes,
+    }
+    for name in CURVE_METRICS:
+        row[name] = float(sums[name]) / episodes if episodes else ""
+    return row
+
+
+# ---- training ----------------------------------------------------------------------------
+def _start_ray(settings: RLlibSettings) -> bool:
+    """Start or join Ray; True if this call started it (and so should shut it down)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if settings.address:
+        ray.init(address=settings.address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=settings.num_cpus, include_dashboard=False, log_to_driver=False)
+    return True
+
+
+def build_algorithm(config: TrainConfig, settings: RLlibSettings, run: RunDir, log):
+    """A new algorithm (initial log-stds set), or one restored from the latest checkpoint;
+    returns (algo, iterations done)."""
+    done, path = latest_checkpoint(run)
+    algo = algorithm_config(config, settings, derived_seed(config.seed, done)).build_algo()
+    if path is None:
+        log_std = {"local": config.ppo.log_std_init, "centre": config.centre_ppo.log_std_init}
+        algo.learner_group.foreach_learner(partial(init_log_std, log_std=log_std))
+        algo.env_runner_group.sync_weights(
+            from_worker_or_learner_group=algo.learner_group, inference_only=True
+        )
+    else:
+        algo.restore_from_path(str(path.resolve()))
+        log(f"resumed from {path} (iteration {done})")
+    return algo, done
+
+
+def train_rllib(
+    config: TrainConfig,
+    settings: RLlibSettings = RLlibSettings(),  # noqa: B008 - frozen
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+    on_iteration: Callable[[int, dict], None] | None = None,
+) -> RLlibResult:
+    """Train the centre and the locals jointly, save the modules, evaluate them (see the
+    module docstring). ``on_iteration(iteration, result)`` runs after each iteration and
+    its checkpoint."""
+    if config.mode != "locals":
+        raise ValueError(
+            f"mode = {config.mode!r}: the rllib backend trains the centre and the locals "
+            "jointly; --mode (and the centre and local policies of its stages) is sb3's"
+        )
+    run = prepare_run(config, settings, resume)
+    import ray
+    import torch
+
+    torch.set_num_threads(config.torch_threads)
+    started = _start_ray(settings)
+    try:
+        algo, done = build_algorithm(config, settings, run, log)
+        try:
+            rows = _train_loop(algo, config, run, done, log, on_iteration)
+            export_modules(algo, run)
+        finally:
+            algo.stop()
+    finally:
+        if started:
+            ray.shutdown()
+    episodes = evaluate(config, run)
+    write_csv_atomic(run.root / "episodes.csv", episodes)
+    table = metrics_table(episodes)
+    write_text_atomic(run.root / "metrics.txt", f"# evaluation of {run.root}\n{table}\n")
+    log(table)
+    last = rows[-1] if rows else {}
+    timesteps = {role: int(last.get(STEP_COLUMNS[role], 0)) for role in ROLES}
+    return RLlibResult(run, iterations(config), timesteps, episodes)
+
+
+def export_modules(algo, run: RunDir) -> None:
+    """Save the learner's module of each role as ``<role>_policy.rllib`` (atomically)."""
+    for role in ROLES:
+        save_dir_atomic(partial(_save_learner_module, algo, role), policy_path(run, role))
+
+
+def _save_learner_module(algo, role: str, path: str) -> None:
+    algo.learner_group.foreach_learner(partial(_save_module, module_id=role, path=path))
+
+
+def _save_module(learner, module_id: str, path: str) -> None:
+    learner.module[module_id].save_to_path(path)
+
+
+def _train_loop(algo, config: TrainConfig, run: RunDir, done: int, log, on_iteration):
+    """Iterations ``done + 1 .. iterations(config)``, checkpointing as configured; returns
+    progress.csv's rows."""
+    total, every = iterations(config), checkpoint_interval(config)
+    rows = _read_progress(run, done)
+    for iteration in range(done + 1, total + 1):
+        result = algo.train()
+        rows.append(progress_row(iteration, result))
+        write_csv_atomic(run.root / "progress.csv", rows, PROGRESS_COLUMNS)
+        if iteration == total or (every and iteration % every == 0):
+            save_dir_atomic(algo.save_to_path, checkpoint_path(run, iteration))
+        row = rows[-1]
+        log(
+            f"iteration {iteration}/{total}: local agent-steps {row['local_timesteps']}, "
+            f"episodes {row['episodes']}, local_return {_fmt(row['local_return'])}, "
+            f"gaming_share {_fmt(row['gaming_share'])}"
+        )
+        if on_iteration is not None:
+            on_iteration(iteration, result)
+    return rows
+
+
+def _fmt(value) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else "-"
+
+
+def evaluate(config: TrainConfig, run: RunDir) -> list[dict]:
+    """Deterministic episodes on fresh seeds with the saved modules; one row per episode
+    (``training/rollout.py``, EPISODE_COLUMNS), as the SB3 trainer's evaluation."""
+    local, centre = (policy_path(run, role) for role in ROLES)
+    spec = RolloutSpec(
+        scenario=config.scenario,
+        design=config.design,
+        policy=str(local),
+        centre_policy=str(centre),
+        centre_reward=config.centre_reward,
+        episodes=config.eval_episodes,
+        seed=derived_seed(config.seed, 1_000_000),
+        overrides=dict(config.overrides),
+    )
+    rows = rollout(spec)
+    for row in rows:  # learned policies by file name, so runs in other folders compare
+        row["policy"], row["centre_policy"] = local.name, centre.name
+    return rows
