@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +24,7 @@ from training.rollout import EPISODE_COLUMNS
 from training.runs import RunDir
 from training.train import plan_stages, train
 
+ROOT = Path(__file__).resolve().parents[1]
 TINY = {
     "n_envs": 4,
     "timesteps": 1200,
@@ -234,3 +240,28 @@ def test_rollout_command_takes_learned_locals_and_centre_by_path(trained, tmp_pa
     assert main([*argv, "--policy", f"honest,{local}", "--centre", str(centre)]) == 0
     rows = read_csv(tmp_path / "episodes.csv")
     assert len(rows) == 4 and set(METRICS) <= set(rows[0])
+
+
+@pytest.mark.slow
+def test_a_run_killed_by_sigkill_resumes_to_the_same_timesteps_keeping_its_checkpoints(tmp_path):
+    out = tmp_path / "killed"
+    settings = {**TINY, "timesteps": 60_000, "checkpoint_every": 1920, "eval_episodes": 2}
+    (tmp_path / "c.json").write_text(json.dumps(settings))
+    command = [sys.executable, "-m", "training.cli", "train", "--config", str(tmp_path / "c.json")]
+    process = subprocess.Popen([*command, "--out", str(out)], cwd=ROOT, stdout=subprocess.DEVNULL)
+    run = RunDir(out)
+    deadline = time.monotonic() + 120
+    while len(run.list_checkpoints("local")) < 2 and time.monotonic() < deadline:
+        assert process.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    before = {p.name: p.read_bytes() for p in run.checkpoints.glob("*.zip")}
+    assert len(before) >= 2 and not run.policy("local").exists()
+    assert main(["train", "--resume", "--out", str(out)]) == 0
+    chunk = TINY["ppo"]["n_steps"] * TINY["n_envs"] * 6  # timesteps per PPO rollout
+    assert run.latest("local")[0] == -(-settings["timesteps"] // chunk) * chunk
+    after = {p.name: p.read_bytes() for p in run.checkpoints.glob("*.zip")}
+    assert all(after.get(name) == data for name, data in before.items())
+    for path in run.checkpoints.glob("*.zip"):  # whole files only (a torn write stays a .tmp)
+        assert PPO.load(str(path), device="cpu").num_timesteps == int(path.stem.split("_")[1])

@@ -71,19 +71,22 @@ _PPO_RANGES = {
 class PPOConfig:
     """One learner's PPO settings (SB3 names); ``n_steps`` is per slot per rollout."""
 
-    n_steps: int = 64
-    batch_size: int = 4096
+    n_steps: int = 16  # x B x N slots: 6144 samples per rollout at the defaults
+    batch_size: int = 1024
     n_epochs: int = 5
-    learning_rate: float = 3e-4
+    learning_rate: float = 1e-3
     gamma: float = 0.99
     gae_lambda: float = 0.95
     ent_coef: float = 0.0
     clip_range: float = 0.2
     net_arch: tuple[int, ...] = (64, 64)
     log_std_init: float = -0.5  # initial exploration: std ~0.6 over actions in [0, 1]
+    normalize_reward: bool = True  # scale rewards by a running std of the return (VecNormalize)
 
     def __post_init__(self) -> None:
         _check_ranges(self, _PPO_RANGES)
+        if not isinstance(self.normalize_reward, bool):
+            _fail("PPOConfig", "normalize_reward", self.normalize_reward, "true or false")
         arch = self.net_arch
         if not (
             isinstance(arch, tuple)
@@ -154,10 +157,10 @@ class TrainConfig:
     centre_policy: str = "fixed_targets"  # scripted name or saved .zip
     local_policy: str = "honest"  # the frozen locals of ``centre`` mode
     seed: int = 0
-    timesteps: int = 300_000
+    timesteps: int = 1_000_000
     rounds: int = 2
-    round_timesteps: int = 150_000
-    centre_timesteps: int = 20_000
+    round_timesteps: int = 500_000
+    centre_timesteps: int = 100_000
     n_envs: int = 64
     ppo: PPOConfig = field(default_factory=PPOConfig)
     centre_ppo: PPOConfig = CENTRE_PPO
@@ -207,6 +210,10 @@ class TrainConfig:
     @property
     def out_dir(self) -> Path:
         return Path(self.out)
+
+    def ppo_for(self, role: str) -> PPOConfig:
+        """The PPO settings of the learner of ``role`` ("local" or "centre")."""
+        return self.ppo if role == "local" else self.centre_ppo
 
     @property
     def roles(self) -> tuple[str, ...]:

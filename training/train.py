@@ -31,11 +31,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from agents import load_policy
 from envs.target_gaming import World
@@ -46,7 +48,7 @@ from .centre_env import CentreVecEnv
 from .config import TrainConfig
 from .rollout import RolloutSpec, metrics_table, rollout, write_csv_atomic, write_text_atomic
 from .runs import RunDir, write_bytes_atomic
-from .vec_env import BatchedVecEnv, LocalVecEnv
+from .vec_env import LocalVecEnv
 
 OTHER = {"local": "centre", "centre": "local"}
 
@@ -107,26 +109,44 @@ def build_world(config: TrainConfig) -> World:
     return World(world_config, config.design, config.centre_reward)
 
 
-def make_env(config: TrainConfig, role: str, opponent: str, seed: int) -> BatchedVecEnv:
-    """The learner's vector env, its opponent loaded by name or path (frozen)."""
+def make_env(config: TrainConfig, role: str, opponent: str, seed: int) -> VecEnv:
+    """The learner's vector env, its opponent loaded by name or path (frozen); rewards
+    normalised by a running scale of the return if its PPO settings say so."""
     world = build_world(config)
     policy = load_policy(opponent, world, OTHER[role], seed=seed)
     if role == "local":
-        return LocalVecEnv(world, config.n_envs, policy, seed=seed)
-    return CentreVecEnv(world, config.n_envs, policy, seed=seed)
+        env: VecEnv = LocalVecEnv(world, config.n_envs, policy, seed=seed)
+    else:
+        env = CentreVecEnv(world, config.n_envs, policy, seed=seed)
+    ppo = config.ppo_for(role)
+    if ppo.normalize_reward:  # returns of O(1): the value loss cannot swamp the policy's step
+        env = VecNormalize(env, norm_obs=False, norm_reward=True, gamma=ppo.gamma)
+    return env
 
 
-def new_model(config: TrainConfig, role: str, env: BatchedVecEnv, seed: int, run: RunDir) -> PPO:
-    ppo = config.ppo if role == "local" else config.centre_ppo
-    return PPO(
-        "MlpPolicy",
-        env,
-        seed=seed,
-        device="cpu",
-        verbose=0,
-        tensorboard_log=str(run.tensorboard),
-        **ppo.algorithm_kwargs(),
-    )
+def learner(config: TrainConfig, run: RunDir, stage: Stage, env: VecEnv, seed: int) -> PPO:
+    """The stage's learner: a new model, or its latest checkpoint; then the stage's
+    exploration settings (entropy coefficient, log-std cap)."""
+    _, path = run.latest(stage.role)
+    if path is None:
+        model = PPO(
+            "MlpPolicy",
+            env,
+            seed=seed,
+            device="cpu",
+            verbose=0,
+            tensorboard_log=str(run.tensorboard),
+            **config.ppo_for(stage.role).algorithm_kwargs(),
+        )
+    else:
+        model = PPO.load(str(path), env=env, device="cpu")
+        model.tensorboard_log = str(run.tensorboard)
+        model.set_random_seed(seed)
+    model.ent_coef = stage.ent_coef
+    if stage.log_std_cap is not None:
+        with torch.no_grad():
+            model.policy.log_std.clamp_(max=stage.log_std_cap)
+    return model
 
 
 def run_stage(
@@ -138,30 +158,19 @@ def run_stage(
 ) -> int:
     """Train the stage's learner up to its target from its latest checkpoint; returns its
     timestep count (nothing to do if the checkpoint has reached the target)."""
-    steps, path = run.latest(stage.role)
+    steps, _ = run.latest(stage.role)
     if steps >= stage.target:
         return steps
-    opponent = stage.opponent
-    if opponent is None:
-        opponent = str(run.latest(OTHER[stage.role])[1])
+    opponent = stage.opponent or str(run.latest(OTHER[stage.role])[1])
     seed = derived_seed(config.seed, stage.index, steps)
     env = make_env(config, stage.role, opponent, seed)
-    if path is None:
-        model = new_model(config, stage.role, env, seed, run)
-    else:
-        model = PPO.load(str(path), env=env, device="cpu")
-        model.tensorboard_log = str(run.tensorboard)
-        model.set_random_seed(seed)
-    model.ent_coef = stage.ent_coef
-    if stage.log_std_cap is not None:
-        with torch.no_grad():
-            model.policy.log_std.clamp_(max=stage.log_std_cap)
+    model = learner(config, run, stage, env, seed)
     log(
         f"stage {stage.index}: {stage.role} learns (round {stage.round}) against "
         f"{_label(opponent)}, timesteps {steps} -> {stage.target}"
     )
 
-    def save(m: PPO):
+    def save(m: PPO) -> Path:
         return save_model_atomic(m, run.checkpoint(stage.role, m.num_timesteps))
 
     every = [CheckpointCallback(save, config.checkpoint_every)] if config.checkpoint_every else []

@@ -16,7 +16,8 @@ Contract (SB3's ``VecEnv``):
   ``terminal_observation`` and ``TimeLimit.truncated = True`` (False on every
   other step), and ``episode = {"r", "l", "t"}`` (return, length, seconds since
   the env was made) as ``Monitor`` would write, so SB3's ``ep_info_buffer``
-  works without a Monitor.
+  works without a Monitor. SB3 then bootstraps from the terminal observation's
+  value: the horizon ends the window observed, not the public service.
 - ``infos[i]["metrics"]``: the slot's locality metrics this step (a read-only
   mapping name -> float). At an episode end the first slot of the environment
   also carries ``episode_metrics``, the environment's national episode summary
