@@ -7,6 +7,9 @@ cannot drift apart. Builders return float32 arrays batched over B.
 
 from __future__ import annotations
 
+import functools
+import operator
+
 import numpy as np
 
 from .config import WorldConfig
@@ -85,57 +88,9 @@ def _time_features(cfg: WorldConfig, state: WorldState) -> tuple[np.ndarray, np.
     return to_review, np.minimum(state.t / cfg.horizon, 1.0)
 
 
-def _times(cfg: WorldConfig, state: WorldState) -> np.ndarray:
-    """(B, 2): time_to_review and time, as _time_features."""
-    p, t = cfg.review_period, state.t
-    out = np.empty((t.shape[0], 2))
-    np.divide((p - 1) - t % p, p, out=out[:, 0])
-    np.minimum(t / cfg.horizon, 1.0, out=out[:, 1])
-    return out
-
-
 def local_observations(cfg: WorldConfig, state: WorldState) -> np.ndarray:
     """(B, N, D) observations of every local agent, in agent order."""
-    return _local_observations(cfg, state, _times(cfg, state))
-
-
-def _local_observations(cfg: WorldConfig, state: WorldState, times: np.ndarray) -> np.ndarray:
-    b_, n_loc, n_ag, kc = state.t.shape[0], cfg.n_localities, cfg.n_agencies, cfg.domains_per_agency
-
-    def per_agency(arr: np.ndarray) -> np.ndarray:  # (B, L, K, ...) -> (B, L, A, kc*...)
-        return arr.reshape(b_, n_loc, n_ag, -1)
-
-    every_agent = np.ones((b_, n_loc, n_ag, 1))  # broadcasts parts by arithmetic
-    revealed = state.revealed[:, None, :] * np.ones((1, n_loc, 1))  # (B, L, K)
-    audited = per_agency(state.audited)
-    if kc > 1:  # any of the agency's cells audited
-        audited = np.maximum.reduce(audited, axis=-1, keepdims=True)
-    capacity = state.capacity[:, :, None, None]
-    motivation = state.motivation[:, :, None, None]
-    if n_ag > 1:
-        capacity = capacity * every_agent
-        motivation = motivation * every_agent
-    parts = [
-        per_agency(state.true),
-        per_agency(state.measured * revealed),
-        per_agency(revealed),
-        per_agency(state.targets),
-        per_agency(state.effectiveness),
-        capacity,
-        motivation,
-        per_agency(state.priorities),
-        per_agency(state.inflation),
-        audited,
-        state.sanction[..., None],
-    ]
-    if cfg.per_domain:
-        others = (state.partnership.sum(axis=-1, keepdims=True) - state.partnership) / (n_ag - 1)
-        parts += [others[..., None], np.eye(n_ag) * every_agent]
-    parts.append(times[:, None, None, :] * every_agent)  # time_to_review, time
-    return np.concatenate(parts, axis=-1, dtype=np.float32).reshape(b_, n_loc * n_ag, -1)
-
-
-# ---- central observations -------------------------------------------------------
+    return get_observer(cfg).local(state)
 
 
 def centre_observation_layout(cfg: WorldConfig, centre: int) -> Layout:
@@ -162,41 +117,284 @@ def centre_observation_layout(cfg: WorldConfig, centre: int) -> Layout:
 
 def centre_observations(cfg: WorldConfig, state: WorldState) -> np.ndarray:
     """(B, C, D) observations of the central agent(s): measures, never unaudited truth."""
-    return _centre_observations(cfg, state, _times(cfg, state))
-
-
-def _centre_observations(cfg: WorldConfig, state: WorldState, times: np.ndarray) -> np.ndarray:
-    b_, n_loc, n_c = state.t.shape[0], cfg.n_localities, cfg.n_centres
-    kg = cfg.n_domains // n_c
-
-    def per_centre(arr: np.ndarray) -> np.ndarray:  # (B, L, K) -> (B, C, L, kg)
-        return arr.reshape(b_, n_loc, n_c, kg).transpose(0, 2, 1, 3)
-
-    def flat(arr: np.ndarray) -> np.ndarray:  # (B, C, L, kg) -> (B, C, L*kg)
-        return arr.reshape(b_, n_c, -1)
-
-    every_env = np.ones((b_, 1, 1))  # broadcasts constant parts by arithmetic
-    audited, detected = per_centre(state.audited), per_centre(state.detected)
-    parts = [
-        flat(per_centre(state.measured * state.basket[:, None, :])),
-        state.basket.reshape(b_, n_c, kg),
-        flat(per_centre(state.targets)),
-        flat(per_centre(state.audited_true)),
-        audited[..., 0] if kg == 1 else np.maximum.reduce(audited, axis=-1),
-        detected[..., 0] if kg == 1 else np.add.reduce(detected, axis=-1),
-        cfg.mean_effectiveness.reshape(n_c, -1) * every_env,
-        cfg.priorities.reshape(n_c, kg) * every_env,
-    ]
-    if cfg.departments:
-        parts.append(np.eye(n_c) * every_env)
-    parts.append(times[:, None, :] * np.ones((1, n_c, 1)))  # time_to_review, time
-    return np.concatenate(parts, axis=-1, dtype=np.float32)
+    return get_observer(cfg).centre(state)
 
 
 def observations(cfg: WorldConfig, state: WorldState) -> tuple[np.ndarray, np.ndarray]:
     """``(local_observations, centre_observations)``, sharing the work they have in common."""
-    times = _times(cfg, state)
-    return _local_observations(cfg, state, times), _centre_observations(cfg, state, times)
+    return get_observer(cfg).observations(state)
+
+
+@functools.lru_cache(maxsize=16)
+def get_observer(cfg: WorldConfig) -> Observer:
+    """The (cached) observation builder of a config."""
+    return Observer(cfg)
+
+
+class Observer:
+    """Builds every agent's observation for one config by one gather.
+
+    Each call flattens the state's arrays (and the few derived ones) into one
+    float32 *source* vector with ``concatenate(axis=None)``; the observations
+    are then ``source[index]`` for index arrays precomputed from the layouts,
+    one pair per batch size. Constant parts (one-hot ids, national means) sit
+    once at the end of the source.
+
+    The source's *slow* part (arrays that change only at reset or at reviews,
+    and the constants) is flattened once and kept while the state holds the
+    very same arrays: the state is never written in place (``World.step``
+    returns new arrays), so the same array objects mean the same values.
+
+    While building the indices, a source entry is named by its *virtual id*:
+    its position in the source of a batch of one. ``_Source`` maps those ids
+    to positions at any batch size.
+    """
+
+    def __init__(self, cfg: WorldConfig):
+        self.cfg = cfg
+        n_loc, k, n_ag, n_c = cfg.n_localities, cfg.n_domains, cfg.n_agencies, cfg.n_centres
+        self._kc, self._kg = cfg.domains_per_agency, k // n_c
+        self._per_domain = cfg.per_domain
+        self._any_audited = self._kc > 1 or self._kg > 1  # audited summarised per locality
+        src = self._source = _Source()
+        cell = (n_loc, k)
+        # the order of these blocks is the order of the arrays in _fast_parts, then
+        # in _slow_parts: every step's first, then those that change only at reviews
+        for name, shape in (
+            ("true", cell),
+            ("measured_seen", cell),  # m * revealed (what localities see)
+            ("measured_counted", cell),  # m * basket (what the centre sees)
+            ("inflation", cell),
+            ("times", (2,)),
+            ("others_partnership", (n_loc, n_ag) if self._per_domain else (0,)),
+            ("revealed", (k,)),
+            ("targets", cell),
+            ("effectiveness", (n_loc, k, cfg.n_approaches)),
+            ("capacity", (n_loc,)),
+            ("motivation", (n_loc,)),
+            ("priorities", cell),
+            ("audited", cell),
+            ("sanction", (n_loc, n_ag)),
+            ("basket", (k,)),
+            ("audited_true", cell),
+            ("detected", cell),
+            ("audited_any", (n_loc,) if self._any_audited else (0,)),  # max over domains
+            ("detected_sum", (n_loc,) if self._kg > 1 else (0,)),  # sum over domains
+        ):
+            src.block(name, shape)
+        src.constant("mean_effectiveness", cfg.mean_effectiveness)
+        src.constant("national_priority", cfg.priorities)
+        src.constant("eye_agencies", np.eye(n_ag))
+        src.constant("eye_centres", np.eye(n_c))
+        self._local_ids = self._local_layout_ids()
+        self._centre_ids = self._centre_layout_ids()
+        self._indices: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        p, horizon = cfg.review_period, cfg.horizon
+        self._horizon = horizon
+        self._time_table = _times(p, horizon, np.arange(horizon + 1))  # rows t = 0..T
+        self._empty = np.empty(0)  # the part of an absent block
+        self._slow: tuple[tuple, np.ndarray] = ((None,) * 11, self._empty)  # none yet
+
+    # ---- indices (built once per batch size) -------------------------------------
+    def _local_layout_ids(self) -> np.ndarray:
+        """(N, D) virtual ids of local_observation_layout, agent by agent."""
+        cfg, ids = self.cfg, self._source.ids
+        n_loc, n_ag = cfg.n_localities, cfg.n_agencies
+        every_agent = np.zeros((n_loc, n_ag, 1), dtype=np.intp)  # broadcasts by addition
+
+        def per_agency(arr: np.ndarray) -> np.ndarray:  # (L, K, ...) -> (L, A, kc*...)
+            return arr.reshape(n_loc, n_ag, -1)
+
+        if self._kc > 1:  # any of the agency's cells (here: all K) audited
+            audited = ids("audited_any")[:, None, None] + every_agent
+        else:
+            audited = per_agency(ids("audited"))
+        parts = [
+            per_agency(ids("true")),
+            per_agency(ids("measured_seen")),
+            per_agency(np.broadcast_to(ids("revealed"), (n_loc, cfg.n_domains))),
+            per_agency(ids("targets")),
+            per_agency(ids("effectiveness")),
+            ids("capacity")[:, None, None] + every_agent,
+            ids("motivation")[:, None, None] + every_agent,
+            per_agency(ids("priorities")),
+            per_agency(ids("inflation")),
+            audited,
+            ids("sanction")[..., None],
+        ]
+        if self._per_domain:
+            parts += [ids("others_partnership")[..., None], ids("eye_agencies") + every_agent]
+        parts.append(ids("times") + every_agent)  # time_to_review, time
+        return np.concatenate(parts, axis=-1).reshape(n_loc * n_ag, -1)
+
+    def _centre_layout_ids(self) -> np.ndarray:
+        """(C, D) virtual ids of centre_observation_layout, centre by centre."""
+        cfg, ids, kg = self.cfg, self._source.ids, self._kg
+        n_loc, n_c = cfg.n_localities, cfg.n_centres
+        every_centre = np.zeros((n_c, 1), dtype=np.intp)
+
+        def per_centre(arr: np.ndarray) -> np.ndarray:  # (L, K) -> (C, L*kg)
+            return arr.reshape(n_loc, n_c, kg).transpose(1, 0, 2).reshape(n_c, -1)
+
+        if kg > 1:  # per locality: any cell audited, inflation found summed over domains
+            audited = ids("audited_any")[None] + every_centre
+            detected = ids("detected_sum")[None] + every_centre
+        else:
+            audited, detected = per_centre(ids("audited")), per_centre(ids("detected"))
+        parts = [
+            per_centre(ids("measured_counted")),
+            ids("basket").reshape(n_c, kg),
+            per_centre(ids("targets")),
+            per_centre(ids("audited_true")),
+            audited,
+            detected,
+            ids("mean_effectiveness").reshape(n_c, -1),
+            ids("national_priority").reshape(n_c, kg),
+        ]
+        if cfg.departments:
+            parts.append(ids("eye_centres"))
+        parts.append(ids("times")[None] + every_centre)  # time_to_review, time
+        return np.concatenate(parts, axis=-1)
+
+    def _index(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Positions in the source of (local (B, N, D), centre (B, C, D)) observations."""
+        index = self._indices.get(batch_size)
+        if index is None:
+            if len(self._indices) >= 8:
+                self._indices.pop(next(iter(self._indices)))
+            index = self._indices[batch_size] = (
+                self._source.positions(self._local_ids, batch_size),
+                self._source.positions(self._centre_ids, batch_size),
+            )
+        return index
+
+    # ---- observations --------------------------------------------------------------
+    def observations(self, state: WorldState) -> tuple[np.ndarray, np.ndarray]:
+        """``(local (B, N, D), centre (B, C, D))`` float32 observations."""
+        source = self._source_vector(state)
+        local_index, centre_index = self._index(state.t.shape[0])
+        return source[local_index], source[centre_index]
+
+    def local(self, state: WorldState) -> np.ndarray:
+        """(B, N, D) float32 observations of the local agents."""
+        return self._source_vector(state)[self._index(state.t.shape[0])[0]]
+
+    def centre(self, state: WorldState) -> np.ndarray:
+        """(B, C, D) float32 observations of the central agent(s)."""
+        return self._source_vector(state)[self._index(state.t.shape[0])[1]]
+
+    def _source_vector(self, state: WorldState) -> np.ndarray:
+        slow = (
+            state.revealed,
+            state.targets,
+            state.effectiveness,
+            state.capacity,
+            state.motivation,
+            state.priorities,
+            state.audited,
+            state.sanction,
+            state.basket,
+            state.audited_true,
+            state.detected,
+        )
+        cached_slow, flat_slow = self._slow
+        if not all(map(operator.is_, slow, cached_slow)):
+            flat_slow = np.concatenate(self._slow_parts(slow), axis=None, dtype=np.float32)
+            self._slow = (slow, flat_slow)  # one assignment: safe to share between threads
+        return np.concatenate(self._fast_parts(state, flat_slow), axis=None, dtype=np.float32)
+
+    def _fast_parts(self, state: WorldState, flat_slow: np.ndarray) -> list[np.ndarray]:
+        """The arrays of the per-step blocks (see __init__), then the flat slow part."""
+        seen = state.measured * state.revealed[:, None, :]
+        # with a fixed basket reset() makes revealed and basket one array
+        counted = (
+            seen if state.basket is state.revealed else state.measured * state.basket[:, None, :]
+        )
+        others = self._empty
+        if self._per_domain:
+            partnership = state.partnership
+            others = partnership.sum(axis=-1, keepdims=True) - partnership
+            others /= partnership.shape[-1] - 1
+        return [state.true, seen, counted, state.inflation, self._times(state.t), others, flat_slow]
+
+    def _slow_parts(self, slow: tuple[np.ndarray, ...]) -> list[np.ndarray]:
+        """The arrays of the blocks from ``revealed`` on, then the constants."""
+        audited, detected = slow[6], slow[10]
+        audited_any = np.maximum.reduce(audited, axis=-1) if self._any_audited else self._empty
+        detected_sum = np.add.reduce(detected, axis=-1) if self._kg > 1 else self._empty
+        return [*slow, audited_any, detected_sum, *self._source.constants]
+
+    def _times(self, t: np.ndarray) -> np.ndarray:
+        """(B, 2): time_to_review and time (from a table for one environment)."""
+        if t.shape[0] == 1:
+            step = int(t[0])
+            if 0 <= step <= self._horizon:
+                return self._time_table[step]
+        return _times(self.cfg.review_period, self._horizon, t)
+
+
+def _times(review_period: int, horizon: int, t: np.ndarray) -> np.ndarray:
+    """(B, 2): time_to_review ((p - 1 - t % p) / p) and time (min(t / T, 1)) of steps t (B,)."""
+    p = review_period
+    out = np.empty((t.shape[0], 2))
+    np.divide((p - 1) - t % p, p, out=out[:, 0])
+    np.minimum(t / horizon, 1.0, out=out[:, 1])
+    return out
+
+
+class _Source:
+    """The blocks of an observation source and the positions of their entries.
+
+    A per-environment block of size s at offset O (sum of the sizes before it)
+    is flattened from (B, ...) into B * s entries starting at B * O: entry i of
+    environment b sits at ``B * O + b * s + i``. Constant blocks follow all
+    per-environment ones, once. A virtual id (the position at B = 1) is mapped
+    to a position at batch size B through the tables ``_offset``, ``_stride``
+    and ``_inner``: ``B * offset + b * stride + inner``.
+    """
+
+    def __init__(self):
+        self._ids: dict[str, np.ndarray] = {}
+        self._offset: list[int] = []  # per virtual id
+        self._stride: list[int] = []
+        self._inner: list[int] = []
+        self.constants: list[np.ndarray] = []
+        self._per_env = 0  # size of the per-environment blocks
+        self._n_constant = 0
+
+    def block(self, name: str, shape: tuple[int, ...]) -> None:
+        assert not self.constants, "per-environment blocks come first"
+        size = int(np.prod(shape, dtype=int))
+        self._add(name, shape, [self._per_env] * size, [size] * size, range(size))
+        self._per_env += size
+
+    def constant(self, name: str, value: np.ndarray) -> None:
+        size = value.size
+        inner = range(self._n_constant, self._n_constant + size)
+        self._add(name, value.shape, [-1] * size, [0] * size, inner)  # offset -1: see positions
+        self.constants.append(value)
+        self._n_constant += size
+
+    def _add(self, name, shape, offset, stride, inner) -> None:
+        first = len(self._offset)
+        self._ids[name] = np.arange(first, first + len(offset)).reshape(shape)
+        self._offset += offset
+        self._stride += stride
+        self._inner += inner
+
+    def ids(self, name: str) -> np.ndarray:
+        return self._ids[name]
+
+    def positions(self, ids: np.ndarray, batch_size: int) -> np.ndarray:
+        """(B, *ids.shape) positions in the source of batch size B."""
+        offset = np.array(self._offset)
+        offset[offset < 0] = self._per_env  # constants: after B * (per-environment size)
+        env = np.arange(batch_size).reshape((-1,) + (1,) * ids.ndim)
+        return (
+            batch_size * offset[ids]
+            + env * np.array(self._stride)[ids]
+            + np.array(self._inner)[ids]
+        )
 
 
 # ---- global state -----------------------------------------------------------------

@@ -74,6 +74,7 @@ class TargetGamingEnv(ParallelEnv):
         self.world_state: WorldState | None = None
         self.last_result: StepResult | None = None
         self._episode = EpisodeMetrics(1)
+        self._observer = observe.Observer(cfg)  # its own: it keeps the last state's slow part
         low, high = observe.layout_bounds(observe.state_layout(cfg))
         self.state_space = gymnasium.spaces.Box(low, high, dtype=np.float32)
 
@@ -201,7 +202,7 @@ class TargetGamingEnv(ParallelEnv):
         return arr
 
     def _observations(self) -> dict[str, np.ndarray]:
-        local, centre = observe.observations(self.config, self.world_state)
+        local, centre = self._observer.observations(self.world_state)
         obs = dict(zip(self.centre_agents, centre[0]))
         obs.update(zip(self.local_agents, local[0]))
         return obs
