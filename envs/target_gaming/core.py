@@ -23,11 +23,16 @@ from .designs import (
     PayInputs,
     get_centre_reward,
     get_design,
+    political_reward,
+    threshold_pay,
 )
-from .metrics import _CI, MetricsKernel, StepMetrics
+from .metrics import _CI, _NI, _RI, MetricsKernel, StepMetrics
 from .state import WorldState
 
+# rows of the metrics: per-cell stack (masked), per-locality and national arrays
 _HIT, _LEVEL = _CI["hit"], _CI["measured"]
+_LOC_HIT = _RI["target_hit_rate"]
+_NAT_HIT, _NAT_MEASURED = _NI["target_hit_rate"], _NI["measured_performance"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,19 @@ class StepResult:
     centre_rewards: np.ndarray  # (B, C)
     metrics: StepMetrics  # per locality (B, L) and national (B,)
     truncated: np.ndarray  # (B,) bool: the horizon is reached
+
+    @classmethod
+    def _fast(cls, state, local_rewards, centre_rewards, metrics, truncated) -> StepResult:
+        """The same as the constructor, without the frozen dataclass's per-field setattr."""
+        result = object.__new__(cls)
+        result.__dict__.update(
+            state=state,
+            local_rewards=local_rewards,
+            centre_rewards=centre_rewards,
+            metrics=metrics,
+            truncated=truncated,
+        )
+        return result
 
 
 class World:
@@ -98,6 +116,14 @@ class World:
             self._counted = np.full((1, 1), max(self._fixed_basket.sum(), 1.0))
             self._pay_norm = np.maximum(self._fixed_basket @ self._pay_weights_t, 1.0)  # (A,)
         self._metrics = MetricsKernel(cfg)
+        self._review_period, self._horizon = cfg.review_period, cfg.horizon
+        self._review_one = np.ones(1, dtype=bool)  # the review mask of one environment
+        # threshold pay with every agency paid on every domain is the target hit rate
+        self._pay_is_hit_rate = self._pay_rule is threshold_pay and bool(
+            np.all(self.pay_weights == 1.0)
+        )
+        # a coordinated political centre: half the national hit rate plus half the measure
+        self._political_total = self._centre_reward is political_reward and not cfg.departments
         self._scratches: dict[tuple[int, int], _Scratch] = {}
         if self._fixed_basket is not None:
             self._divisors = self._metrics.divisors(self._counted)
@@ -235,12 +261,55 @@ class World:
         centre_actions: np.ndarray,  # (B, C, D_centre)
         rng: np.random.Generator,
     ) -> StepResult:
-        cfg = self.config
-        b_, n_loc, k, n_ag = local_actions.shape[0], self._n_loc, self._k, self._n_ag
-        cell = (b_, n_loc, k)
+        b_ = local_actions.shape[0]
         scratch = self._scratch(b_)
         summary, effort = self._decode(local_actions, state.capacity, scratch)
-        kr = self._n_deliver
+        true, measured, inflation = self._outcomes(state, summary, effort, scratch, rng)
+        t = state.t + 1
+        shares = summary.reshape(b_, self._n_loc, self._n_ag, 3)
+        new = {"t": t, "true": true, "measured": measured, "inflation": inflation}
+        new["partnership"] = shares[..., 2]
+        review, everywhere = self._reviewing(state.t)
+        audited = sanction = None
+        if review is not None:
+            audited, sanction = self._review(
+                state, centre_actions, inflation, true, review, everywhere, rng, new
+            )
+        state2 = state._evolve(new)
+        counted, norm, divisors = self._counts(state.basket)
+        cells = scratch.cells
+        mask = state.basket[:, None, :]  # (B, 1, K)
+        metrics = self._metrics.compute(
+            cells, divisors, true, measured, state, mask, shares, audited, state2.detected, sanction
+        )
+        pay = self._pay(state, true, measured, mask, cells, norm, metrics)
+        local = self._local_rewards(state, true, summary, pay, sanction)
+        if self._political_total:
+            nat = metrics.national_array
+            centre = nat[_NAT_HIT] + nat[_NAT_MEASURED]
+            centre *= 0.5
+            centre = centre[:, None]  # (B, 1)
+        else:
+            centre = self._centre_reward(
+                self.config,
+                CentreInputs(
+                    measured,
+                    state.targets,
+                    true,
+                    mask,
+                    audited if audited is not None else np.zeros(true.shape),
+                    counted=cells[_HIT],
+                    level=cells[_LEVEL],
+                    n_counted=counted,
+                ),
+            )
+        return StepResult._fast(state2, local, centre, metrics, t >= self._horizon)
+
+    def _outcomes(self, state, summary, effort, scratch, rng):
+        """True outcome, measure and inflation after delivery, spillovers and gaming."""
+        cfg, kr = self.config, self._n_deliver
+        b_, n_loc, k = state.true.shape
+        cell = state.true.shape
         x = state.true
         eta_game = (cfg.eta * effort[:, kr:]).reshape(cell)
         root = np.sqrt(effort, out=effort)  # sqrt of deliver and game effort
@@ -250,10 +319,13 @@ class World:
         gain = np.dot(deliver, self._alpha_sum).reshape(cell)
         gain *= 1.0 - x
         # 2. joined-up spillovers scaled by partnership (per_domain: the weakest agency)
-        partner = summary[:, 2].reshape(b_, n_loc, n_ag)
-        joined = partner[..., 0] if n_ag == 1 else partner.min(axis=-1)  # (B, L)
-        spill = np.dot(gain.reshape(-1, k), self._spill_t).reshape(cell)
-        spill *= (cfg.s0 + cfg.s1 * joined)[..., None]
+        partner = summary[:, 2]
+        if self._n_ag > 1:
+            partner = partner.reshape(b_ * n_loc, -1).min(axis=-1)
+        spill = np.dot(gain.reshape(-1, k), self._spill_t)  # (B*L, K)
+        factor = partner * cfg.s1
+        factor += cfg.s0
+        spill *= factor[:, None]
         # 3. gaming: inflation stock kept up by effort; real harm
         inflation = self._keep * state.inflation
         inflation += cfg.gamma * root[:, kr:].reshape(cell)
@@ -263,7 +335,7 @@ class World:
         drift = x - state.baseline
         drift *= cfg.delta
         true = x + gain
-        true += spill
+        true += spill.reshape(cell)
         true -= eta_game
         true -= drift
         true += noise[0]
@@ -274,90 +346,62 @@ class World:
         measured += noise[1]
         np.maximum(measured, 0.0, out=measured)
         np.minimum(measured, 1.0, out=measured)
-        basket = state.basket
-        mask = basket[:, None, :]  # (B, 1, K)
-        if self._fixed_basket is None:
-            counted = np.maximum(basket @ self._ones_k, 1.0)[:, None]  # (B, 1)
-            norm = np.maximum(basket @ self._pay_weights_t, 1.0)[:, None, :]  # (B, 1, A)
-            divisors = self._metrics.divisors(counted)
-        else:
-            counted, norm, divisors = self._counted, self._pay_norm, self._divisors
-        cells = scratch.cells
+        return true, measured, inflation
+
+    def _reviewing(self, t: np.ndarray) -> tuple[np.ndarray | None, bool]:
+        """Which environments review this step: (B,) bool or None (none), and whether all do."""
+        p = self._review_period
+        if t.shape[0] == 1:  # one environment: Python arithmetic is cheaper
+            return (self._review_one if int(t[0]) % p == p - 1 else None), True
+        review = (t % p) == p - 1
+        n = np.count_nonzero(review)
+        return (review if n else None), n == t.shape[0]
+
+    def _counts(self, basket: np.ndarray):
+        """(counted (B or 1, 1), pay norm (.., A), metric divisors) for the measured domains."""
+        if self._fixed_basket is not None:
+            return self._counted, self._pay_norm, self._divisors
+        counted = np.maximum(basket @ self._ones_k, 1.0)[:, None]  # (B, 1)
+        norm = np.maximum(basket @ self._pay_weights_t, 1.0)[:, None, :]  # (B, 1, A)
+        return counted, norm, self._metrics.divisors(counted)
+
+    def _pay(self, state, true, measured, mask, cells, norm, metrics) -> np.ndarray:
+        """Each local agent's pay (B, L, A), or (B, L, 1) when all agencies are paid alike."""
         hit = cells[_HIT]  # 1[m >= tau] on measured domains
-        np.multiply(measured >= state.targets, mask, out=hit)
-        level = cells[_LEVEL]  # m on measured domains
-        np.multiply(measured, mask, out=level)
-        pay = self._pay_rule(
-            cfg,
-            PayInputs(
-                measured,
-                state.targets,
-                true,
-                x,
-                state.priorities,
-                mask,
-                self.pay_weights,
-                counted=hit,
-                norm=norm,
-            ),
-        )
-        t = state.t + 1
-        review = (state.t % cfg.review_period) == cfg.review_period - 1  # (B,)
-        new = dict(t=t, true=true, measured=measured, inflation=inflation)
-        new["partnership"] = partner
-        audited = sanction = None
-        if np.count_nonzero(review):
-            audited, sanction = self._review(
-                state, centre_actions, inflation, true, review, rng, new
-            )
-        state2 = state._evolve(new)
-        # rewards
-        good = state.priorities * (true - state.baseline)
-        good = (good.reshape(-1, k) @ self._own_weights_t).reshape(b_, n_loc, n_ag)
-        good /= self._own_norm(state.priorities)
-        good *= state.motivation[..., None]
-        cost = 1.0 - summary[:, 1].reshape(b_, n_loc, n_ag)
-        cost *= cfg.effort_cost
-        local = pay - sanction if sanction is not None else pay
-        local = local - cost
-        local += good
-        centre = self._centre_reward(
-            cfg,
-            CentreInputs(
-                measured,
-                state.targets,
-                true,
-                mask,
-                audited if audited is not None else np.zeros(cell),
-                counted=hit,
-                level=level,
-                n_counted=counted,
-            ),
-        )
-        metrics = self._metrics.compute(
-            cells,
-            scratch.reduced,
-            divisors,
-            true,
+        if self._pay_is_hit_rate:  # threshold pay on all domains: the target hit rate
+            return metrics.locality_array[_LOC_HIT][..., None]
+        if self._pay_rule is threshold_pay:
+            b_, n_loc, k = hit.shape
+            pay = np.dot(hit.reshape(-1, k), self._pay_weights_t).reshape(b_, n_loc, -1)
+            pay /= norm
+            return pay
+        inputs = PayInputs(
             measured,
-            x,
-            state.measured,
-            state.initial,
+            state.targets,
+            true,
+            state.true,
             state.priorities,
             mask,
-            state.targets,
-            summary.reshape(b_, n_loc, n_ag, 3),
-            audited,
-            state2.detected,
-            sanction,
+            self.pay_weights,
+            counted=hit,
+            norm=norm,
         )
-        return StepResult(
-            state=state2,
-            local_rewards=local.reshape(b_, -1),
-            centre_rewards=centre,
-            metrics=metrics,
-            truncated=t >= cfg.horizon,
-        )
+        return self._pay_rule(self.config, inputs)
+
+    def _local_rewards(self, state, true, summary, pay, sanction) -> np.ndarray:
+        """(B, N): pay - sanction - effort cost + motivation * own welfare gain."""
+        b_, n_loc, k = true.shape
+        good = state.priorities * (true - state.baseline)
+        good = (good.reshape(-1, k) @ self._own_weights_t).reshape(b_, n_loc, -1)
+        good /= self._own_norm(state.priorities)
+        good *= state.motivation[..., None]
+        cost = 1.0 - summary[:, 1].reshape(good.shape)
+        cost *= self.config.effort_cost
+        local = good - cost
+        local += pay
+        if sanction is not None:
+            local -= sanction
+        return local.reshape(b_, -1)
 
     def _own_norm(self, priorities: np.ndarray) -> np.ndarray:
         """max(priorities @ own_weights.T, 1e-12): (B, L, A)."""
@@ -365,14 +409,15 @@ class World:
         norm = priorities.reshape(-1, k) @ self._own_weights_t
         return np.maximum(norm, 1e-12, out=norm).reshape(b_, n_loc, -1)
 
-    def _review(self, state, centre_actions, inflation, true, review, rng, new):
+    def _review(self, state, centre_actions, inflation, true, review, everywhere, rng, new):
         """Audits with sanctions that reset inflation; new targets; next basket.
 
+        ``review`` (B,) says which environments review; where ``everywhere``, all of
+        them, and no merging with old values is needed.
         Returns (audited, sanction), or (None, None) when nothing can be audited.
         """
         cfg = self.config
-        b_ = review.shape[0]
-        everywhere = np.count_nonzero(review) == b_  # then no merging with old values is needed
+        b_ = state.t.shape[0]
         targets, audit_weights = self.decode_centre(centre_actions)
         if self.design.audits == "none":
             # Nothing is audited, but the sampler's random draws are still taken, so the
@@ -455,7 +500,7 @@ class _Scratch:
         self.actions = np.empty((b_, cfg.n_locals, cfg.local_action_dim))
         self.effort = np.empty((b_ * cfg.n_locals, world._n_effort))
         self.noise = np.empty((2, b_, n_loc, k))
-        self.cells, self.reduced = world._metrics.new_cells(b_)
+        self.cells = world._metrics.new_cells(b_)
 
 
 def systematic_sample(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -15,6 +15,7 @@ from functools import cached_property
 import numpy as np
 
 from .config import WorldConfig
+from .state import WorldState
 
 DETECTION_FLOOR = 0.005  # inflation below this found by an audit is not a detection
 
@@ -49,31 +50,43 @@ _SUMMED = ("audits", "detections", "sanctions")
 
 _NI = {name: i for i, name in enumerate(NATIONAL_METRICS)}
 
-# Rows of the per-cell stack (MetricsKernel), each summed over domains; then the sums
-# over domains of x weighted by wbar, and of the change weighted by headline / other domains
-# (_WEIGHTED), come from small products of their own.
-_CELLS = ("local_welfare", "measured", "hit", "gap", "perverse", "near", "audits", "detections")
+# Rows of the per-cell stack (MetricsKernel), each (B, L, K): the rows of _MASKED count
+# only on measured domains. All rows are summed over domains with each of the weights
+# _WEIGHTS in one product, and the per-locality rows picked from those sums.
+_CELLS = (
+    "local_welfare",  # w * x
+    "true",  # x
+    "change",  # x - x at reset
+    "measured",  # m
+    "hit",  # 1[m >= tau]
+    "gap",  # m - x
+    "perverse",  # 1[m rose while x fell]
+    "near",  # 1[tau <= m < tau + bunching_band]
+    "audits",  # audited cells
+    "detections",  # 1[inflation found > DETECTION_FLOOR]
+)
 _CI = {name: i for i, name in enumerate(_CELLS)}
-_WEIGHTED = ("x:wbar", "change:headline", "change:other")
+_MASKED = slice(_CI["measured"], _CI["near"] + 1)
+_WEIGHTS = ("all", "wbar", "headline", "other")  # (K,) each: ones, wbar, headline, the rest
 # Per-locality rows: LOCALITY_METRICS, then two raw sums used for bunching.
 _ROWS = LOCALITY_METRICS + ("near_sum", "hit_sum")
-# row -> (sum over domains, divisor): "counted" = number of measured domains (at least 1),
-# "domains" = K; rows not listed are computed otherwise.
+# row -> (cell row, weight, divisor): "counted" = number of measured domains (at least 1),
+# "domains" = K, "headline" / "other" = number of such domains (at least 1); rows not
+# listed are computed otherwise.
 _REDUCED = {
-    "true_welfare": ("x:wbar", 1),
-    "local_welfare": ("local_welfare", 1),
-    "measured_performance": ("measured", "counted"),
-    "target_hit_rate": ("hit", "counted"),
-    "goodhart_gap": ("gap", "counted"),
-    "measured_change": ("change:headline", "headline"),
-    "unmeasured_change": ("change:other", "other"),
-    "perverse_rate": ("perverse", "counted"),
-    "audits": ("audits", "domains"),
-    "detections": ("detections", "domains"),
-    "near_sum": ("near", 1),
-    "hit_sum": ("hit", 1),
+    "true_welfare": ("true", "wbar", 1),
+    "local_welfare": ("local_welfare", "all", 1),
+    "measured_performance": ("measured", "all", "counted"),
+    "target_hit_rate": ("hit", "all", "counted"),
+    "goodhart_gap": ("gap", "all", "counted"),
+    "measured_change": ("change", "headline", "headline"),
+    "unmeasured_change": ("change", "other", "other"),
+    "perverse_rate": ("perverse", "all", "counted"),
+    "audits": ("audits", "all", "domains"),
+    "detections": ("detections", "all", "domains"),
+    "near_sum": ("near", "all", 1),
+    "hit_sum": ("hit", "all", 1),
 }
-_SOURCES = _CELLS + _WEIGHTED  # rows of the array the per-locality rows are picked from
 _RI = {name: i for i, name in enumerate(_ROWS)}
 
 
@@ -131,43 +144,44 @@ class MetricsKernel:
     """Computes one step's metrics for a config with few array operations.
 
     The per-cell quantities are written into one stack (rows ``_CELLS``) and
-    summed over domains in one matrix-vector product; with the weighted sums
-    ``_WEIGHTED`` they are picked into the per-locality rows ``_ROWS`` in one
-    indexing and divided in one operation; national values are sums over
-    localities of the per-locality rows, in one more product.
+    summed over domains with the four weights ``_WEIGHTS`` in one product; the
+    per-locality rows ``_ROWS`` are picked from those sums in one indexing and
+    divided in one operation; national values are sums over localities of the
+    per-locality rows, in one more product.
     """
 
     def __init__(self, cfg: WorldConfig):
         self.cfg = cfg
         k, n_loc = cfg.n_domains, cfg.n_localities
         headline = cfg.headline_mask.astype(float)
-        self._ones_k = np.ones(k)
-        self._wbar = cfg.priorities
-        self._change_w = np.stack([headline, 1.0 - headline], axis=1)  # (K, 2)
+        weights = {"all": np.ones(k), "wbar": cfg.priorities}
+        weights.update(headline=headline, other=1.0 - headline)
+        self._weights = np.stack([weights[w] for w in _WEIGHTS], axis=1)  # (K, 4)
         fixed = {1: 1.0, "domains": float(k), "counted": 1.0}
         fixed["headline"] = max(headline.sum(), 1.0)
         fixed["other"] = max((1.0 - headline).sum(), 1.0)
-        pick, div, by_count = [], [], []
+        pick_cell, pick_weight, div, by_count = [], [], [], []
         for row in _ROWS:
-            source, d = _REDUCED.get(row, ("local_welfare", 1))  # others: overwritten
-            pick.append(_SOURCES.index(source))
+            cell, weight, d = _REDUCED.get(row, ("local_welfare", "all", 1))  # others: overwritten
+            pick_cell.append(_CI[cell])
+            pick_weight.append(_WEIGHTS.index(weight))
             div.append(fixed[d])
             by_count.append(d == "counted")
-        self._pick = np.array(pick)
+        self._pick_cell, self._pick_weight = np.array(pick_cell), np.array(pick_weight)
         self._div = np.array(div)[:, None, None]  # (rows, 1, 1)
         self._by_count = np.array(by_count)[:, None, None]
         # national = sum over localities / divisor (L for means, 1 for sums and raw sums)
         nat_div = [1.0 if m in _SUMMED or m not in _NI else float(n_loc) for m in _ROWS]
         self._nat_div = np.array(nat_div)[:, None]
         self._ones_l = np.ones(n_loc)
+        self._near_offset = cfg.bunching_band
+        self._audit_cost = cfg.audit_cost / n_loc
         self._n_loc = n_loc
         self._k = k
 
-    def new_cells(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        """Uninitialised work arrays: the per-cell stack (len(_CELLS), B, L, K) and the
-        sums over domains (len(_SOURCES), B, L)."""
-        q, b_, n_loc = len(_CELLS), batch_size, self._n_loc
-        return np.empty((q, b_, n_loc, self._k)), np.empty((len(_SOURCES), b_, n_loc))
+    def new_cells(self, batch_size: int) -> np.ndarray:
+        """An uninitialised per-cell stack (len(_CELLS), B, L, K)."""
+        return np.empty((len(_CELLS), batch_size, self._n_loc, self._k))
 
     def divisors(self, counted: np.ndarray | None) -> np.ndarray:
         """Per-row divisors (rows, B or 1, 1), given the measured-domain counts (B, 1)."""
@@ -177,47 +191,52 @@ class MetricsKernel:
 
     def compute(
         self,
-        cells: np.ndarray,  # from new_cells; rows "hit" (1[m >= tau] * mask), "measured"
-        # (m * mask) written by the caller
-        reduced: np.ndarray,  # from new_cells: work array
+        cells: np.ndarray,  # from new_cells: work array (the core reads rows of it after)
         divisors: np.ndarray,  # from divisors()
         x: np.ndarray,  # (B, L, K) true outcome after the step
         m: np.ndarray,  # (B, L, K) measure after the step
-        x_before: np.ndarray,
-        m_before: np.ndarray,
-        initial: np.ndarray,
-        priorities: np.ndarray,  # (B, L, K)
-        mask: np.ndarray,  # (B, 1, K)
-        tau: np.ndarray,  # (B, L, K) targets in force this step
+        before: WorldState,  # the state before the step
+        mask: np.ndarray,  # (B, 1, K) 1.0 where the domain is measured
         shares: np.ndarray,  # (B, L, A, 3): game share, slack share, partner share
         audited: np.ndarray | None,  # (B, L, K) or None: no audits this step
         detected: np.ndarray | None,  # (B, L, K) inflation found (with audited)
         sanction: np.ndarray | None,  # (B, L, A) or None
     ) -> StepMetrics:
-        cfg, b_, n_loc, k = self.cfg, x.shape[0], self._n_loc, self._k
-        ci, ri = _CI, _RI
-        # ---- per-cell stack
-        np.multiply(priorities, x, out=cells[ci["local_welfare"]])
-        gap = cells[ci["gap"]]
-        np.subtract(m, x, out=gap)
-        gap *= mask
-        np.multiply((m > m_before) & (x < x_before), mask, out=cells[ci["perverse"]])
-        np.multiply(cells[ci["hit"]], m < tau + cfg.bunching_band, out=cells[ci["near"]])
+        self._fill_cells(cells, x, m, before, mask, audited, detected)
+        b_, n_loc = x.shape[0], self._n_loc
+        sums = np.dot(cells.reshape(-1, self._k), self._weights)  # (Q*B*L, 4)
+        loc = sums.reshape(len(_CELLS), b_, n_loc, -1)[self._pick_cell, :, :, self._pick_weight]
+        loc /= divisors  # (rows, B, L)
+        self._locality_rows(loc, shares, sanction)
+        return StepMetrics(
+            locality_array=loc[: len(LOCALITY_METRICS)], national_array=self._national(loc)
+        )
+
+    def _fill_cells(self, cells, x, m, before, mask, audited, detected) -> None:
+        """Write the per-cell stack (rows _CELLS)."""
+        ci = _CI
+        np.multiply(before.priorities, x, out=cells[ci["local_welfare"]])
+        cells[ci["true"]] = x
+        np.subtract(x, before.initial, out=cells[ci["change"]])
+        cells[ci["measured"]] = m
+        hit = cells[ci["hit"]]
+        np.greater_equal(m, before.targets, out=hit)
+        np.subtract(m, x, out=cells[ci["gap"]])
+        np.multiply(m > before.measured, x < before.true, out=cells[ci["perverse"]])
+        near = cells[ci["near"]]
+        np.less(m, before.targets + self._near_offset, out=near)
+        near *= hit  # unmasked yet: masked with the others below
+        cells[_MASKED] *= mask
         if audited is None:
             cells[ci["audits"] :] = 0.0
         else:
             cells[ci["audits"]] = audited
-            np.greater(
-                detected * audited, DETECTION_FLOOR, out=cells[ci["detections"]], casting="unsafe"
-            )
-        q = len(_CELLS)
-        np.dot(cells.reshape(-1, k), self._ones_k, out=reduced[:q].reshape(-1))
-        np.dot(x.reshape(-1, k), self._wbar, out=reduced[q].reshape(-1))
-        change = np.dot((x - initial).reshape(-1, k), self._change_w)  # (B*L, 2)
-        reduced[q + 1 :] = change.T.reshape(2, b_, n_loc)
-        # ---- per-locality rows
-        loc = reduced[self._pick]  # (rows, B, L)
-        loc /= divisors
+            np.greater(detected * audited, DETECTION_FLOOR, out=cells[ci["detections"]])
+
+    @staticmethod
+    def _locality_rows(loc: np.ndarray, shares: np.ndarray, sanction: np.ndarray | None) -> None:
+        """The per-locality rows not picked from the sums: shares, neglect, bunching, sanctions."""
+        ri = _RI
         # gaming_share, slack_share, partnership (mean shares over agencies), joint_partnership
         # (the weakest agency's partner share): consecutive rows
         g0 = ri["gaming_share"]
@@ -238,18 +257,24 @@ class MetricsKernel:
             loc[ri["sanctions"]] = sanction[..., 0]
         else:
             loc[ri["sanctions"]] = sanction.sum(axis=-1)
-        # ---- national: sums over localities (rows in NATIONAL_METRICS order, the two raw
-        # sums in the places of inequality and audit_cost until those are computed)
-        nat = np.dot(loc.reshape(-1, n_loc), self._ones_l).reshape(len(_ROWS), b_)
+
+    def _national(self, loc: np.ndarray) -> np.ndarray:
+        """(M_nat, B) national rows from the per-locality rows (rows, B, L).
+
+        Sums over localities, in NATIONAL_METRICS order: the two raw sums sit in the
+        places of inequality and audit_cost until those are computed.
+        """
+        n_loc = self._n_loc
+        nat = np.dot(loc.reshape(-1, n_loc), self._ones_l).reshape(len(_ROWS), -1)
         nat /= self._nat_div
         np.divide(
-            nat[ri["near_sum"]], np.maximum(nat[ri["hit_sum"]], 1.0), out=nat[_NI["bunching"]]
+            nat[_RI["near_sum"]], np.maximum(nat[_RI["hit_sum"]], 1.0), out=nat[_NI["bunching"]]
         )
-        dev = loc[ri["local_welfare"]] - nat[_NI["local_welfare"]][:, None]
+        dev = loc[_RI["local_welfare"]] - nat[_NI["local_welfare"]][:, None]
         dev *= dev
         np.sqrt(np.dot(dev, self._ones_l) / n_loc, out=nat[_NI["inequality"]])
-        np.multiply(nat[_NI["audits"]], cfg.audit_cost / n_loc, out=nat[_NI["audit_cost"]])
-        return StepMetrics(locality_array=loc[: len(LOCALITY_METRICS)], national_array=nat)
+        np.multiply(nat[_NI["audits"]], self._audit_cost, out=nat[_NI["audit_cost"]])
+        return nat
 
 
 # Episode summaries: national rows (NATIONAL_METRICS order) summed, or kept ("last").
