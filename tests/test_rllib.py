@@ -18,7 +18,13 @@ from envs.target_gaming.parallel import TargetGamingEnv  # noqa: E402
 from tests.conftest import make_world  # noqa: E402
 from training.cli import main  # noqa: E402
 from training.config import TrainConfig  # noqa: E402
-from training.rllib_config import RLlibSettings, checkpoint_interval, iterations, train_batch_size  # noqa: E402
+from training.rllib_config import (  # noqa: E402
+    RLlibSettings,
+    checkpoint_interval,
+    iterations,
+    reward_scale,
+    train_batch_size,
+)
 from training.rllib_env import TargetGamingMultiAgentEnv, policy_mapping_fn  # noqa: E402
 from training.rllib_train import list_checkpoints, train_rllib  # noqa: E402
 from training.rollout import EPISODE_COLUMNS, RolloutSpec, rollout  # noqa: E402
@@ -90,6 +96,18 @@ def test_step_contract_rewards_all_keys_and_episode_metrics_at_the_end():
     assert 0.0 <= summary["gaming_share"] <= 1.0
 
 
+def test_reward_scale_scales_what_rllib_sees_and_not_the_logged_returns():
+    plain = play(TargetGamingMultiAgentEnv({"overrides": {"horizon": 5}}), seed=4)
+    scaled = play(TargetGamingMultiAgentEnv({"overrides": {"horizon": 5}, "reward_scale": 0.1}), 4)
+    for a, b in zip(plain, scaled):
+        assert b[1] == pytest.approx({k: 0.1 * v for k, v in a[1].items()})
+    assert scaled[-1][4]["local_0"] == plain[-1][4]["local_0"]
+    with pytest.raises(ValueError, match="reward_scale"):
+        TargetGamingMultiAgentEnv({"reward_scale": 0.0})
+    with pytest.raises(ValueError, match="unknown env_config"):
+        TargetGamingMultiAgentEnv({"scenari": "jug_4"})
+
+
 def test_rllibs_own_multi_agent_env_check_passes():
     from ray.rllib.utils.pre_checks.env import check_multiagent_environments
 
@@ -126,6 +144,8 @@ def test_timesteps_map_to_iterations_of_one_sb3_rollout_each():
     config = TrainConfig.from_dict({**config.to_dict(), "ppo": {"n_steps": 100}})
     assert train_batch_size(config) == 400  # env steps, i.e. 2400 local agent-steps
     assert iterations(config) == 3 and checkpoint_interval(config) == 1
+    assert reward_scale(config) == pytest.approx(1 / 40)  # horizon < 1 / (1 - 0.99)
+    assert reward_scale(TrainConfig.from_dict({"ppo": {"normalize_reward": False}})) == 1.0
     assert iterations(TrainConfig.from_dict({**config.to_dict(), "timesteps": 7201})) == 4
     assert checkpoint_interval(TrainConfig(checkpoint_every=0)) == 0
 

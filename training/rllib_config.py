@@ -17,15 +17,19 @@ overrides, ...) and maps it onto RLlib:
   ``ceil(checkpoint_every / (train_batch_size * N))`` iterations (0: only the last).
 - ``ppo`` sets the algorithm-wide settings (``n_epochs`` -> ``num_epochs``,
   ``batch_size`` -> ``minibatch_size``, counted per module, ``gamma``,
-  ``gae_lambda`` -> ``lambda_``) and the local module's (``learning_rate``, ``ent_coef``,
-  ``clip_range``, ``net_arch``, ``log_std_init``); ``centre_ppo`` sets only the
+  ``gae_lambda`` -> ``lambda_``) and the local module's (``learning_rate``,
+  ``ent_coef``, ``clip_range``, ``net_arch``, ``log_std_init``); ``centre_ppo`` sets only the
   centre module's learning rate, entropy, clip range, layers and initial
   log-std. RLlib shares discounting and minibatching across modules, so the
   centre's ``gamma`` applies per review period at the locals' value, and its
   smaller batch (one decision per review period) is cycled to fill each
-  minibatch, so each of its samples takes part in more gradient steps. ``normalize_reward`` has no
-  RLlib counterpart here (the value heads are separate from the policies, and
-  the value loss is not clipped). ``mode``, ``centre_policy``,
+  minibatch, so each of its samples takes part in more gradient steps.
+- ``ppo.normalize_reward`` scales the rewards the learners see by a fixed
+  ``1 / min(horizon, 1 / (1 - gamma))`` (``reward_scale``; SB3 divides by a
+  running std of the return instead), so the value heads, which start near 0,
+  need not grow to returns of tens; the value loss is not clipped, and the
+  policy and value networks are separate.
+- ``mode`` must stay ``locals`` (its default); it, ``centre_policy``,
   ``local_policy``, ``rounds``, ``round_timesteps``, ``centre_timesteps``,
   ``centre_log_std`` and ``progress_bar`` belong to the SB3 stages.
 
@@ -40,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from envs.target_gaming import METRICS
+from envs.target_gaming.parallel import make_config
 
 from .config import PPOConfig, TrainConfig
 from .rollout import RETURNS
@@ -74,8 +79,6 @@ class RLlibSettings:
 
 # ---- the mapping from TrainConfig --------------------------------------------------------
 def n_locals(config: TrainConfig) -> int:
-    from envs.target_gaming.parallel import make_config
-
     return make_config(config.scenario, **config.overrides).n_locals
 
 
@@ -94,6 +97,16 @@ def checkpoint_interval(config: TrainConfig) -> int:
     if config.checkpoint_every == 0:
         return 0
     return math.ceil(config.checkpoint_every / (train_batch_size(config) * n_locals(config)))
+
+
+def reward_scale(config: TrainConfig) -> float:
+    """The factor on the rewards the learners see: 1 / (effective horizon) with
+    ``ppo.normalize_reward``, so that values are of the order of one step's reward."""
+    if not config.ppo.normalize_reward:
+        return 1.0
+    horizon = make_config(config.scenario, **config.overrides).horizon
+    gamma = config.ppo.gamma
+    return 1.0 / min(horizon, 1.0 / (1.0 - gamma)) if gamma < 1.0 else 1.0 / horizon
 
 
 def derived_seed(seed: int, *keys: int) -> int:
@@ -124,6 +137,7 @@ def algorithm_config(config: TrainConfig, settings: RLlibSettings, seed: int):
         "design": config.design,
         "centre_reward": config.centre_reward,
         "overrides": dict(config.overrides),
+        "reward_scale": reward_scale(config),
     }
     specs = {"local": _module_spec(local), "centre": _module_spec(centre)}
     return (

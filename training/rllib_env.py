@@ -28,12 +28,16 @@ and never updated). It keeps RLlib's contract:
   the role's agents of the episode's reward sum). The trainer's callback logs
   them as learning curves.
 
+- Rewards handed to RLlib are multiplied by ``reward_scale`` (default 1); the
+  returns in ``episode_metrics`` are the env's own.
+
 ``env_config`` keys: ``scenario``, ``design``, ``centre_reward`` and
-``overrides`` (world config fields), as in ``TrainConfig``.
+``overrides`` (world config fields), as in ``TrainConfig``, and ``reward_scale``.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -42,6 +46,7 @@ from ray.rllib.env.multi_agent_env import MultiAgentEnv
 from envs.target_gaming.parallel import TargetGamingEnv
 
 CENTRE, LOCAL = "centre", "local"  # the module ids: one module per role
+ENV_CONFIG_KEYS = ("scenario", "design", "centre_reward", "overrides", "reward_scale")
 
 
 def module_for(agent_id: str) -> str:
@@ -60,12 +65,14 @@ class TargetGamingMultiAgentEnv(MultiAgentEnv):
     def __init__(self, config: dict[str, Any] | None = None):
         super().__init__()
         config = dict(config or {})
-        unknown = sorted(set(config) - {"scenario", "design", "centre_reward", "overrides"})
+        unknown = sorted(set(config) - set(ENV_CONFIG_KEYS))
         if unknown:
             raise ValueError(
-                f"unknown env_config key(s) {unknown}; allowed: scenario, design, "
-                "centre_reward, overrides"
+                f"unknown env_config key(s) {unknown}; allowed: {', '.join(ENV_CONFIG_KEYS)}"
             )
+        self.reward_scale = float(config.get("reward_scale", 1.0))
+        if not (math.isfinite(self.reward_scale) and self.reward_scale > 0):
+            raise ValueError(f"reward_scale = {self.reward_scale!r} must be a positive number")
         self.env = TargetGamingEnv(
             scenario=config.get("scenario", "whitehall"),
             design=config.get("design", "targets"),
@@ -110,6 +117,8 @@ class TargetGamingMultiAgentEnv(MultiAgentEnv):
         terminateds["__all__"] = all(terminations.values())
         truncateds["__all__"] = done and not terminateds["__all__"]
         obs = self._visible(obs, done)
+        if self.reward_scale != 1.0:
+            rewards = {a: r * self.reward_scale for a, r in rewards.items()}
         infos = {a: {} for a in obs}
         if done:
             infos = {a: {"episode_metrics": self._episode_summary()} for a in obs}

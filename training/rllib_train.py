@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import re
 import shutil
@@ -150,7 +151,8 @@ def progress_row(iteration: int, result: dict) -> dict:
     """One row of progress.csv from an iteration's result: means over its finished episodes."""
     runners = result.get("env_runners", {})
     sums = runners.get("target_gaming", {})
-    episodes = int(sums.get("episodes", 0))
+    episodes = sums.get("episodes", 0)
+    episodes = int(episodes) if math.isfinite(episodes) else 0  # NaN: none ended this time
     lifetime = runners.get("num_module_steps_sampled_lifetime", {})
     row = {
         "iteration": iteration,
