@@ -29,7 +29,7 @@ PRESETS: dict[str, dict] = {
     "quick": {
         "designs": ("targets", "audited_targets", "rotating_basket", "oracle_outcomes"),
         "seeds": (0, 1, 2),
-        "train": {"timesteps": 60_000, "n_envs": 16},
+        "train": {"timesteps": 300_000, "n_envs": 64, "checkpoint_every": 100_000},
         "eval_episodes": 16,
     },
     "standard": {
@@ -45,7 +45,7 @@ PRESETS: dict[str, dict] = {
             "oracle_outcomes",
         ),
         "seeds": (0, 1, 2, 3, 4),
-        "train": {"timesteps": 300_000, "n_envs": 32},
+        "train": {"timesteps": 1_000_000, "n_envs": 64},
         "eval_episodes": 32,
     },
     "full": {
@@ -55,7 +55,7 @@ PRESETS: dict[str, dict] = {
         ),
         "seeds": tuple(range(10)),
         "scenarios": ("whitehall", "coalfield_seaside", "jug_2"),
-        "train": {"timesteps": 1_000_000, "n_envs": 32},
+        "train": {"timesteps": 3_000_000, "n_envs": 64},
         "eval_episodes": 64,
     },
 }
@@ -181,6 +181,10 @@ def aggregate(config: CompareConfig, root: Path, command: str, skipped: int, wal
     for c in cells:
         with np.load(config.cell_dir(root, c) / "traces.npz") as data:
             traces.setdefault(c.design, []).append(dict(data))
+    cell_seconds = sum(
+        json.loads((config.cell_dir(root, c) / "done.json").read_text())["wall_seconds"]
+        for c in cells
+    )
     designs = [d for d in config.designs if any(c.design == d for c in cells)]
     agents = ["learned", *config.baselines]
     names = [
@@ -196,7 +200,7 @@ def aggregate(config: CompareConfig, root: Path, command: str, skipped: int, wal
         f"training {config.train}; {config.eval_episodes} evaluation episodes per seed, agent "
         f"and variant (fresh seeds and held-out variants {config.held_out}).",
         f"Cells finished: {len(cells)} of {len(config.cells())} ({skipped} from an earlier run); "
-        f"this run's wall time {wall:.0f} s.",
+        f"this run's wall time {wall:.0f} s; the cells' own times add up to {cell_seconds:.0f} s.",
     ]
     variants = ["fresh", *config.held_out]
     return write_report(root, summary, designs, variants, agents, header, names)
