@@ -13,41 +13,18 @@ with ``--backend rllib``, both jointly on Ray RLlib (``training/rllib_train.py``
 from __future__ import annotations
 
 import argparse
-import ast
 import sys
 from pathlib import Path
 
 from agents import CENTRE_POLICIES, LOCAL_POLICIES
 from envs.target_gaming import DESIGNS, SCENARIOS
 
-from .config import add_train_arguments, config_from_args
+from .config import add_train_arguments, config_from_args, parse_assignment
+from .report import MAIN_METRICS
 from .rollout import RolloutSpec, metrics_table, rollout, write_csv_atomic, write_text_atomic
 
-MAIN_METRICS = (
-    "local_return",
-    "true_welfare",
-    "measured_performance",
-    "goodhart_gap",
-    "gaming_share",
-    "neglect",
-    "bunching",
-    "slack_share",
-    "partnership",
-    "target_hit_rate",
-    "audit_cost",
-)
-
-
-def _override(text: str) -> tuple[str, object]:
-    """``field=value``; the value is read as a Python literal when it is one."""
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"--set expects field=value, got {text!r}")
-    key, raw = text.split("=", 1)
-    try:
-        value = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        value = raw
-    return key.strip(), value
+# the rollout table: the locals' return, the comparison's main metrics, and the hit rate
+ROLLOUT_METRICS = ("local_return", *MAIN_METRICS, "target_hit_rate")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     roll.add_argument(
         "--centre-param",
-        type=_override,
+        type=parse_assignment,
         action="append",
         default=[],
         metavar="NAME=VALUE",
@@ -85,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     roll.add_argument("--out", type=Path, help="folder for metrics.txt and episodes.csv")
     roll.add_argument(
         "--set",
-        type=_override,
+        type=parse_assignment,
         action="append",
         default=[],
         metavar="FIELD=VALUE",
@@ -133,7 +110,7 @@ def _run_rollout(args: argparse.Namespace, argv_used: list[str] | None) -> int:
                 overrides=overrides,
             )
             rows += rollout(spec, render=print if args.render else None)
-    table = metrics_table(rows) if args.all_metrics else metrics_table(rows, MAIN_METRICS)
+    table = metrics_table(rows) if args.all_metrics else metrics_table(rows, ROLLOUT_METRICS)
     print(table)
     if args.out:
         command = "target-gaming " + " ".join(sys.argv[1:] if argv_used is None else argv_used)
