@@ -11,6 +11,7 @@ outcome, measurement, pay, audits (review steps), targets (review steps).
 
 from __future__ import annotations
 
+import operator
 import threading
 from dataclasses import dataclass
 
@@ -30,8 +31,8 @@ from .metrics import _CI, _NI, _RI, MetricsKernel, StepMetrics
 from .state import WorldState
 
 # rows of the metrics: per-cell stack (masked), per-locality and national arrays
-_HIT, _LEVEL = _CI["hit"], _CI["measured"]
-_LOC_HIT = _RI["target_hit_rate"]
+_HIT, _LEVEL, _WELFARE = _CI["hit"], _CI["measured"], _CI["local_welfare"]
+_LOC_HIT, _LOC_WELFARE = _RI["target_hit_rate"], _RI["local_welfare"]
 _NAT_HIT, _NAT_MEASURED = _NI["target_hit_rate"], _NI["measured_performance"]
 
 
@@ -100,12 +101,12 @@ class World:
         self._n_deliver = kc * r  # action columns: deliver (kc*R), game (kc), partner, slack
         self._n_effort = kc * (r + 1)
         self._ones_k = np.ones(k)
-        cols = np.zeros((self._d, 4))  # sums of: all, game, slack, partner
-        cols[:, 0] = 1.0
-        cols[self._n_deliver : self._n_effort, 1] = 1.0
-        cols[-1, 2] = 1.0
-        cols[-2, 3] = 1.0
-        self._action_sums = cols
+        rows = np.zeros((4, self._d))  # sums of: all, game, slack, partner
+        rows[0] = 1.0
+        rows[1, self._n_deliver : self._n_effort] = 1.0
+        rows[2, -1] = 1.0
+        rows[3, -2] = 1.0
+        self._action_sums = rows
         # alpha * sum over approaches, as a (kc*R, kc) matrix
         self._alpha_sum = cfg.alpha * np.kron(np.eye(kc), np.ones((r, 1)))
         self._keep = 1.0 - cfg.rho
@@ -115,7 +116,7 @@ class World:
         if self._fixed_basket is not None:
             self._counted = np.full((1, 1), max(self._fixed_basket.sum(), 1.0))
             self._pay_norm = np.maximum(self._fixed_basket @ self._pay_weights_t, 1.0)  # (A,)
-        self._metrics = MetricsKernel(cfg)
+        self._metrics = MetricsKernel(cfg, self._fixed_basket)
         self._review_period, self._horizon = cfg.review_period, cfg.horizon
         self._review_one = np.ones(1, dtype=bool)  # the review mask of one environment
         # threshold pay with every agency paid on every domain is the target hit rate
@@ -125,8 +126,6 @@ class World:
         # a coordinated political centre: half the national hit rate plus half the measure
         self._political_total = self._centre_reward is political_reward and not cfg.departments
         self._scratches: dict[tuple[int, int], _Scratch] = {}
-        if self._fixed_basket is not None:
-            self._divisors = self._metrics.divisors(self._counted)
 
     # ---- sizes ---------------------------------------------------------------
     @property
@@ -198,7 +197,7 @@ class World:
     def _decode(self, actions: np.ndarray, capacity: np.ndarray, scratch: _Scratch | None = None):
         """Clip, normalise and scale local actions with few array operations.
 
-        Returns ``summary`` (B*L*A, 3) with columns game share, slack share,
+        Returns ``summary`` (3, B*L*A) with rows game share, slack share,
         partner share, and ``effort`` (B*L*A, kc*(R+1)) the absolute deliver and
         game effort (fresh, or scratch's, which the caller may overwrite).
         """
@@ -206,13 +205,13 @@ class World:
         a = np.maximum(actions, 0.0, out=scratch.actions if scratch is not None else None)
         np.minimum(a, 1.0, out=a)  # clip to [0, 1]
         flat = a.reshape(-1, d)  # (B*L*A, D)
-        sums = np.dot(flat, self._action_sums)  # total, game, slack, partner
-        total = sums[:, 0]
+        sums = np.dot(self._action_sums, flat.T)  # (4, B*L*A): total, game, slack, partner
+        total = sums[0]
         idle = total <= 0.0  # an all-zero action is all slack
         total += idle  # the divisor: 1 where idle (the action is all 0 there)
-        summary = sums[:, 1:]
-        summary /= total[:, None]  # shares
-        summary[:, 1] += idle
+        summary = sums[1:]
+        summary /= total  # shares
+        summary[1] += idle
         if self._n_ag == 1:  # each agency's capacity / total
             scale = capacity.reshape(-1) / total
         else:
@@ -231,13 +230,13 @@ class World:
         b_, n_loc, n_ag = actions.shape[0], self._n_loc, self._n_ag
         summary, effort = self._decode(actions, state.capacity)
         kr = self._n_deliver
-        per_agency = summary.reshape(b_, n_loc, n_ag, 3)
+        per_agency = summary.reshape(3, b_, n_loc, n_ag)
         return Effort(
             deliver=effort[:, :kr].reshape(b_, n_loc, cfg.n_domains, cfg.n_approaches),
             game=effort[:, kr:].reshape(b_, n_loc, cfg.n_domains),
-            partner_share=per_agency[..., 2],
-            slack_share=per_agency[..., 1],
-            game_share=per_agency[..., 0],
+            partner_share=per_agency[2],
+            slack_share=per_agency[1],
+            game_share=per_agency[0],
         )
 
     def decode_centre(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -266,9 +265,9 @@ class World:
         summary, effort = self._decode(local_actions, state.capacity, scratch)
         true, measured, inflation = self._outcomes(state, summary, effort, scratch, rng)
         t = state.t + 1
-        shares = summary.reshape(b_, self._n_loc, self._n_ag, 3)
+        shares = summary.reshape(3, b_, self._n_loc, self._n_ag)
         new = {"t": t, "true": true, "measured": measured, "inflation": inflation}
-        new["partnership"] = shares[..., 2]
+        new["partnership"] = shares[2]
         review, everywhere = self._reviewing(state.t)
         audited = sanction = None
         if review is not None:
@@ -277,13 +276,14 @@ class World:
             )
         state2 = state._evolve(new)
         counted, norm, divisors = self._counts(state.basket)
-        cells = scratch.cells
+        work = scratch.metrics
         mask = state.basket[:, None, :]  # (B, 1, K)
         metrics = self._metrics.compute(
-            cells, divisors, true, measured, state, mask, shares, audited, state2.detected, sanction
+            work, divisors, true, measured, state, mask, shares, audited, state2.detected, sanction
         )
+        cells = work.cells
         pay = self._pay(state, true, measured, mask, cells, norm, metrics)
-        local = self._local_rewards(state, true, summary, pay, sanction)
+        local = self._local_rewards(state, summary, cells, metrics, pay, sanction, scratch)
         if self._political_total:
             nat = metrics.national_array
             centre = nat[_NAT_HIT] + nat[_NAT_MEASURED]
@@ -319,7 +319,7 @@ class World:
         gain = np.dot(deliver, self._alpha_sum).reshape(cell)
         gain *= 1.0 - x
         # 2. joined-up spillovers scaled by partnership (per_domain: the weakest agency)
-        partner = summary[:, 2]
+        partner = summary[2]
         if self._n_ag > 1:
             partner = partner.reshape(b_ * n_loc, -1).min(axis=-1)
         spill = np.dot(gain.reshape(-1, k), self._spill_t)  # (B*L, K)
@@ -330,7 +330,7 @@ class World:
         inflation = self._keep * state.inflation
         inflation += cfg.gamma * root[:, kr:].reshape(cell)
         noise = rng.standard_normal(out=scratch.noise)  # (2, B, L, K)
-        noise *= self._noise_scale  # sigma_x, sigma_m
+        noise *= scratch.noise_scale  # sigma_x, sigma_m
         # 4. true outcome drifts to baseline
         drift = x - state.baseline
         drift *= cfg.delta
@@ -358,9 +358,9 @@ class World:
         return (review if n else None), n == t.shape[0]
 
     def _counts(self, basket: np.ndarray):
-        """(counted (B or 1, 1), pay norm (.., A), metric divisors) for the measured domains."""
+        """(counted (B or 1, 1), pay norm (.., A), metric divisors or None: the fixed ones)."""
         if self._fixed_basket is not None:
-            return self._counted, self._pay_norm, self._divisors
+            return self._counted, self._pay_norm, None
         counted = np.maximum(basket @ self._ones_k, 1.0)[:, None]  # (B, 1)
         norm = np.maximum(basket @ self._pay_weights_t, 1.0)[:, None, :]  # (B, 1, A)
         return counted, norm, self._metrics.divisors(counted)
@@ -388,20 +388,47 @@ class World:
         )
         return self._pay_rule(self.config, inputs)
 
-    def _local_rewards(self, state, true, summary, pay, sanction) -> np.ndarray:
-        """(B, N): pay - sanction - effort cost + motivation * own welfare gain."""
-        b_, n_loc, k = true.shape
-        good = state.priorities * (true - state.baseline)
-        good = (good.reshape(-1, k) @ self._own_weights_t).reshape(b_, n_loc, -1)
-        good /= self._own_norm(state.priorities)
-        good *= state.motivation[..., None]
-        cost = 1.0 - summary[:, 1].reshape(good.shape)
-        cost *= self.config.effort_cost
-        local = good - cost
+    def _local_rewards(self, state, summary, cells, metrics, pay, sanction, scratch):
+        """(B, N): pay - sanction - effort cost + motivation * own welfare gain.
+
+        The welfare gain of an agency is sum over its domains of w * (x - baseline),
+        divided by its priorities' sum: ``(sum of w * x - offset) * factor`` with the
+        per-episode terms of _own_welfare_terms (factor includes the motivation).
+        """
+        b_, n_loc, k = state.true.shape
+        offset, factor = self._own_welfare_terms(state, scratch)
+        if self._n_ag == 1:  # sum over all domains: the local_welfare metric
+            good = metrics.locality_array[_LOC_WELFARE][..., None] - offset
+        else:
+            good = np.dot(cells[_WELFARE].reshape(-1, k), self._own_weights_t)
+            good = good.reshape(offset.shape)
+            good -= offset
+        good *= factor
+        local = good
         local += pay
+        effort_cost = self.config.effort_cost  # per unit of non-slack effort
+        local += summary[1].reshape(local.shape) * effort_cost
+        local -= effort_cost
         if sanction is not None:
             local -= sanction
         return local.reshape(b_, -1)
+
+    def _own_welfare_terms(self, state, scratch) -> tuple[np.ndarray, np.ndarray]:
+        """(offset, factor), each (B, L, A), of the welfare term of local rewards.
+
+        They depend only on arrays drawn at reset, so they are kept in the scratch
+        while the state holds the very same arrays (a state's arrays are never
+        written in place: each step makes new ones).
+        """
+        key = (state.priorities, state.baseline, state.motivation)
+        cached = scratch.own_welfare
+        if cached is None or not all(map(operator.is_, key, cached[0])):
+            priorities = state.priorities
+            b_, n_loc, k = priorities.shape
+            offset = np.dot((priorities * state.baseline).reshape(-1, k), self._own_weights_t)
+            factor = state.motivation[..., None] / self._own_norm(priorities)
+            cached = scratch.own_welfare = (key, offset.reshape(factor.shape), factor)
+        return cached[1], cached[2]
 
     def _own_norm(self, priorities: np.ndarray) -> np.ndarray:
         """max(priorities @ own_weights.T, 1e-12): (B, L, A)."""
@@ -500,7 +527,9 @@ class _Scratch:
         self.actions = np.empty((b_, cfg.n_locals, cfg.local_action_dim))
         self.effort = np.empty((b_ * cfg.n_locals, world._n_effort))
         self.noise = np.empty((2, b_, n_loc, k))
-        self.cells = world._metrics.new_cells(b_)
+        self.noise_scale = np.array(np.broadcast_to(world._noise_scale, self.noise.shape))
+        self.metrics = world._metrics.new_work(b_)
+        self.own_welfare = None  # (key arrays, offset, factor): see World._own_welfare_terms
 
 
 def systematic_sample(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -50,42 +50,43 @@ _SUMMED = ("audits", "detections", "sanctions")
 
 _NI = {name: i for i, name in enumerate(NATIONAL_METRICS)}
 
-# Rows of the per-cell stack (MetricsKernel), each (B, L, K): the rows of _MASKED count
-# only on measured domains. All rows are summed over domains with each of the weights
-# _WEIGHTS in one product, and the per-locality rows picked from those sums.
+# Rows of the per-cell stack (MetricsKernel), each (B, L, K). Every row is multiplied by its
+# weight over domains (_WEIGHT_OF, "all" if not listed) and summed over domains in one
+# product; the per-locality rows are picked from those sums.
 _CELLS = (
-    "local_welfare",  # w * x
     "true",  # x
+    "local_welfare",  # w * x
     "change",  # x - x at reset
+    "change_other",  # the same, weighted by the other (non-headline) domains
+    "audits",  # audited cells
+    "detections",  # 1[inflation found > DETECTION_FLOOR]
     "measured",  # m
     "hit",  # 1[m >= tau]
     "gap",  # m - x
     "perverse",  # 1[m rose while x fell]
     "near",  # 1[tau <= m < tau + bunching_band]
-    "audits",  # audited cells
-    "detections",  # 1[inflation found > DETECTION_FLOOR]
 )
 _CI = {name: i for i, name in enumerate(_CELLS)}
-_MASKED = slice(_CI["measured"], _CI["near"] + 1)
-_WEIGHTS = ("all", "wbar", "headline", "other")  # (K,) each: ones, wbar, headline, the rest
+_MASKED = slice(_CI["measured"], len(_CELLS))  # rows counted only on measured domains
+_WEIGHT_OF = {"true": "wbar", "change": "headline", "change_other": "other"}
 # Per-locality rows: LOCALITY_METRICS, then two raw sums used for bunching.
 _ROWS = LOCALITY_METRICS + ("near_sum", "hit_sum")
-# row -> (cell row, weight, divisor): "counted" = number of measured domains (at least 1),
+# row -> (cell row, divisor): "counted" = number of measured domains (at least 1),
 # "domains" = K, "headline" / "other" = number of such domains (at least 1); rows not
 # listed are computed otherwise.
 _REDUCED = {
-    "true_welfare": ("true", "wbar", 1),
-    "local_welfare": ("local_welfare", "all", 1),
-    "measured_performance": ("measured", "all", "counted"),
-    "target_hit_rate": ("hit", "all", "counted"),
-    "goodhart_gap": ("gap", "all", "counted"),
-    "measured_change": ("change", "headline", "headline"),
-    "unmeasured_change": ("change", "other", "other"),
-    "perverse_rate": ("perverse", "all", "counted"),
-    "audits": ("audits", "all", "domains"),
-    "detections": ("detections", "all", "domains"),
-    "near_sum": ("near", "all", 1),
-    "hit_sum": ("hit", "all", 1),
+    "true_welfare": ("true", 1),
+    "local_welfare": ("local_welfare", 1),
+    "measured_performance": ("measured", "counted"),
+    "target_hit_rate": ("hit", "counted"),
+    "goodhart_gap": ("gap", "counted"),
+    "measured_change": ("change", "headline"),
+    "unmeasured_change": ("change_other", "other"),
+    "perverse_rate": ("perverse", "counted"),
+    "audits": ("audits", "domains"),
+    "detections": ("detections", "domains"),
+    "near_sum": ("near", 1),
+    "hit_sum": ("hit", 1),
 }
 _RI = {name: i for i, name in enumerate(_ROWS)}
 
@@ -136,88 +137,122 @@ class StepMetrics:
     def national_array(self) -> np.ndarray:  # (M_nat, B)
         return np.stack([self.national[name] for name in NATIONAL_METRICS])
 
+    @classmethod
+    def _fast(cls, locality_array: np.ndarray, national_array: np.ndarray) -> StepMetrics:
+        """``StepMetrics(locality_array=..., national_array=...)`` without the checks."""
+        metrics = object.__new__(cls)
+        metrics.__dict__.update(locality_array=locality_array, national_array=national_array)
+        return metrics
+
     def __repr__(self) -> str:
         return f"StepMetrics(locality={self.locality!r}, national={self.national!r})"
+
+
+class MetricsWork:
+    """Work arrays of one batch size for MetricsKernel (reused step after step).
+
+    ``cells`` is the per-cell stack; ``weights`` each row's weight over domains,
+    broadcast to the stack's shape so the weighting is one plain product (the
+    rows of _MASKED are rewritten each step when the basket rotates);
+    ``divisors`` and ``national_divisors`` are likewise broadcast.
+    """
+
+    def __init__(self, kernel: MetricsKernel, batch_size: int):
+        b_, n_loc, k = batch_size, kernel._n_loc, kernel._k
+        shape = (len(_CELLS), b_, n_loc, k)
+        self.cells = np.empty(shape)
+        self.weights = np.array(np.broadcast_to(kernel._row_weights[:, None, None, :], shape))
+        self.divisors = np.array(np.broadcast_to(kernel._div, (len(_ROWS), b_, n_loc)))
+        self.national_divisors = np.array(np.broadcast_to(kernel._nat_div, (len(_ROWS), b_)))
 
 
 class MetricsKernel:
     """Computes one step's metrics for a config with few array operations.
 
-    The per-cell quantities are written into one stack (rows ``_CELLS``) and
-    summed over domains with the four weights ``_WEIGHTS`` in one product; the
-    per-locality rows ``_ROWS`` are picked from those sums in one indexing and
-    divided in one operation; national values are sums over localities of the
-    per-locality rows, in one more product.
+    The per-cell quantities are written into one stack (rows ``_CELLS``),
+    weighted and summed over domains in one product; the per-locality rows
+    ``_ROWS`` are picked from those sums in one ``take`` and divided in one
+    operation; national values are sums over localities of the per-locality
+    rows, in one more product.
     """
 
-    def __init__(self, cfg: WorldConfig):
+    def __init__(self, cfg: WorldConfig, fixed_mask: np.ndarray | None):
+        """``fixed_mask`` (K,): the domains measured every step, or None (a rotating basket)."""
         self.cfg = cfg
         k, n_loc = cfg.n_domains, cfg.n_localities
         headline = cfg.headline_mask.astype(float)
         weights = {"all": np.ones(k), "wbar": cfg.priorities}
         weights.update(headline=headline, other=1.0 - headline)
-        self._weights = np.stack([weights[w] for w in _WEIGHTS], axis=1)  # (K, 4)
+        self._row_weights = np.stack([weights[_WEIGHT_OF.get(c, "all")] for c in _CELLS])
+        if fixed_mask is not None:
+            self._row_weights[_MASKED] = fixed_mask
+        self._rotating = fixed_mask is None
         fixed = {1: 1.0, "domains": float(k), "counted": 1.0}
         fixed["headline"] = max(headline.sum(), 1.0)
         fixed["other"] = max((1.0 - headline).sum(), 1.0)
-        pick_cell, pick_weight, div, by_count = [], [], [], []
+        if fixed_mask is not None:
+            fixed["counted"] = max(fixed_mask.sum(), 1.0)
+        pick, div, by_count = [], [], []
         for row in _ROWS:
-            cell, weight, d = _REDUCED.get(row, ("local_welfare", "all", 1))  # others: overwritten
-            pick_cell.append(_CI[cell])
-            pick_weight.append(_WEIGHTS.index(weight))
+            cell, d = _REDUCED.get(row, ("local_welfare", 1))  # others: overwritten
+            pick.append(_CI[cell])
             div.append(fixed[d])
             by_count.append(d == "counted")
-        self._pick_cell, self._pick_weight = np.array(pick_cell), np.array(pick_weight)
+        self._pick = np.array(pick)
         self._div = np.array(div)[:, None, None]  # (rows, 1, 1)
         self._by_count = np.array(by_count)[:, None, None]
         # national = sum over localities / divisor (L for means, 1 for sums and raw sums)
         nat_div = [1.0 if m in _SUMMED or m not in _NI else float(n_loc) for m in _ROWS]
         self._nat_div = np.array(nat_div)[:, None]
-        self._ones_l = np.ones(n_loc)
+        self._ones_k, self._ones_l = np.ones(k), np.ones(n_loc)
+        self._centring = np.eye(n_loc) - 1.0 / n_loc  # x @ centring = x - mean(x)
+        self._mean_l = np.full(n_loc, 1.0 / n_loc)
         self._near_offset = cfg.bunching_band
         self._audit_cost = cfg.audit_cost / n_loc
         self._n_loc = n_loc
         self._k = k
 
-    def new_cells(self, batch_size: int) -> np.ndarray:
-        """An uninitialised per-cell stack (len(_CELLS), B, L, K)."""
-        return np.empty((len(_CELLS), batch_size, self._n_loc, self._k))
+    def new_work(self, batch_size: int) -> MetricsWork:
+        return MetricsWork(self, batch_size)
 
-    def divisors(self, counted: np.ndarray | None) -> np.ndarray:
-        """Per-row divisors (rows, B or 1, 1), given the measured-domain counts (B, 1)."""
-        if counted is None:
-            return self._div
+    def divisors(self, counted: np.ndarray) -> np.ndarray:
+        """Per-row divisors (rows, B, 1) of a rotating basket, given the counts (B, 1)."""
         return np.where(self._by_count, counted[None], self._div)
 
     def compute(
         self,
-        cells: np.ndarray,  # from new_cells: work array (the core reads rows of it after)
-        divisors: np.ndarray,  # from divisors()
+        work: MetricsWork,  # from new_work; the core reads rows of work.cells after
+        divisors: np.ndarray | None,  # from divisors(), or None: work's (a fixed basket)
         x: np.ndarray,  # (B, L, K) true outcome after the step
         m: np.ndarray,  # (B, L, K) measure after the step
         before: WorldState,  # the state before the step
         mask: np.ndarray,  # (B, 1, K) 1.0 where the domain is measured
-        shares: np.ndarray,  # (B, L, A, 3): game share, slack share, partner share
+        shares: np.ndarray,  # (3, B, L, A): game share, slack share, partner share
         audited: np.ndarray | None,  # (B, L, K) or None: no audits this step
         detected: np.ndarray | None,  # (B, L, K) inflation found (with audited)
         sanction: np.ndarray | None,  # (B, L, A) or None
     ) -> StepMetrics:
-        self._fill_cells(cells, x, m, before, mask, audited, detected)
+        cells = work.cells
+        self._fill_cells(cells, x, m, before, audited, detected)
+        if self._rotating:
+            work.weights[_MASKED] = mask
+        cells *= work.weights
         b_, n_loc = x.shape[0], self._n_loc
-        sums = np.dot(cells.reshape(-1, self._k), self._weights)  # (Q*B*L, 4)
-        loc = sums.reshape(len(_CELLS), b_, n_loc, -1)[self._pick_cell, :, :, self._pick_weight]
-        loc /= divisors  # (rows, B, L)
+        sums = np.dot(cells.reshape(-1, self._k), self._ones_k).reshape(-1, b_, n_loc)
+        loc = sums.take(self._pick, axis=0)  # (rows, B, L)
+        loc /= work.divisors if divisors is None else divisors
         self._locality_rows(loc, shares, sanction)
-        return StepMetrics(
-            locality_array=loc[: len(LOCALITY_METRICS)], national_array=self._national(loc)
-        )
+        nat = self._national(loc, work.national_divisors)
+        return StepMetrics._fast(loc[: len(LOCALITY_METRICS)], nat)
 
-    def _fill_cells(self, cells, x, m, before, mask, audited, detected) -> None:
-        """Write the per-cell stack (rows _CELLS)."""
+    def _fill_cells(self, cells, x, m, before, audited, detected) -> None:
+        """Write the per-cell stack (rows _CELLS), unweighted."""
         ci = _CI
-        np.multiply(before.priorities, x, out=cells[ci["local_welfare"]])
         cells[ci["true"]] = x
-        np.subtract(x, before.initial, out=cells[ci["change"]])
+        np.multiply(before.priorities, x, out=cells[ci["local_welfare"]])
+        change = cells[ci["change"]]
+        np.subtract(x, before.initial, out=change)
+        cells[ci["change_other"]] = change
         cells[ci["measured"]] = m
         hit = cells[ci["hit"]]
         np.greater_equal(m, before.targets, out=hit)
@@ -225,10 +260,9 @@ class MetricsKernel:
         np.multiply(m > before.measured, x < before.true, out=cells[ci["perverse"]])
         near = cells[ci["near"]]
         np.less(m, before.targets + self._near_offset, out=near)
-        near *= hit  # unmasked yet: masked with the others below
-        cells[_MASKED] *= mask
+        near *= hit
         if audited is None:
-            cells[ci["audits"] :] = 0.0
+            cells[ci["audits"] : ci["detections"] + 1] = 0.0
         else:
             cells[ci["audits"]] = audited
             np.greater(detected * audited, DETECTION_FLOOR, out=cells[ci["detections"]])
@@ -240,13 +274,13 @@ class MetricsKernel:
         # gaming_share, slack_share, partnership (mean shares over agencies), joint_partnership
         # (the weakest agency's partner share): consecutive rows
         g0 = ri["gaming_share"]
-        a_ = shares.shape[2]
+        a_ = shares.shape[3]
         if a_ == 1:
-            loc[g0 : g0 + 3] = shares[:, :, 0].transpose(2, 0, 1)
+            loc[g0 : g0 + 3] = shares[..., 0]
             loc[g0 + 3] = loc[g0 + 2]
         else:
-            np.divide(shares.sum(axis=2).transpose(2, 0, 1), a_, out=loc[g0 : g0 + 3])
-            loc[g0 + 3] = shares[..., 2].min(axis=-1)
+            np.divide(shares.sum(axis=-1), a_, out=loc[g0 : g0 + 3])
+            loc[g0 + 3] = shares[2].min(axis=-1)
         np.subtract(
             loc[ri["measured_change"]], loc[ri["unmeasured_change"]], out=loc[ri["neglect"]]
         )
@@ -258,21 +292,21 @@ class MetricsKernel:
         else:
             loc[ri["sanctions"]] = sanction.sum(axis=-1)
 
-    def _national(self, loc: np.ndarray) -> np.ndarray:
+    def _national(self, loc: np.ndarray, divisors: np.ndarray) -> np.ndarray:
         """(M_nat, B) national rows from the per-locality rows (rows, B, L).
 
         Sums over localities, in NATIONAL_METRICS order: the two raw sums sit in the
         places of inequality and audit_cost until those are computed.
         """
-        n_loc = self._n_loc
-        nat = np.dot(loc.reshape(-1, n_loc), self._ones_l).reshape(len(_ROWS), -1)
-        nat /= self._nat_div
+        nat = np.dot(loc.reshape(-1, self._n_loc), self._ones_l).reshape(len(_ROWS), -1)
+        nat /= divisors
         np.divide(
             nat[_RI["near_sum"]], np.maximum(nat[_RI["hit_sum"]], 1.0), out=nat[_NI["bunching"]]
         )
-        dev = loc[_RI["local_welfare"]] - nat[_NI["local_welfare"]][:, None]
+        # inequality: the standard deviation of local welfare over localities
+        dev = np.dot(loc[_RI["local_welfare"]], self._centring)
         dev *= dev
-        np.sqrt(np.dot(dev, self._ones_l) / n_loc, out=nat[_NI["inequality"]])
+        np.sqrt(np.dot(dev, self._mean_l), out=nat[_NI["inequality"]])
         np.multiply(nat[_NI["audits"]], self._audit_cost, out=nat[_NI["audit_cost"]])
         return nat
 
