@@ -59,7 +59,14 @@ __all__ = ["RLlibResult", "RLlibSettings", "evaluate", "train_rllib"]
 
 _CHECKPOINT = re.compile(r"^iter_(\d+)$")
 STEP_COLUMNS = {"local": "local_timesteps", "centre": "centre_decisions"}  # agent-steps sampled
-PROGRESS_COLUMNS = ("iteration", "env_steps", *STEP_COLUMNS.values(), "episodes", *CURVE_METRICS)
+PROGRESS_COLUMNS = (
+    "iteration",
+    "seconds",  # the iteration's wall time (sampling and update)
+    "env_steps",
+    *STEP_COLUMNS.values(),
+    "episodes",
+    *CURVE_METRICS,
+)
 
 
 @dataclass(frozen=True)
@@ -156,6 +163,7 @@ def progress_row(iteration: int, result: dict) -> dict:
     lifetime = runners.get("num_module_steps_sampled_lifetime", {})
     row = {
         "iteration": iteration,
+        "seconds": round(float(result.get("time_this_iter_s", 0.0)), 3),
         "env_steps": int(result.get("num_env_steps_sampled_lifetime", 0)),
         **{column: int(lifetime.get(role, 0)) for role, column in STEP_COLUMNS.items()},
         "episodes": episodes,
