@@ -65,6 +65,7 @@ class TargetGamingEnv(ParallelEnv):
         self.local_agents = [f"local_{n}" for n in range(cfg.n_locals)]
         self.possible_agents = self.centre_agents + self.local_agents
         self._agent_set = frozenset(self.possible_agents)
+        self._agent_locality = [n // cfg.n_agencies for n in range(cfg.n_locals)]
         self.agents: list[str] = []
         self._layouts = {a: self._make_layouts(a) for a in self.possible_agents}
         # shapes of the stacked actions (every centre, every local agent alike)
@@ -208,13 +209,19 @@ class TargetGamingEnv(ParallelEnv):
         return obs
 
     def _infos(self, result: StepResult) -> dict[str, dict]:
+        # Every agent gets its own fresh dicts (callers may mutate them), built from one
+        # .tolist() per block; local agent n reads its locality's row n // n_agencies.
         metrics = result.metrics
         national = dict(zip(NATIONAL_METRICS, metrics.national_array[:, 0].tolist()))
         infos = {a: {"metrics": dict(national)} for a in self.centre_agents}
         rows = metrics.locality_array[:, 0].T.tolist()  # (L, M)
-        n_ag = self.config.n_agencies
-        for n, agent in enumerate(self.local_agents):
-            infos[agent] = {"metrics": dict(zip(LOCALITY_METRICS, rows[n // n_ag]))}
+        names = LOCALITY_METRICS
+        infos.update(
+            zip(
+                self.local_agents,
+                [{"metrics": dict(zip(names, rows[n]))} for n in self._agent_locality],
+            )
+        )
         return infos
 
     def state(self) -> np.ndarray:
