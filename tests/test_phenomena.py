@@ -106,4 +106,5 @@ def test_targets_raise_true_outcomes_where_gaming_is_audited_or_costly():
     costly = metric("targets", "myopic_best_response", "measured_change", gamma=0.05)
     assert abs(idle.mean()) < 0.03
     assert audited.mean() > idle.mean() + 0.1
-    assert costly.mean() > idle.mean() + 0.05
+    gain = costly - idle  # paired: the same localities and noise
+    assert gain.mean() > 0.03 and gain.mean() > 5 * gain.std() / np.sqrt(EPISODES)
