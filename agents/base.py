@@ -179,3 +179,11 @@ def compose_centre(cfg: WorldConfig, targets: np.ndarray, audit: np.ndarray) -> 
     level = (targets - cfg.target_min) / max(cfg.target_max - cfg.target_min, 1e-12)
     m = targets.shape[0]
     return np.concatenate([np.clip(level, 0, 1).reshape(m, -1), np.clip(audit, 0, 1)], axis=1)
+
+
+def role_dims(world: World, role: str) -> tuple[int, int]:
+    """(observation, action) sizes of one agent of ``role`` ("local" or "centre")."""
+    cfg = world.config
+    if role == "local":
+        return len(observe.local_observation_layout(cfg, 0)), cfg.local_action_dim
+    return len(observe.centre_observation_layout(cfg, 0)), len(observe.centre_action_layout(cfg, 0))

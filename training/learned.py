@@ -16,15 +16,8 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from agents import register_loader
-from envs.target_gaming import World, observe
-
-
-def role_dims(world: World, role: str) -> tuple[int, int]:
-    """(observation, action) sizes of one agent of ``role`` in ``world``."""
-    cfg = world.config
-    if role == "local":
-        return len(observe.local_observation_layout(cfg, 0)), cfg.local_action_dim
-    return len(observe.centre_observation_layout(cfg, 0)), len(observe.centre_action_layout(cfg, 0))
+from agents.base import role_dims
+from envs.target_gaming import World
 
 
 class LearnedPolicy:

@@ -18,16 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from agents import register_loader
-from envs.target_gaming import World, observe
-
-
-def role_dims(world: World, role: str) -> tuple[int, int]:
-    """(observation, action) sizes of one agent of ``role`` (as ``training.learned``, which
-    needs SB3)."""
-    cfg = world.config
-    if role == "local":
-        return len(observe.local_observation_layout(cfg, 0)), cfg.local_action_dim
-    return len(observe.centre_observation_layout(cfg, 0)), len(observe.centre_action_layout(cfg, 0))
+from agents.base import role_dims
+from envs.target_gaming import World
 
 
 class RLlibPolicy:
