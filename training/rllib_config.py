@@ -41,8 +41,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from envs.target_gaming import METRICS
 from envs.target_gaming.parallel import make_config
 
@@ -107,11 +105,6 @@ def reward_scale(config: TrainConfig) -> float:
     horizon = make_config(config.scenario, **config.overrides).horizon
     gamma = config.ppo.gamma
     return 1.0 / min(horizon, 1.0 / (1.0 - gamma)) if gamma < 1.0 else 1.0 / horizon
-
-
-def derived_seed(seed: int, *keys: int) -> int:
-    """A 32-bit seed drawn from ``seed`` and ``keys`` (as ``training.train``)."""
-    return int(np.random.SeedSequence([seed, *keys]).generate_state(1)[0])
 
 
 # ---- RLlib's config --------------------------------------------------------------------

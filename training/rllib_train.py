@@ -46,13 +46,18 @@ from .rllib_config import (
     RLlibSettings,
     algorithm_config,
     checkpoint_interval,
-    derived_seed,
     init_log_std,
     iterations,
     n_locals,
     train_batch_size,
 )
-from .rollout import RolloutSpec, metrics_table, rollout, write_csv_atomic, write_text_atomic
+from .rollout import (
+    derived_seed,
+    evaluate_policies,
+    metrics_table,
+    write_csv_atomic,
+    write_text_atomic,
+)
 from .runs import RunDir
 
 __all__ = ["RLlibResult", "RLlibSettings", "evaluate", "train_rllib"]
@@ -289,17 +294,4 @@ def evaluate(config: TrainConfig, run: RunDir) -> list[dict]:
     """Deterministic episodes on fresh seeds with the saved modules; one row per episode
     (``training/rollout.py``, EPISODE_COLUMNS), as the SB3 trainer's evaluation."""
     local, centre = (policy_path(run, role) for role in ROLES)
-    spec = RolloutSpec(
-        scenario=config.scenario,
-        design=config.design,
-        policy=str(local),
-        centre_policy=str(centre),
-        centre_reward=config.centre_reward,
-        episodes=config.eval_episodes,
-        seed=derived_seed(config.seed, 1_000_000),
-        overrides=dict(config.overrides),
-    )
-    rows = rollout(spec)
-    for row in rows:  # learned policies by file name, so runs in other folders compare
-        row["policy"], row["centre_policy"] = local.name, centre.name
-    return rows
+    return evaluate_policies(config, str(local), str(centre))

@@ -189,3 +189,28 @@ def write_csv_atomic(path: Path, rows: list[dict], columns: tuple[str, ...] = EP
     writer.writeheader()
     writer.writerows(rows)
     write_text_atomic(path, buffer.getvalue())
+
+
+def derived_seed(seed: int, *keys: int) -> int:
+    """A 32-bit seed drawn from ``seed`` and ``keys`` (stage, timesteps, ...)."""
+    return int(np.random.SeedSequence([seed, *keys]).generate_state(1)[0])
+
+
+def evaluate_policies(config, local: str, centre: str) -> list[dict]:
+    """A trainer's final evaluation: deterministic episodes on fresh seeds (``config`` is a
+    TrainConfig), with learned policies labelled by file name so runs in other folders
+    compare."""
+    spec = RolloutSpec(
+        scenario=config.scenario,
+        design=config.design,
+        policy=local,
+        centre_policy=centre,
+        centre_reward=config.centre_reward,
+        episodes=config.eval_episodes,
+        seed=derived_seed(config.seed, 1_000_000),
+        overrides=dict(config.overrides),
+    )
+    rows = rollout(spec)
+    for row in rows:
+        row["policy"], row["centre_policy"] = Path(local).name, Path(centre).name
+    return rows

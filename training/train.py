@@ -33,7 +33,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
@@ -46,7 +45,13 @@ from envs.target_gaming.parallel import make_config
 from .callbacks import CheckpointCallback, EpisodeMetricsCallback, save_model_atomic
 from .centre_env import CentreVecEnv
 from .config import TrainConfig
-from .rollout import RolloutSpec, metrics_table, rollout, write_csv_atomic, write_text_atomic
+from .rollout import (
+    derived_seed,
+    evaluate_policies,
+    metrics_table,
+    write_csv_atomic,
+    write_text_atomic,
+)
 from .runs import RunDir, write_bytes_atomic
 from .vec_env import LocalVecEnv
 
@@ -97,11 +102,6 @@ def plan_stages(config: TrainConfig) -> list[Stage]:
         local = Stage(len(stages) + 1, "local", r, local_target, None, local_ent, None)
         stages += [centre, local]
     return stages
-
-
-def derived_seed(seed: int, *keys: int) -> int:
-    """A 32-bit seed drawn from ``seed`` and ``keys`` (stage, timesteps, ...)."""
-    return int(np.random.SeedSequence([seed, *keys]).generate_state(1)[0])
 
 
 def build_world(config: TrainConfig) -> World:
@@ -187,7 +187,7 @@ def run_stage(
 
 
 def _label(spec: str) -> str:
-    return spec.rsplit("/", 1)[-1]
+    return Path(spec).name
 
 
 def prepare_run(config: TrainConfig, resume: bool) -> RunDir:
@@ -215,20 +215,7 @@ def evaluate(config: TrainConfig, run: RunDir) -> list[dict]:
     """Deterministic episodes on fresh seeds with the final policies; one row per episode."""
     local = str(run.policy("local")) if "local" in config.roles else config.local_policy
     centre = str(run.policy("centre")) if "centre" in config.roles else config.centre_policy
-    spec = RolloutSpec(
-        scenario=config.scenario,
-        design=config.design,
-        policy=local,
-        centre_policy=centre,
-        centre_reward=config.centre_reward,
-        episodes=config.eval_episodes,
-        seed=derived_seed(config.seed, 1_000_000),
-        overrides=dict(config.overrides),
-    )
-    rows = rollout(spec)
-    for row in rows:  # learned policies by file name, so runs in other folders compare
-        row["policy"], row["centre_policy"] = _label(local), _label(centre)
-    return rows
+    return evaluate_policies(config, local, centre)
 
 
 def train(
