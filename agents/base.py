@@ -187,3 +187,14 @@ def role_dims(world: World, role: str) -> tuple[int, int]:
     if role == "local":
         return len(observe.local_observation_layout(cfg, 0)), cfg.local_action_dim
     return len(observe.centre_observation_layout(cfg, 0)), len(observe.centre_action_layout(cfg, 0))
+
+
+def check_saved_spaces(world: World, role: str, saved_obs, saved_act, name: str) -> None:
+    """Refuse a saved policy whose observation/action shapes do not fit ``role`` here."""
+    obs_dim, act_dim = role_dims(world, role)
+    if tuple(saved_obs) != (obs_dim,) or tuple(saved_act) != (act_dim,):
+        raise ValueError(
+            f"policy {name!r} observes {saved_obs} and acts {saved_act}, but a {role} agent "
+            f"of this world observes ({obs_dim},) and acts ({act_dim},): it was trained "
+            "for another role, scenario or config"
+        )

@@ -16,7 +16,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from agents import register_loader
-from agents.base import role_dims
+from agents.base import check_saved_spaces
 from envs.target_gaming import World
 
 
@@ -26,14 +26,8 @@ class LearnedPolicy:
     description = "A policy learned with stable-baselines3 (deterministic actions)."
 
     def __init__(self, model: BaseAlgorithm, world: World, role: str, name: str = "learned"):
-        obs_dim, act_dim = role_dims(world, role)
-        saved_obs, saved_act = model.observation_space.shape, model.action_space.shape
-        if saved_obs != (obs_dim,) or saved_act != (act_dim,):
-            raise ValueError(
-                f"policy {name!r} observes {saved_obs} and acts {saved_act}, but a {role} agent "
-                f"of this world observes ({obs_dim},) and acts ({act_dim},): it was trained "
-                "for another role, scenario or config"
-            )
+        shapes = model.observation_space.shape, model.action_space.shape
+        check_saved_spaces(world, role, *shapes, name)
         self.model, self.world, self.role, self.name = model, world, role, name
 
     def act(self, observations: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from agents import register_loader
-from agents.base import role_dims
+from agents.base import check_saved_spaces
 from envs.target_gaming import World
 
 
@@ -28,14 +28,8 @@ class RLlibPolicy:
     description = "A policy learned with Ray RLlib (deterministic actions)."
 
     def __init__(self, module, world: World, role: str, name: str = "learned"):
-        obs_dim, act_dim = role_dims(world, role)
-        saved_obs, saved_act = module.observation_space.shape, module.action_space.shape
-        if saved_obs != (obs_dim,) or saved_act != (act_dim,):
-            raise ValueError(
-                f"policy {name!r} observes {saved_obs} and acts {saved_act}, but a {role} agent "
-                f"of this world observes ({obs_dim},) and acts ({act_dim},): it was trained "
-                "for another role, scenario or config"
-            )
+        shapes = module.observation_space.shape, module.action_space.shape
+        check_saved_spaces(world, role, *shapes, name)
         self.module, self.world, self.role, self.name = module, world, role, name
         self._dist = module.get_inference_action_dist_cls()
 
