@@ -11,7 +11,6 @@ outcome, measurement, pay, audits (review steps), targets (review steps).
 
 from __future__ import annotations
 
-import operator
 import threading
 from dataclasses import dataclass
 
@@ -29,6 +28,24 @@ from .designs import (
 )
 from .metrics import _CI, _NI, _RI, MetricsKernel, StepMetrics
 from .state import WorldState
+
+try:  # the clip ufunc itself, without np.clip's Python wrapper
+    from numpy._core.umath import clip as _clip
+except ImportError:  # numpy < 2
+    from numpy.core.umath import clip as _clip
+
+_sum_rows = np.add.reduce
+_min = np.minimum.reduce
+
+
+def _const(value: float) -> np.ndarray:
+    """A read-only 0-d float64 array: cheaper in a ufunc call than a Python float."""
+    out = np.array(float(value))
+    out.flags.writeable = False
+    return out
+
+
+_ZERO, _HALF, _ONE = _const(0.0), _const(0.5), _const(1.0)
 
 # rows of the metrics: per-cell stack (masked), per-locality and national arrays
 _HIT, _LEVEL, _WELFARE = _CI["hit"], _CI["measured"], _CI["local_welfare"]
@@ -109,7 +126,10 @@ class World:
         self._action_sums = rows
         # alpha * sum over approaches, as a (kc*R, kc) matrix
         self._alpha_sum = cfg.alpha * np.kron(np.eye(kc), np.ones((r, 1)))
-        self._keep = 1.0 - cfg.rho
+        self._keep = _const(1.0 - cfg.rho)
+        self._neg_eta, self._delta = _const(-cfg.eta), _const(cfg.delta)
+        self._s0, self._s1 = _const(cfg.s0), _const(cfg.s1)
+        self._effort_cost = _const(cfg.effort_cost)
         self._noise_scale = np.array([cfg.sigma_x, cfg.sigma_m]).reshape(2, 1, 1, 1)
         self._pay_weights_t = self.pay_weights.T.copy()
         self._own_weights_t = self.own_weights.T.copy()
@@ -194,31 +214,32 @@ class World:
             scratch = self._scratches[key] = _Scratch(self, batch_size)
         return scratch
 
-    def _decode(self, actions: np.ndarray, capacity: np.ndarray, scratch: _Scratch | None = None):
+    def _decode(self, actions: np.ndarray, capacity: np.ndarray, scratch: _Scratch):
         """Clip, normalise and scale local actions with few array operations.
 
         Returns ``summary`` (3, B*L*A) with rows game share, slack share,
-        partner share, and ``effort`` (B*L*A, kc*(R+1)) the absolute deliver and
-        game effort (fresh, or scratch's, which the caller may overwrite).
+        partner share (fresh), and ``scratch.effort`` (B*L*A, kc*(R+1)) filled
+        with the absolute deliver and game effort.
         """
-        d = self._d
-        a = np.maximum(actions, 0.0, out=scratch.actions if scratch is not None else None)
-        np.minimum(a, 1.0, out=a)  # clip to [0, 1]
-        flat = a.reshape(-1, d)  # (B*L*A, D)
+        flat = scratch.flat  # (B*L*A, D), a view of scratch.actions
+        _clip(actions, _ZERO, _ONE, scratch.actions)
         sums = np.dot(self._action_sums, flat.T)  # (4, B*L*A): total, game, slack, partner
         total = sums[0]
-        idle = total <= 0.0  # an all-zero action is all slack
-        total += idle  # the divisor: 1 where idle (the action is all 0 there)
         summary = sums[1:]
-        summary /= total  # shares
-        summary[1] += idle
-        if self._n_ag == 1:  # each agency's capacity / total
-            scale = capacity.reshape(-1) / total
+        if _min(total) > 0.0:
+            summary /= total  # shares
+        else:  # some all-zero action: it is all slack
+            idle = total <= 0.0
+            total += idle  # the divisor: 1 where idle (the action is all 0 there)
+            summary /= total
+            summary[1] += idle
+        scale = scratch.scale  # (B*L*A,): each agency's capacity / total
+        if self._n_ag == 1:
+            np.divide(capacity.reshape(-1), total, scale)
         else:
-            scale = np.repeat(capacity.reshape(-1) / self._n_ag, self._n_ag) / total
-        out = scratch.effort if scratch is not None else None
-        effort = np.multiply(flat[:, : self._n_effort], scale[:, None], out=out)
-        return summary, effort
+            np.divide(np.repeat(capacity.reshape(-1) / self._n_ag, self._n_ag), total, scale)
+        np.multiply(scratch.flat_effort, scratch.scale_column, scratch.effort)
+        return summary, scratch.effort
 
     def decode_local(self, actions: np.ndarray, state: WorldState) -> Effort:
         """Actions (B, N, D) in [0, 1] -> shares of each agency's effort -> absolute effort.
@@ -228,7 +249,7 @@ class World:
         """
         cfg = self.config
         b_, n_loc, n_ag = actions.shape[0], self._n_loc, self._n_ag
-        summary, effort = self._decode(actions, state.capacity)
+        summary, effort = self._decode(actions, state.capacity, _Scratch(self, b_))
         kr = self._n_deliver
         per_agency = summary.reshape(3, b_, n_loc, n_ag)
         return Effort(
@@ -286,9 +307,9 @@ class World:
         local = self._local_rewards(state, summary, cells, metrics, pay, sanction, scratch)
         if self._political_total:
             nat = metrics.national_array
-            centre = nat[_NAT_HIT] + nat[_NAT_MEASURED]
-            centre *= 0.5
-            centre = centre[:, None]  # (B, 1)
+            centre = np.add(nat[_NAT_HIT], nat[_NAT_MEASURED])
+            centre *= _HALF
+            centre = centre.reshape(-1, 1)  # (B, 1)
         else:
             centre = self._centre_reward(
                 self.config,
@@ -306,47 +327,62 @@ class World:
         return StepResult._fast(state2, local, centre, metrics, t >= self._horizon)
 
     def _outcomes(self, state, summary, effort, scratch, rng):
-        """True outcome, measure and inflation after delivery, spillovers and gaming."""
-        cfg, kr = self.config, self._n_deliver
-        b_, n_loc, k = state.true.shape
-        cell = state.true.shape
+        """True outcome, measure and inflation after delivery, spillovers and gaming.
+
+        The terms of the true outcome are written into the rows of
+        ``scratch.terms`` and summed in one reduction, in the order
+        x + gain + spillover - eta * game - drift + noise.
+        """
         x = state.true
-        eta_game = (cfg.eta * effort[:, kr:]).reshape(cell)
-        root = np.sqrt(effort, out=effort)  # sqrt of deliver and game effort
-        # 1. genuine delivery with diminishing returns: sum_r E * sqrt(deliver)
-        deliver = root[:, :kr]
-        np.multiply(deliver, state.effectiveness.reshape(-1, kr), out=deliver)
-        gain = np.dot(deliver, self._alpha_sum).reshape(cell)
-        gain *= 1.0 - x
+        terms = scratch.terms  # (7, B, L, K): the terms, then the measure's noise
+        np.copyto(terms[0], x)
+        np.multiply(scratch.game, self._neg_eta, scratch.harm)  # -eta * game effort: row 3
+        np.sqrt(effort, effort)
+        # sqrt(effort) times E (deliver columns) and gamma (game columns), in one product
+        np.multiply(effort, self._effort_weights(state, scratch), effort)
+        # 1. genuine delivery with diminishing returns: alpha * sum_r E * sqrt(deliver)
+        gain = terms[1]
+        np.dot(scratch.deliver, self._alpha_sum, scratch.gain)
+        gain *= np.subtract(_ONE, x, scratch.cell)
         # 2. joined-up spillovers scaled by partnership (per_domain: the weakest agency)
         partner = summary[2]
         if self._n_ag > 1:
-            partner = partner.reshape(b_ * n_loc, -1).min(axis=-1)
-        spill = np.dot(gain.reshape(-1, k), self._spill_t)  # (B*L, K)
-        factor = partner * cfg.s1
-        factor += cfg.s0
-        spill *= factor[:, None]
-        # 3. gaming: inflation stock kept up by effort; real harm
+            partner = partner.reshape(-1, self._n_ag).min(axis=-1)
+        np.dot(scratch.gain_by_locality, self._spill_t, scratch.spill)
+        factor = np.multiply(partner, self._s1, scratch.factor)
+        factor += self._s0
+        scratch.spill *= scratch.factor_column
+        # 3. gaming: inflation stock kept up by effort (gamma * sqrt(game)); real harm above
         inflation = self._keep * state.inflation
-        inflation += cfg.gamma * root[:, kr:].reshape(cell)
-        noise = rng.standard_normal(out=scratch.noise)  # (2, B, L, K)
+        by_agency = inflation.reshape(scratch.game.shape)  # a view
+        np.add(by_agency, scratch.game, by_agency)
+        noise = rng.standard_normal(out=scratch.noise)  # rows 5 and 6 of terms
         noise *= scratch.noise_scale  # sigma_x, sigma_m
-        # 4. true outcome drifts to baseline
-        drift = x - state.baseline
-        drift *= cfg.delta
-        true = x + gain
-        true += spill.reshape(cell)
-        true -= eta_game
-        true -= drift
-        true += noise[0]
-        np.maximum(true, 0.0, out=true)
-        np.minimum(true, 1.0, out=true)
+        # 4. true outcome drifts to baseline: -delta * (x - baseline)
+        drift = np.subtract(state.baseline, x, terms[4])
+        drift *= self._delta
+        true = _sum_rows(terms[:6], axis=0)
+        _clip(true, _ZERO, _ONE, true)
         # 5. measurement
         measured = true + inflation
-        measured += noise[1]
-        np.maximum(measured, 0.0, out=measured)
-        np.minimum(measured, 1.0, out=measured)
+        measured += terms[6]
+        _clip(measured, _ZERO, _ONE, measured)
         return true, measured, inflation
+
+    def _effort_weights(self, state: WorldState, scratch: _Scratch) -> np.ndarray:
+        """(B*L*A, kc*(R+1)): E for the deliver columns, gamma for the game columns.
+
+        Kept in the scratch while the state holds the same effectiveness array (a
+        state's arrays are never written in place).
+        """
+        effectiveness = state.effectiveness
+        cached = scratch.effort_weights
+        if cached is None or cached[0] is not effectiveness:
+            weights = np.empty(scratch.effort.shape)
+            weights[:, : self._n_deliver] = effectiveness.reshape(-1, self._n_deliver)
+            weights[:, self._n_deliver :] = self.config.gamma
+            cached = scratch.effort_weights = (effectiveness, weights)
+        return cached[1]
 
     def _reviewing(self, t: np.ndarray) -> tuple[np.ndarray | None, bool]:
         """Which environments review this step: (B,) bool or None (none), and whether all do."""
@@ -406,9 +442,8 @@ class World:
         good *= factor
         local = good
         local += pay
-        effort_cost = self.config.effort_cost  # per unit of non-slack effort
-        local += summary[1].reshape(local.shape) * effort_cost
-        local -= effort_cost
+        local += summary[1].reshape(local.shape) * self._effort_cost  # per non-slack unit
+        local -= self._effort_cost
         if sanction is not None:
             local -= sanction
         return local.reshape(b_, -1)
@@ -420,15 +455,20 @@ class World:
         while the state holds the very same arrays (a state's arrays are never
         written in place: each step makes new ones).
         """
-        key = (state.priorities, state.baseline, state.motivation)
+        priorities, baseline, motivation = state.priorities, state.baseline, state.motivation
         cached = scratch.own_welfare
-        if cached is None or not all(map(operator.is_, key, cached[0])):
-            priorities = state.priorities
+        if (
+            cached is None
+            or cached[0] is not priorities
+            or cached[1] is not baseline
+            or cached[2] is not motivation
+        ):
             b_, n_loc, k = priorities.shape
-            offset = np.dot((priorities * state.baseline).reshape(-1, k), self._own_weights_t)
-            factor = state.motivation[..., None] / self._own_norm(priorities)
-            cached = scratch.own_welfare = (key, offset.reshape(factor.shape), factor)
-        return cached[1], cached[2]
+            offset = np.dot((priorities * baseline).reshape(-1, k), self._own_weights_t)
+            factor = motivation[..., None] / self._own_norm(priorities)
+            offset = offset.reshape(factor.shape)
+            cached = scratch.own_welfare = (priorities, baseline, motivation, offset, factor)
+        return cached[3], cached[4]
 
     def _own_norm(self, priorities: np.ndarray) -> np.ndarray:
         """max(priorities @ own_weights.T, 1e-12): (B, L, A)."""
@@ -524,12 +564,29 @@ class _Scratch:
     def __init__(self, world: World, batch_size: int):
         cfg = world.config
         b_, n_loc, k = batch_size, cfg.n_localities, cfg.n_domains
+        n, kc, kr = b_ * cfg.n_locals, cfg.domains_per_agency, world._n_deliver
+        # decoding: clipped actions, their effort columns, capacity / action total
         self.actions = np.empty((b_, cfg.n_locals, cfg.local_action_dim))
-        self.effort = np.empty((b_ * cfg.n_locals, world._n_effort))
-        self.noise = np.empty((2, b_, n_loc, k))
+        self.flat = self.actions.reshape(n, -1)
+        self.flat_effort = self.flat[:, : world._n_effort]
+        self.scale = np.empty(n)
+        self.scale_column = self.scale[:, None]
+        self.effort = np.empty((n, world._n_effort))  # deliver and game effort
+        self.deliver, self.game = self.effort[:, :kr], self.effort[:, kr:]
+        self.effort_weights = None  # (effectiveness, E and gamma): see World._effort_weights
+        # outcomes: the terms of the true outcome, then the measure's noise
+        self.terms = np.empty((7, b_, n_loc, k))
+        self.gain = self.terms[1].reshape(n, kc)
+        self.gain_by_locality = self.terms[1].reshape(-1, k)
+        self.spill = self.terms[2].reshape(-1, k)
+        self.harm = self.terms[3].reshape(n, kc)
+        self.noise = self.terms[5:7]
         self.noise_scale = np.array(np.broadcast_to(world._noise_scale, self.noise.shape))
+        self.factor = np.empty(b_ * n_loc)
+        self.factor_column = self.factor[:, None]
+        self.cell = np.empty((b_, n_loc, k))
         self.metrics = world._metrics.new_work(b_)
-        self.own_welfare = None  # (key arrays, offset, factor): see World._own_welfare_terms
+        self.own_welfare = None  # (its 3 arrays, offset, factor): see World._own_welfare_terms
 
 
 def systematic_sample(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -151,19 +151,27 @@ class StepMetrics:
 class MetricsWork:
     """Work arrays of one batch size for MetricsKernel (reused step after step).
 
-    ``cells`` is the per-cell stack; ``weights`` each row's weight over domains,
-    broadcast to the stack's shape so the weighting is one plain product (the
-    rows of _MASKED are rewritten each step when the basket rotates);
-    ``divisors`` and ``national_divisors`` are likewise broadcast.
+    ``cells`` is the per-cell stack, with a view of each row; ``weights`` each
+    row's weight over domains, broadcast to the stack's shape so the weighting
+    is one plain product (the rows of _MASKED are rewritten each step when the
+    basket rotates); ``divisors`` and ``national_divisors`` are likewise
+    broadcast.
     """
 
     def __init__(self, kernel: MetricsKernel, batch_size: int):
         b_, n_loc, k = batch_size, kernel._n_loc, kernel._k
         shape = (len(_CELLS), b_, n_loc, k)
         self.cells = np.empty(shape)
+        self.row = {name: self.cells[i] for name, i in _CI.items()}
+        self.counted_by_audits = self.cells[_CI["audits"] : _CI["detections"] + 1]
+        self.by_domain = self.cells.reshape(-1, k)
         self.weights = np.array(np.broadcast_to(kernel._row_weights[:, None, None, :], shape))
+        self.masked_weights = self.weights[_MASKED]
         self.divisors = np.array(np.broadcast_to(kernel._div, (len(_ROWS), b_, n_loc)))
         self.national_divisors = np.array(np.broadcast_to(kernel._nat_div, (len(_ROWS), b_)))
+        # tau - m, tau + band - m, m - m before, x before - x: signs give hit, near, perverse
+        self.differences = np.empty((4, b_, n_loc, k))
+        self.threshold = np.empty((b_, n_loc, k))
 
 
 class MetricsKernel:
@@ -207,8 +215,8 @@ class MetricsKernel:
         self._ones_k, self._ones_l = np.ones(k), np.ones(n_loc)
         self._centring = np.eye(n_loc) - 1.0 / n_loc  # x @ centring = x - mean(x)
         self._mean_l = np.full(n_loc, 1.0 / n_loc)
-        self._near_offset = cfg.bunching_band
-        self._audit_cost = cfg.audit_cost / n_loc
+        self._near_offset = _const(cfg.bunching_band)
+        self._audit_cost = _const(cfg.audit_cost / n_loc)
         self._n_loc = n_loc
         self._k = k
 
@@ -233,64 +241,67 @@ class MetricsKernel:
         sanction: np.ndarray | None,  # (B, L, A) or None
     ) -> StepMetrics:
         cells = work.cells
-        self._fill_cells(cells, x, m, before, audited, detected)
+        self._fill_cells(work, x, m, before, audited, detected)
         if self._rotating:
-            work.weights[_MASKED] = mask
+            work.masked_weights[...] = mask
         cells *= work.weights
         b_, n_loc = x.shape[0], self._n_loc
-        sums = np.dot(cells.reshape(-1, self._k), self._ones_k).reshape(-1, b_, n_loc)
+        sums = np.dot(work.by_domain, self._ones_k).reshape(-1, b_, n_loc)
         loc = sums.take(self._pick, axis=0)  # (rows, B, L)
         loc /= work.divisors if divisors is None else divisors
         self._locality_rows(loc, shares, sanction)
         nat = self._national(loc, work.national_divisors)
         return StepMetrics._fast(loc[: len(LOCALITY_METRICS)], nat)
 
-    def _fill_cells(self, cells, x, m, before, audited, detected) -> None:
-        """Write the per-cell stack (rows _CELLS), unweighted."""
-        ci = _CI
-        cells[ci["true"]] = x
-        np.multiply(before.priorities, x, out=cells[ci["local_welfare"]])
-        change = cells[ci["change"]]
-        np.subtract(x, before.initial, out=change)
-        cells[ci["change_other"]] = change
-        cells[ci["measured"]] = m
-        hit = cells[ci["hit"]]
-        np.greater_equal(m, before.targets, out=hit)
-        np.subtract(m, x, out=cells[ci["gap"]])
-        np.multiply(m > before.measured, x < before.true, out=cells[ci["perverse"]])
-        near = cells[ci["near"]]
-        np.less(m, before.targets + self._near_offset, out=near)
-        near *= hit
+    def _fill_cells(self, work: MetricsWork, x, m, before, audited, detected) -> None:
+        """Write the per-cell stack (rows _CELLS), unweighted.
+
+        The indicators come from the signs of four differences in one ``heaviside``
+        (0 at 0): hit = 1 - 1[tau - m > 0], near = hit * 1[tau + band - m > 0],
+        perverse = 1[m - m before > 0] * 1[x before - x > 0].
+        """
+        row = work.row
+        np.copyto(row["true"], x)
+        np.multiply(before.priorities, x, row["local_welfare"])
+        np.subtract(x, before.initial, row["change"])
+        np.copyto(row["change_other"], row["change"])
+        np.copyto(row["measured"], m)
+        np.subtract(m, x, row["gap"])
+        diff = work.differences
+        np.subtract(before.targets, m, diff[0])
+        np.subtract(np.add(before.targets, self._near_offset, work.threshold), m, diff[1])
+        np.subtract(m, before.measured, diff[2])
+        np.subtract(before.true, x, diff[3])
+        np.heaviside(diff, _ZERO, diff)
+        hit = np.subtract(_ONE, diff[0], row["hit"])
+        np.multiply(diff[1], hit, row["near"])
+        np.multiply(diff[2], diff[3], row["perverse"])
         if audited is None:
-            cells[ci["audits"] : ci["detections"] + 1] = 0.0
+            work.counted_by_audits.fill(0.0)
         else:
-            cells[ci["audits"]] = audited
-            np.greater(detected * audited, DETECTION_FLOOR, out=cells[ci["detections"]])
+            np.copyto(row["audits"], audited)
+            np.greater(detected * audited, DETECTION_FLOOR, row["detections"])
 
     @staticmethod
     def _locality_rows(loc: np.ndarray, shares: np.ndarray, sanction: np.ndarray | None) -> None:
         """The per-locality rows not picked from the sums: shares, neglect, bunching, sanctions."""
-        ri = _RI
         # gaming_share, slack_share, partnership (mean shares over agencies), joint_partnership
         # (the weakest agency's partner share): consecutive rows
-        g0 = ri["gaming_share"]
         a_ = shares.shape[3]
         if a_ == 1:
-            loc[g0 : g0 + 3] = shares[..., 0]
-            loc[g0 + 3] = loc[g0 + 2]
+            np.copyto(loc[_G0:_G3], shares[..., 0])
+            np.copyto(loc[_G3], loc[_G3 - 1])
         else:
-            np.divide(shares.sum(axis=-1), a_, out=loc[g0 : g0 + 3])
-            loc[g0 + 3] = shares[2].min(axis=-1)
-        np.subtract(
-            loc[ri["measured_change"]], loc[ri["unmeasured_change"]], out=loc[ri["neglect"]]
-        )
-        np.divide(loc[ri["near_sum"]], np.maximum(loc[ri["hit_sum"]], 1.0), out=loc[ri["bunching"]])
+            np.divide(shares.sum(axis=-1), a_, out=loc[_G0:_G3])
+            loc[_G3] = shares[2].min(axis=-1)
+        np.subtract(loc[_R_MEASURED_CHANGE], loc[_R_UNMEASURED_CHANGE], loc[_R_NEGLECT])
+        np.divide(loc[_R_NEAR_SUM], np.maximum(loc[_R_HIT_SUM], _ONE), loc[_R_BUNCHING])
         if sanction is None:
-            loc[ri["sanctions"]] = 0.0
+            loc[_R_SANCTIONS].fill(0.0)
         elif sanction.shape[2] == 1:
-            loc[ri["sanctions"]] = sanction[..., 0]
+            np.copyto(loc[_R_SANCTIONS], sanction[..., 0])
         else:
-            loc[ri["sanctions"]] = sanction.sum(axis=-1)
+            loc[_R_SANCTIONS] = sanction.sum(axis=-1)
 
     def _national(self, loc: np.ndarray, divisors: np.ndarray) -> np.ndarray:
         """(M_nat, B) national rows from the per-locality rows (rows, B, L).
@@ -300,15 +311,31 @@ class MetricsKernel:
         """
         nat = np.dot(loc.reshape(-1, self._n_loc), self._ones_l).reshape(len(_ROWS), -1)
         nat /= divisors
-        np.divide(
-            nat[_RI["near_sum"]], np.maximum(nat[_RI["hit_sum"]], 1.0), out=nat[_NI["bunching"]]
-        )
+        np.divide(nat[_R_NEAR_SUM], np.maximum(nat[_R_HIT_SUM], _ONE), nat[_N_BUNCHING])
         # inequality: the standard deviation of local welfare over localities
-        dev = np.dot(loc[_RI["local_welfare"]], self._centring)
+        dev = np.dot(loc[_R_LOCAL_WELFARE], self._centring)
         dev *= dev
-        np.sqrt(np.dot(dev, self._mean_l), out=nat[_NI["inequality"]])
-        np.multiply(nat[_NI["audits"]], self._audit_cost, out=nat[_NI["audit_cost"]])
+        np.sqrt(np.dot(dev, self._mean_l), nat[_N_INEQUALITY])
+        np.multiply(nat[_N_AUDITS], self._audit_cost, nat[_N_AUDIT_COST])
         return nat
+
+
+def _const(value: float) -> np.ndarray:
+    """A read-only 0-d float64 array: cheaper in a ufunc call than a Python float."""
+    out = np.array(float(value))
+    out.flags.writeable = False
+    return out
+
+
+_ZERO, _ONE = _const(0.0), _const(1.0)
+# row indices used on the hot path
+_G0 = _RI["gaming_share"]
+_G3 = _G0 + 3  # joint_partnership
+_R_MEASURED_CHANGE, _R_UNMEASURED_CHANGE = _RI["measured_change"], _RI["unmeasured_change"]
+_R_NEGLECT, _R_BUNCHING, _R_SANCTIONS = _RI["neglect"], _RI["bunching"], _RI["sanctions"]
+_R_NEAR_SUM, _R_HIT_SUM, _R_LOCAL_WELFARE = _RI["near_sum"], _RI["hit_sum"], _RI["local_welfare"]
+_N_BUNCHING, _N_INEQUALITY = _NI["bunching"], _NI["inequality"]
+_N_AUDITS, _N_AUDIT_COST = _NI["audits"], _NI["audit_cost"]
 
 
 # Episode summaries: national rows (NATIONAL_METRICS order) summed, or kept ("last").

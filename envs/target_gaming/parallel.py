@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
+from itertools import repeat
 from typing import Any
 
 import gymnasium
@@ -71,6 +72,12 @@ class TargetGamingEnv(ParallelEnv):
         # shapes of the stacked actions (every centre, every local agent alike)
         self._centre_shape = (len(self.centre_agents), len(self._layouts[self.centre_agents[0]][1]))
         self._local_shape = (cfg.n_locals, len(self._layouts[self.local_agents[0]][1]))
+        self._centre_batch_shape, self._local_batch_shape = (
+            (1, *self._centre_shape),
+            (1, *self._local_shape),
+        )
+        self._centre_size = self._centre_shape[0] * self._centre_shape[1]
+        self._action_lengths = [len(self._layouts[a][1]) for a in self.possible_agents]
         self._rng = np.random.default_rng()
         self.world_state: WorldState | None = None
         self.last_result: StepResult | None = None
@@ -153,22 +160,26 @@ class TargetGamingEnv(ParallelEnv):
         return observations, rewards, terminations, truncations, infos
 
     def _action_arrays(self, actions: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-        # Fast path: every agent named, equal shapes, numeric and finite. Anything else
-        # goes through _checked_action_arrays, which raises the precise error (or agrees).
+        # Fast path: every agent named, each action 1-D of its length, numeric and finite,
+        # joined in one concatenate. Anything else goes through _checked_action_arrays,
+        # which raises the precise error (or agrees).
         if isinstance(actions, dict) and actions.keys() == self._agent_set:
+            values = [actions[a] for a in self.possible_agents]
             try:
-                centre = np.array([actions[a] for a in self.centre_agents], dtype=np.float64)
-                local = np.array([actions[a] for a in self.local_agents], dtype=np.float64)
+                flat = np.concatenate(values, dtype=np.float64)
             except (TypeError, ValueError):
                 pass
             else:
+                # a 1-D result means 1-D actions; then each must have its agent's length
                 if (
-                    centre.shape == self._centre_shape
-                    and local.shape == self._local_shape
-                    and math.isfinite(np.add.reduce(centre, axis=None))
-                    and math.isfinite(np.add.reduce(local, axis=None))
+                    flat.ndim == 1
+                    and list(map(len, values)) == self._action_lengths
+                    and math.isfinite(np.add.reduce(flat))
                 ):
-                    return local[None], centre[None]
+                    split = self._centre_size
+                    return flat[split:].reshape(self._local_batch_shape), flat[:split].reshape(
+                        self._centre_batch_shape
+                    )
         return self._checked_action_arrays(actions)
 
     def _checked_action_arrays(self, actions: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -212,16 +223,13 @@ class TargetGamingEnv(ParallelEnv):
         # Every agent gets its own fresh dicts (callers may mutate them), built from one
         # .tolist() per block; local agent n reads its locality's row n // n_agencies.
         metrics = result.metrics
-        national = dict(zip(NATIONAL_METRICS, metrics.national_array[:, 0].tolist()))
-        infos = {a: {"metrics": dict(national)} for a in self.centre_agents}
+        national = metrics.national_array[:, 0].tolist()
+        infos = {a: {"metrics": dict(zip(NATIONAL_METRICS, national))} for a in self.centre_agents}
         rows = metrics.locality_array[:, 0].T.tolist()  # (L, M)
-        names = LOCALITY_METRICS
-        infos.update(
-            zip(
-                self.local_agents,
-                [{"metrics": dict(zip(names, rows[n]))} for n in self._agent_locality],
-            )
+        per_locality = map(
+            dict, map(zip, repeat(LOCALITY_METRICS), map(rows.__getitem__, self._agent_locality))
         )
+        infos.update(zip(self.local_agents, [{"metrics": m} for m in per_locality]))
         return infos
 
     def state(self) -> np.ndarray:
