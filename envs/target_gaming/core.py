@@ -118,11 +118,13 @@ class World:
         self._n_deliver = kc * r  # action columns: deliver (kc*R), game (kc), partner, slack
         self._n_effort = kc * (r + 1)
         self._ones_k = np.ones(k)
-        rows = np.zeros((4, self._d))  # sums of: all, game, slack, partner
+        # sums of: all, game, slack, partner, partner again (for a unitary locality, the
+        # weakest agency's partner share: the metrics copy the last four rows at once)
+        rows = np.zeros((5, self._d))
         rows[0] = 1.0
         rows[1, self._n_deliver : self._n_effort] = 1.0
         rows[2, -1] = 1.0
-        rows[3, -2] = 1.0
+        rows[3:, -2] = 1.0
         self._action_sums = rows
         # alpha * sum over approaches, as a (kc*R, kc) matrix
         self._alpha_sum = cfg.alpha * np.kron(np.eye(kc), np.ones((r, 1)))
@@ -130,6 +132,14 @@ class World:
         self._neg_eta, self._delta = _const(-cfg.eta), _const(cfg.delta)
         self._s0, self._s1 = _const(cfg.s0), _const(cfg.s1)
         self._effort_cost = _const(cfg.effort_cost)
+        self._n_c = cfg.n_centres
+        self._n_target_columns = cfg.n_localities * (k // self._n_c)
+        self._target_min = _const(cfg.target_min)
+        self._target_span = _const(cfg.target_max - cfg.target_min)
+        # mean effectiveness per locality (L, K, R): odd localities reversed with two types
+        self._ebar = np.array(np.broadcast_to(cfg.mean_effectiveness, (cfg.n_localities, k, r)))
+        if cfg.locality_types == 2:  # odd localities: approaches work in reverse order
+            self._ebar[1::2] = self._ebar[1::2, :, ::-1]
         self._noise_scale = np.array([cfg.sigma_x, cfg.sigma_m]).reshape(2, 1, 1, 1)
         self._pay_weights_t = self.pay_weights.T.copy()
         self._own_weights_t = self.own_weights.T.copy()
@@ -146,6 +156,7 @@ class World:
         # a coordinated political centre: half the national hit rate plus half the measure
         self._political_total = self._centre_reward is political_reward and not cfg.departments
         self._scratches: dict[tuple[int, int], _Scratch] = {}
+        self._zero_arrays: dict[tuple[int, ...], np.ndarray] = {}
 
     # ---- sizes ---------------------------------------------------------------
     @property
@@ -161,12 +172,8 @@ class World:
         """Draw B fresh environments from the scenario's distributions."""
         cfg, b_, n_loc, k = self.config, batch_size, self.config.n_localities, self.config.n_domains
         baseline = rng.uniform(cfg.baseline_low, cfg.baseline_high, (b_, n_loc, k))
-        z = np.clip(rng.standard_normal((b_, n_loc, k, cfg.n_approaches)), -3.0, 3.0)
-        ebar = np.broadcast_to(cfg.mean_effectiveness, (b_, n_loc, k, cfg.n_approaches))
-        if cfg.locality_types == 2:  # odd localities: approaches work in reverse order
-            ebar = ebar.copy()
-            ebar[:, 1::2] = ebar[:, 1::2, :, ::-1]
-        effectiveness = ebar * np.exp(cfg.heterogeneity * z)
+        z = _clip(rng.standard_normal((b_, n_loc, k, cfg.n_approaches)), -3.0, 3.0)
+        effectiveness = self._ebar * np.exp(cfg.heterogeneity * z)
         capacity = rng.uniform(cfg.capacity_low, cfg.capacity_high, (b_, n_loc))
         priorities = rng.dirichlet(cfg.priority_concentration * k * self._wbar, (b_, n_loc))
         knights = rng.random((b_, n_loc)) < cfg.knight_share
@@ -217,13 +224,13 @@ class World:
     def _decode(self, actions: np.ndarray, capacity: np.ndarray, scratch: _Scratch):
         """Clip, normalise and scale local actions with few array operations.
 
-        Returns ``summary`` (3, B*L*A) with rows game share, slack share,
-        partner share (fresh), and ``scratch.effort`` (B*L*A, kc*(R+1)) filled
-        with the absolute deliver and game effort.
+        Returns ``summary`` (4, B*L*A) with rows game share, slack share,
+        partner share and partner share again (fresh), and ``scratch.effort``
+        (B*L*A, kc*(R+1)) filled with the absolute deliver and game effort.
         """
         flat = scratch.flat  # (B*L*A, D), a view of scratch.actions
         _clip(actions, _ZERO, _ONE, scratch.actions)
-        sums = np.dot(self._action_sums, flat.T)  # (4, B*L*A): total, game, slack, partner
+        sums = np.dot(self._action_sums, flat.T)  # (5, B*L*A): total, game, slack, partner x2
         total = sums[0]
         summary = sums[1:]
         if _min(total) > 0.0:
@@ -251,7 +258,7 @@ class World:
         b_, n_loc, n_ag = actions.shape[0], self._n_loc, self._n_ag
         summary, effort = self._decode(actions, state.capacity, _Scratch(self, b_))
         kr = self._n_deliver
-        per_agency = summary.reshape(3, b_, n_loc, n_ag)
+        per_agency = summary.reshape(4, b_, n_loc, n_ag)
         return Effort(
             deliver=effort[:, :kr].reshape(b_, n_loc, cfg.n_domains, cfg.n_approaches),
             game=effort[:, kr:].reshape(b_, n_loc, cfg.n_domains),
@@ -262,16 +269,14 @@ class World:
 
     def decode_centre(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Central actions (B, C, D) -> targets (B, L, K) and audit weights (B, L, C)."""
-        cfg = self.config
-        b_, n_c, n_loc = actions.shape[0], cfg.n_centres, cfg.n_localities
-        a = np.maximum(actions, 0.0)
-        np.minimum(a, 1.0, out=a)  # clip to [0, 1]
-        kg = cfg.n_domains // n_c
-        raw_targets = a[..., : n_loc * kg].reshape(b_, n_c, n_loc, kg).transpose(0, 2, 1, 3)
-        targets = cfg.target_min + (cfg.target_max - cfg.target_min) * raw_targets.reshape(
-            b_, n_loc, cfg.n_domains
-        )
-        return targets, a[..., n_loc * kg :].transpose(0, 2, 1)
+        b_, n_c, n_loc, k = actions.shape[0], self._n_c, self._n_loc, self._k
+        a = _clip(actions, _ZERO, _ONE)
+        raw_targets = a[..., : self._n_target_columns]
+        if n_c > 1:  # department c sets the targets of its domains
+            raw_targets = raw_targets.reshape(b_, n_c, n_loc, -1).transpose(0, 2, 1, 3)
+        targets = raw_targets.reshape(b_, n_loc, k) * self._target_span
+        targets += self._target_min
+        return targets, a[..., self._n_target_columns :].transpose(0, 2, 1)
 
     # ---- step ----------------------------------------------------------------
     def step(
@@ -286,7 +291,7 @@ class World:
         summary, effort = self._decode(local_actions, state.capacity, scratch)
         true, measured, inflation = self._outcomes(state, summary, effort, scratch, rng)
         t = state.t + 1
-        shares = summary.reshape(3, b_, self._n_loc, self._n_ag)
+        shares = summary.reshape(4, b_, self._n_loc, self._n_ag)
         new = {"t": t, "true": true, "measured": measured, "inflation": inflation}
         new["partnership"] = shares[2]
         review, everywhere = self._reviewing(state.t)
@@ -493,14 +498,14 @@ class World:
             rng.random(shape)
             rng.random((b_, 1, 1))
             audited = sanction = None
-            fields = {
-                "audited": true.shape,
-                "audited_true": true.shape,
-                "detected": true.shape,
-                "sanction": state.sanction.shape,
+            cells, agencies = self._zeros(true.shape), self._zeros(state.sanction.shape)
+            zeros = {
+                "audited": cells,
+                "audited_true": cells,
+                "detected": cells,
+                "sanction": agencies,
             }
-            for name, shape in fields.items():  # four fields, all zero
-                zero = np.zeros(shape)
+            for name, zero in zeros.items():  # four fields, all zero
                 new[name] = (
                     zero
                     if everywhere
@@ -543,6 +548,16 @@ class World:
                 new["revealed"] = np.where(r2, state.basket, state.revealed)
                 new["basket"] = np.where(r2, self._draw_basket(rng, b_), state.basket)
         return audited, sanction
+
+    def _zeros(self, shape: tuple[int, ...]) -> np.ndarray:
+        """A read-only array of zeros, shared (a state's arrays are never written in place)."""
+        zeros = self._zero_arrays.get(shape)
+        if zeros is None:
+            if len(self._zero_arrays) >= 16:
+                self._zero_arrays.pop(next(iter(self._zero_arrays)))
+            zeros = self._zero_arrays[shape] = np.zeros(shape)
+            zeros.flags.writeable = False
+        return zeros
 
     def _audit_probabilities(self, weights: np.ndarray) -> np.ndarray:
         """Per-locality audit probability: the design's rate or the centre's budget shares."""

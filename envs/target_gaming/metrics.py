@@ -61,13 +61,15 @@ _CELLS = (
     "audits",  # audited cells
     "detections",  # 1[inflation found > DETECTION_FLOOR]
     "measured",  # m
-    "hit",  # 1[m >= tau]
     "gap",  # m - x
+    "hit",  # 1[m >= tau]
     "perverse",  # 1[m rose while x fell]
     "near",  # 1[tau <= m < tau + bunching_band]
+    "zero",  # never written: the sanctions row of a step without audits
 )
+_FLAGS = slice(_CELLS.index("hit"), _CELLS.index("near") + 1)  # hit, perverse, near
 _CI = {name: i for i, name in enumerate(_CELLS)}
-_MASKED = slice(_CI["measured"], len(_CELLS))  # rows counted only on measured domains
+_MASKED = slice(_CI["measured"], _CI["near"] + 1)  # rows counted only on measured domains
 _WEIGHT_OF = {"true": "wbar", "change": "headline", "change_other": "other"}
 # Per-locality rows: LOCALITY_METRICS, then two raw sums used for bunching.
 _ROWS = LOCALITY_METRICS + ("near_sum", "hit_sum")
@@ -85,6 +87,7 @@ _REDUCED = {
     "perverse_rate": ("perverse", "counted"),
     "audits": ("audits", "domains"),
     "detections": ("detections", "domains"),
+    "sanctions": ("zero", 1),  # replaced by the sanctions of a step with audits
     "near_sum": ("near", 1),
     "hit_sum": ("hit", 1),
 }
@@ -161,7 +164,7 @@ class MetricsWork:
     def __init__(self, kernel: MetricsKernel, batch_size: int):
         b_, n_loc, k = batch_size, kernel._n_loc, kernel._k
         shape = (len(_CELLS), b_, n_loc, k)
-        self.cells = np.empty(shape)
+        self.cells = np.zeros(shape)
         self.row = {name: self.cells[i] for name, i in _CI.items()}
         self.counted_by_audits = self.cells[_CI["audits"] : _CI["detections"] + 1]
         self.by_domain = self.cells.reshape(-1, k)
@@ -169,8 +172,8 @@ class MetricsWork:
         self.masked_weights = self.weights[_MASKED]
         self.divisors = np.array(np.broadcast_to(kernel._div, (len(_ROWS), b_, n_loc)))
         self.national_divisors = np.array(np.broadcast_to(kernel._nat_div, (len(_ROWS), b_)))
-        # tau - m, tau + band - m, m - m before, x before - x: signs give hit, near, perverse
-        self.differences = np.empty((4, b_, n_loc, k))
+        self.flag_rows = self.cells[_FLAGS]  # hit, perverse, near
+        self.flags = np.empty((4, b_, n_loc, k), dtype=bool)  # the same as booleans, then work
         self.threshold = np.empty((b_, n_loc, k))
 
 
@@ -235,7 +238,7 @@ class MetricsKernel:
         m: np.ndarray,  # (B, L, K) measure after the step
         before: WorldState,  # the state before the step
         mask: np.ndarray,  # (B, 1, K) 1.0 where the domain is measured
-        shares: np.ndarray,  # (3, B, L, A): game share, slack share, partner share
+        shares: np.ndarray,  # (4, B, L, A): game, slack, partner share, partner share again
         audited: np.ndarray | None,  # (B, L, K) or None: no audits this step
         detected: np.ndarray | None,  # (B, L, K) inflation found (with audited)
         sanction: np.ndarray | None,  # (B, L, A) or None
@@ -256,9 +259,8 @@ class MetricsKernel:
     def _fill_cells(self, work: MetricsWork, x, m, before, audited, detected) -> None:
         """Write the per-cell stack (rows _CELLS), unweighted.
 
-        The indicators come from the signs of four differences in one ``heaviside``
-        (0 at 0): hit = 1 - 1[tau - m > 0], near = hit * 1[tau + band - m > 0],
-        perverse = 1[m - m before > 0] * 1[x before - x > 0].
+        The indicators hit, perverse and near are computed as booleans and cast to
+        the stack's consecutive rows in one copy.
         """
         row = work.row
         np.copyto(row["true"], x)
@@ -267,15 +269,13 @@ class MetricsKernel:
         np.copyto(row["change_other"], row["change"])
         np.copyto(row["measured"], m)
         np.subtract(m, x, row["gap"])
-        diff = work.differences
-        np.subtract(before.targets, m, diff[0])
-        np.subtract(np.add(before.targets, self._near_offset, work.threshold), m, diff[1])
-        np.subtract(m, before.measured, diff[2])
-        np.subtract(before.true, x, diff[3])
-        np.heaviside(diff, _ZERO, diff)
-        hit = np.subtract(_ONE, diff[0], row["hit"])
-        np.multiply(diff[1], hit, row["near"])
-        np.multiply(diff[2], diff[3], row["perverse"])
+        hit, perverse, near, fell = work.flags
+        np.greater_equal(m, before.targets, hit)
+        np.greater(m, before.measured, perverse)
+        np.logical_and(perverse, np.less(x, before.true, fell), perverse)
+        np.less(m, np.add(before.targets, self._near_offset, work.threshold), near)
+        np.logical_and(near, hit, near)
+        np.copyto(work.flag_rows, work.flags[:3])
         if audited is None:
             work.counted_by_audits.fill(0.0)
         else:
@@ -288,17 +288,16 @@ class MetricsKernel:
         # gaming_share, slack_share, partnership (mean shares over agencies), joint_partnership
         # (the weakest agency's partner share): consecutive rows
         a_ = shares.shape[3]
-        if a_ == 1:
-            np.copyto(loc[_G0:_G3], shares[..., 0])
-            np.copyto(loc[_G3], loc[_G3 - 1])
+        if a_ == 1:  # the fourth share row repeats the partner share: joint_partnership
+            np.copyto(loc[_G0 : _G3 + 1], shares[..., 0])
         else:
-            np.divide(shares.sum(axis=-1), a_, out=loc[_G0:_G3])
+            np.divide(shares[:3].sum(axis=-1), a_, out=loc[_G0:_G3])
             loc[_G3] = shares[2].min(axis=-1)
         np.subtract(loc[_R_MEASURED_CHANGE], loc[_R_UNMEASURED_CHANGE], loc[_R_NEGLECT])
         np.divide(loc[_R_NEAR_SUM], np.maximum(loc[_R_HIT_SUM], _ONE), loc[_R_BUNCHING])
-        if sanction is None:
-            loc[_R_SANCTIONS].fill(0.0)
-        elif sanction.shape[2] == 1:
+        if sanction is None:  # no audits: the row already holds the sum of the zero cells
+            return
+        if sanction.shape[2] == 1:
             np.copyto(loc[_R_SANCTIONS], sanction[..., 0])
         else:
             loc[_R_SANCTIONS] = sanction.sum(axis=-1)
