@@ -26,7 +26,7 @@ from .designs import (
     political_reward,
     threshold_pay,
 )
-from .metrics import _CI, _NI, _RI, MetricsKernel, StepMetrics
+from .metrics import _CI, MetricsKernel, StepMetrics
 from .state import WorldState
 
 try:  # the clip ufunc itself, without np.clip's Python wrapper
@@ -49,8 +49,6 @@ _ZERO, _HALF, _ONE = _const(0.0), _const(0.5), _const(1.0)
 
 # rows of the metrics: per-cell stack (masked), per-locality and national arrays
 _HIT, _LEVEL, _WELFARE = _CI["hit"], _CI["measured"], _CI["local_welfare"]
-_LOC_HIT, _LOC_WELFARE = _RI["target_hit_rate"], _RI["local_welfare"]
-_NAT_HIT, _NAT_MEASURED = _NI["target_hit_rate"], _NI["measured_performance"]
 
 
 @dataclass(frozen=True)
@@ -155,6 +153,11 @@ class World:
         )
         # a coordinated political centre: half the national hit rate plus half the measure
         self._political_total = self._centre_reward is political_reward and not cfg.departments
+        # the measured-domains mask (B, 1, K) is needed by a rotating basket's metrics, by
+        # pay rules other than the hit rate, and by centre rewards other than the above
+        self._needs_mask = not (
+            self._fixed_basket is not None and self._pay_is_hit_rate and self._political_total
+        )
         self._scratches: dict[tuple[int, int], _Scratch] = {}
         self._zero_arrays: dict[tuple[int, ...], np.ndarray] = {}
 
@@ -221,32 +224,29 @@ class World:
             scratch = self._scratches[key] = _Scratch(self, batch_size)
         return scratch
 
-    def _decode(self, actions: np.ndarray, capacity: np.ndarray, scratch: _Scratch):
-        """Clip, normalise and scale local actions with few array operations.
+    def _decode(self, actions: np.ndarray, capacity: np.ndarray, scratch: _Scratch) -> None:
+        """Clip, normalise and scale local actions into the scratch, with few operations.
 
-        Returns ``summary`` (4, B*L*A) with rows game share, slack share,
-        partner share and partner share again (fresh), and ``scratch.effort``
-        (B*L*A, kc*(R+1)) filled with the absolute deliver and game effort.
+        Fills ``scratch.summary`` (4, B*L*A), the game, slack and partner shares and
+        the partner share again, and ``scratch.effort`` (B*L*A, kc*(R+1)), the
+        absolute deliver and game effort.
         """
-        flat = scratch.flat  # (B*L*A, D), a view of scratch.actions
         _clip(actions, _ZERO, _ONE, scratch.actions)
-        sums = np.dot(self._action_sums, flat.T)  # (5, B*L*A): total, game, slack, partner x2
-        total = sums[0]
-        summary = sums[1:]
+        np.dot(self._action_sums, scratch.flat_t, scratch.sums)  # total, game, slack, partner x2
+        total, summary = scratch.total, scratch.summary
         if _min(total) > 0.0:
             summary /= total  # shares
         else:  # some all-zero action: it is all slack
             idle = total <= 0.0
             total += idle  # the divisor: 1 where idle (the action is all 0 there)
             summary /= total
-            summary[1] += idle
+            scratch.slack_share += idle
         scale = scratch.scale  # (B*L*A,): each agency's capacity / total
         if self._n_ag == 1:
             np.divide(capacity.reshape(-1), total, scale)
         else:
             np.divide(np.repeat(capacity.reshape(-1) / self._n_ag, self._n_ag), total, scale)
         np.multiply(scratch.flat_effort, scratch.scale_column, scratch.effort)
-        return summary, scratch.effort
 
     def decode_local(self, actions: np.ndarray, state: WorldState) -> Effort:
         """Actions (B, N, D) in [0, 1] -> shares of each agency's effort -> absolute effort.
@@ -255,10 +255,11 @@ class World:
         Each agency has capacity ``c[i] / A``.
         """
         cfg = self.config
-        b_, n_loc, n_ag = actions.shape[0], self._n_loc, self._n_ag
-        summary, effort = self._decode(actions, state.capacity, _Scratch(self, b_))
-        kr = self._n_deliver
-        per_agency = summary.reshape(4, b_, n_loc, n_ag)
+        b_, n_loc = actions.shape[0], self._n_loc
+        scratch = _Scratch(self, b_)  # its own: the arrays returned are its arrays
+        self._decode(actions, state.capacity, scratch)
+        effort, kr = scratch.effort, self._n_deliver
+        per_agency = scratch.shares
         return Effort(
             deliver=effort[:, :kr].reshape(b_, n_loc, cfg.n_domains, cfg.n_approaches),
             game=effort[:, kr:].reshape(b_, n_loc, cfg.n_domains),
@@ -288,12 +289,11 @@ class World:
     ) -> StepResult:
         b_ = local_actions.shape[0]
         scratch = self._scratch(b_)
-        summary, effort = self._decode(local_actions, state.capacity, scratch)
-        true, measured, inflation = self._outcomes(state, summary, effort, scratch, rng)
+        self._decode(local_actions, state.capacity, scratch)
+        true, measured, inflation = self._outcomes(state, scratch, rng)
         t = state.t + 1
-        shares = summary.reshape(4, b_, self._n_loc, self._n_ag)
         new = {"t": t, "true": true, "measured": measured, "inflation": inflation}
-        new["partnership"] = shares[2]
+        new["partnership"] = scratch.partner_by_agency.copy()
         review, everywhere = self._reviewing(state.t)
         audited = sanction = None
         if review is not None:
@@ -303,19 +303,28 @@ class World:
         state2 = state._evolve(new)
         counted, norm, divisors = self._counts(state.basket)
         work = scratch.metrics
-        mask = state.basket[:, None, :]  # (B, 1, K)
+        mask = state.basket[:, None, :] if self._needs_mask else None  # (B, 1, K)
         metrics = self._metrics.compute(
-            work, divisors, true, measured, state, mask, shares, audited, state2.detected, sanction
+            work,
+            divisors,
+            true,
+            measured,
+            state,
+            mask,
+            scratch.shares,
+            audited,
+            state2.detected,
+            sanction,
         )
-        cells = work.cells
-        pay = self._pay(state, true, measured, mask, cells, norm, metrics)
-        local = self._local_rewards(state, summary, cells, metrics, pay, sanction, scratch)
+        pay = self._pay(state, true, measured, mask, work, norm)
+        local = self._local_rewards(state, work, pay, sanction, scratch)
         if self._political_total:
-            nat = metrics.national_array
-            centre = np.add(nat[_NAT_HIT], nat[_NAT_MEASURED])
-            centre *= _HALF
-            centre = centre.reshape(-1, 1)  # (B, 1)
+            centre = np.add(
+                work.nat_column["target_hit_rate"], work.nat_column["measured_performance"]
+            )
+            centre *= _HALF  # (B, 1)
         else:
+            cells = work.cells
             centre = self._centre_reward(
                 self.config,
                 CentreInputs(
@@ -331,26 +340,24 @@ class World:
             )
         return StepResult._fast(state2, local, centre, metrics, t >= self._horizon)
 
-    def _outcomes(self, state, summary, effort, scratch, rng):
+    def _outcomes(self, state, scratch, rng):
         """True outcome, measure and inflation after delivery, spillovers and gaming.
 
         The terms of the true outcome are written into the rows of
         ``scratch.terms`` and summed in one reduction, in the order
         x + gain + spillover - eta * game - drift + noise.
         """
-        x = state.true
-        terms = scratch.terms  # (7, B, L, K): the terms, then the measure's noise
-        np.copyto(terms[0], x)
+        x, effort = state.true, scratch.effort
+        np.copyto(scratch.start, x)  # row 0
         np.multiply(scratch.game, self._neg_eta, scratch.harm)  # -eta * game effort: row 3
         np.sqrt(effort, effort)
         # sqrt(effort) times E (deliver columns) and gamma (game columns), in one product
         np.multiply(effort, self._effort_weights(state, scratch), effort)
-        # 1. genuine delivery with diminishing returns: alpha * sum_r E * sqrt(deliver)
-        gain = terms[1]
+        # 1. genuine delivery with diminishing returns: alpha * sum_r E * sqrt(deliver): row 1
         np.dot(scratch.deliver, self._alpha_sum, scratch.gain)
-        gain *= np.subtract(_ONE, x, scratch.cell)
-        # 2. joined-up spillovers scaled by partnership (per_domain: the weakest agency)
-        partner = summary[2]
+        scratch.gain_cells *= np.subtract(_ONE, x, scratch.cell)
+        # 2. joined-up spillovers scaled by partnership (per_domain: the weakest agency): row 2
+        partner = scratch.partner_share
         if self._n_ag > 1:
             partner = partner.reshape(-1, self._n_ag).min(axis=-1)
         np.dot(scratch.gain_by_locality, self._spill_t, scratch.spill)
@@ -363,14 +370,14 @@ class World:
         np.add(by_agency, scratch.game, by_agency)
         noise = rng.standard_normal(out=scratch.noise)  # rows 5 and 6 of terms
         noise *= scratch.noise_scale  # sigma_x, sigma_m
-        # 4. true outcome drifts to baseline: -delta * (x - baseline)
-        drift = np.subtract(state.baseline, x, terms[4])
+        # 4. true outcome drifts to baseline: -delta * (x - baseline): row 4
+        drift = np.subtract(state.baseline, x, scratch.drift)
         drift *= self._delta
-        true = _sum_rows(terms[:6], axis=0)
+        true = _sum_rows(scratch.true_terms, axis=0)
         _clip(true, _ZERO, _ONE, true)
         # 5. measurement
         measured = true + inflation
-        measured += terms[6]
+        measured += scratch.measure_noise
         _clip(measured, _ZERO, _ONE, measured)
         return true, measured, inflation
 
@@ -406,11 +413,11 @@ class World:
         norm = np.maximum(basket @ self._pay_weights_t, 1.0)[:, None, :]  # (B, 1, A)
         return counted, norm, self._metrics.divisors(counted)
 
-    def _pay(self, state, true, measured, mask, cells, norm, metrics) -> np.ndarray:
+    def _pay(self, state, true, measured, mask, work, norm) -> np.ndarray:
         """Each local agent's pay (B, L, A), or (B, L, 1) when all agencies are paid alike."""
-        hit = cells[_HIT]  # 1[m >= tau] on measured domains
         if self._pay_is_hit_rate:  # threshold pay on all domains: the target hit rate
-            return metrics.locality_array[_LOC_HIT][..., None]
+            return work.loc_column["target_hit_rate"]
+        hit = work.cells[_HIT]  # 1[m >= tau] on measured domains
         if self._pay_rule is threshold_pay:
             b_, n_loc, k = hit.shape
             pay = np.dot(hit.reshape(-1, k), self._pay_weights_t).reshape(b_, n_loc, -1)
@@ -429,29 +436,28 @@ class World:
         )
         return self._pay_rule(self.config, inputs)
 
-    def _local_rewards(self, state, summary, cells, metrics, pay, sanction, scratch):
+    def _local_rewards(self, state, work, pay, sanction, scratch):
         """(B, N): pay - sanction - effort cost + motivation * own welfare gain.
 
         The welfare gain of an agency is sum over its domains of w * (x - baseline),
         divided by its priorities' sum: ``(sum of w * x - offset) * factor`` with the
         per-episode terms of _own_welfare_terms (factor includes the motivation).
         """
-        b_, n_loc, k = state.true.shape
         offset, factor = self._own_welfare_terms(state, scratch)
         if self._n_ag == 1:  # sum over all domains: the local_welfare metric
-            good = metrics.locality_array[_LOC_WELFARE][..., None] - offset
+            good = np.subtract(work.loc_column["local_welfare"], offset)
         else:
-            good = np.dot(cells[_WELFARE].reshape(-1, k), self._own_weights_t)
-            good = good.reshape(offset.shape)
+            welfare = work.cells[_WELFARE].reshape(-1, self._k)
+            good = np.dot(welfare, self._own_weights_t).reshape(offset.shape)
             good -= offset
         good *= factor
         local = good
         local += pay
-        local += summary[1].reshape(local.shape) * self._effort_cost  # per non-slack unit
+        local += scratch.slack_by_agency * self._effort_cost  # per unit of non-slack effort
         local -= self._effort_cost
         if sanction is not None:
             local -= sanction
-        return local.reshape(b_, -1)
+        return local.reshape(scratch.rewards_shape)
 
     def _own_welfare_terms(self, state, scratch) -> tuple[np.ndarray, np.ndarray]:
         """(offset, factor), each (B, L, A), of the welfare term of local rewards.
@@ -580,17 +586,28 @@ class _Scratch:
         cfg = world.config
         b_, n_loc, k = batch_size, cfg.n_localities, cfg.n_domains
         n, kc, kr = b_ * cfg.n_locals, cfg.domains_per_agency, world._n_deliver
-        # decoding: clipped actions, their effort columns, capacity / action total
+        # decoding: clipped actions, their sums (total, game, slack, partner, partner again)
+        # and shares, their effort columns, capacity / action total
+        n_ag = cfg.n_agencies
         self.actions = np.empty((b_, cfg.n_locals, cfg.local_action_dim))
-        self.flat = self.actions.reshape(n, -1)
-        self.flat_effort = self.flat[:, : world._n_effort]
+        flat = self.actions.reshape(n, -1)
+        self.flat_t, self.flat_effort = flat.T, flat[:, : world._n_effort]
+        self.sums = np.empty((5, n))
+        self.total, self.summary = self.sums[0], self.sums[1:]
+        self.slack_share, self.partner_share = self.sums[2], self.sums[3]
+        self.shares = self.summary.reshape(4, b_, n_loc, n_ag)
+        self.slack_by_agency, self.partner_by_agency = self.shares[1], self.shares[2]
+        self.rewards_shape = (b_, cfg.n_locals)
         self.scale = np.empty(n)
         self.scale_column = self.scale[:, None]
         self.effort = np.empty((n, world._n_effort))  # deliver and game effort
         self.deliver, self.game = self.effort[:, :kr], self.effort[:, kr:]
         self.effort_weights = None  # (effectiveness, E and gamma): see World._effort_weights
-        # outcomes: the terms of the true outcome, then the measure's noise
+        # outcomes: the terms of the true outcome (x, gain, spillover, harm, drift, noise),
+        # then the measure's noise
         self.terms = np.empty((7, b_, n_loc, k))
+        self.start, self.gain_cells, self.drift = self.terms[0], self.terms[1], self.terms[4]
+        self.true_terms, self.measure_noise = self.terms[:6], self.terms[6]
         self.gain = self.terms[1].reshape(n, kc)
         self.gain_by_locality = self.terms[1].reshape(-1, k)
         self.spill = self.terms[2].reshape(-1, k)

@@ -173,8 +173,29 @@ class MetricsWork:
         self.divisors = np.array(np.broadcast_to(kernel._div, (len(_ROWS), b_, n_loc)))
         self.national_divisors = np.array(np.broadcast_to(kernel._nat_div, (len(_ROWS), b_)))
         self.flag_rows = self.cells[_FLAGS]  # hit, perverse, near
-        self.flags = np.empty((4, b_, n_loc, k), dtype=bool)  # the same as booleans, then work
+        flags = self.flags = np.empty((4, b_, n_loc, k), dtype=bool)  # as booleans, then work
+        self.hit, self.perverse, self.near, self.fell = flags
+        self.flag_head = flags[:3]
         self.threshold = np.empty((b_, n_loc, k))
+        # sums over domains (cell rows), per-locality rows and national rows, with views of
+        # the rows used one by one; the results are copied out of them
+        self.sums = np.empty(len(_CELLS) * b_ * n_loc)
+        self.sums_by_row = self.sums.reshape(len(_CELLS), b_, n_loc)
+        loc = self.loc = np.empty((len(_ROWS), b_, n_loc))
+        self.loc_by_locality = loc.reshape(-1, n_loc)
+        self.loc_head = loc[: len(LOCALITY_METRICS)]
+        self.loc_shares = loc[_G0 : _G3 + 1, ..., None]  # (4, B, L, 1)
+        self.loc_joint = loc[_G3]
+        self.loc_row = {name: loc[i] for name, i in _RI.items()}
+        self.loc_column = {name: loc[i][..., None] for name, i in _RI.items()}  # (B, L, 1)
+        nat = self.nat = np.empty((len(_ROWS), b_))
+        self.nat_flat = nat.reshape(-1)
+        self.nat_row = {name: nat[i] for name, i in _NI.items()}
+        self.nat_row.update(near_sum=nat[_RI["near_sum"]], hit_sum=nat[_RI["hit_sum"]])
+        self.nat_column = {name: nat[i][:, None] for name, i in _NI.items()}  # (B, 1)
+        self.floor = np.empty((b_, n_loc))  # max(hit_sum, 1)
+        self.national_floor = np.empty(b_)
+        self.deviation = np.empty((b_, n_loc))
 
 
 class MetricsKernel:
@@ -232,29 +253,29 @@ class MetricsKernel:
 
     def compute(
         self,
-        work: MetricsWork,  # from new_work; the core reads rows of work.cells after
+        work: MetricsWork,  # from new_work; the core reads its rows after
         divisors: np.ndarray | None,  # from divisors(), or None: work's (a fixed basket)
         x: np.ndarray,  # (B, L, K) true outcome after the step
         m: np.ndarray,  # (B, L, K) measure after the step
         before: WorldState,  # the state before the step
-        mask: np.ndarray,  # (B, 1, K) 1.0 where the domain is measured
+        mask: np.ndarray | None,  # (B, 1, K) 1.0 where measured (needed with a rotating basket)
         shares: np.ndarray,  # (4, B, L, A): game, slack, partner share, partner share again
         audited: np.ndarray | None,  # (B, L, K) or None: no audits this step
         detected: np.ndarray | None,  # (B, L, K) inflation found (with audited)
         sanction: np.ndarray | None,  # (B, L, A) or None
     ) -> StepMetrics:
+        """One step's metrics, as fresh arrays (work's rows keep them until the next call)."""
         cells = work.cells
         self._fill_cells(work, x, m, before, audited, detected)
         if self._rotating:
             work.masked_weights[...] = mask
         cells *= work.weights
-        b_, n_loc = x.shape[0], self._n_loc
-        sums = np.dot(work.by_domain, self._ones_k).reshape(-1, b_, n_loc)
-        loc = sums.take(self._pick, axis=0)  # (rows, B, L)
+        np.dot(work.by_domain, self._ones_k, work.sums)
+        loc = np.take(work.sums_by_row, self._pick, axis=0, out=work.loc, mode="clip")
         loc /= work.divisors if divisors is None else divisors
-        self._locality_rows(loc, shares, sanction)
-        nat = self._national(loc, work.national_divisors)
-        return StepMetrics._fast(loc[: len(LOCALITY_METRICS)], nat)
+        self._locality_rows(work, shares, sanction)
+        self._national(work)
+        return StepMetrics._fast(work.loc_head.copy(), work.nat.copy())
 
     def _fill_cells(self, work: MetricsWork, x, m, before, audited, detected) -> None:
         """Write the per-cell stack (rows _CELLS), unweighted.
@@ -269,13 +290,13 @@ class MetricsKernel:
         np.copyto(row["change_other"], row["change"])
         np.copyto(row["measured"], m)
         np.subtract(m, x, row["gap"])
-        hit, perverse, near, fell = work.flags
+        hit, perverse, near = work.hit, work.perverse, work.near
         np.greater_equal(m, before.targets, hit)
         np.greater(m, before.measured, perverse)
-        np.logical_and(perverse, np.less(x, before.true, fell), perverse)
+        np.logical_and(perverse, np.less(x, before.true, work.fell), perverse)
         np.less(m, np.add(before.targets, self._near_offset, work.threshold), near)
         np.logical_and(near, hit, near)
-        np.copyto(work.flag_rows, work.flags[:3])
+        np.copyto(work.flag_rows, work.flag_head)
         if audited is None:
             work.counted_by_audits.fill(0.0)
         else:
@@ -283,40 +304,43 @@ class MetricsKernel:
             np.greater(detected * audited, DETECTION_FLOOR, row["detections"])
 
     @staticmethod
-    def _locality_rows(loc: np.ndarray, shares: np.ndarray, sanction: np.ndarray | None) -> None:
+    def _locality_rows(work: MetricsWork, shares: np.ndarray, sanction: np.ndarray | None) -> None:
         """The per-locality rows not picked from the sums: shares, neglect, bunching, sanctions."""
         # gaming_share, slack_share, partnership (mean shares over agencies), joint_partnership
         # (the weakest agency's partner share): consecutive rows
-        a_ = shares.shape[3]
+        a_, row = shares.shape[3], work.loc_row
         if a_ == 1:  # the fourth share row repeats the partner share: joint_partnership
-            np.copyto(loc[_G0 : _G3 + 1], shares[..., 0])
+            np.copyto(work.loc_shares, shares)
         else:
-            np.divide(shares[:3].sum(axis=-1), a_, out=loc[_G0:_G3])
-            loc[_G3] = shares[2].min(axis=-1)
-        np.subtract(loc[_R_MEASURED_CHANGE], loc[_R_UNMEASURED_CHANGE], loc[_R_NEGLECT])
-        np.divide(loc[_R_NEAR_SUM], np.maximum(loc[_R_HIT_SUM], _ONE), loc[_R_BUNCHING])
+            np.divide(shares.sum(axis=-1), a_, work.loc_shares[..., 0])
+            np.minimum.reduce(shares[2], axis=-1, out=work.loc_joint)
+        np.subtract(row["measured_change"], row["unmeasured_change"], row["neglect"])
+        floor = np.maximum(row["hit_sum"], _ONE, out=work.floor)
+        np.divide(row["near_sum"], floor, row["bunching"])
         if sanction is None:  # no audits: the row already holds the sum of the zero cells
             return
         if sanction.shape[2] == 1:
-            np.copyto(loc[_R_SANCTIONS], sanction[..., 0])
+            np.copyto(row["sanctions"], sanction[..., 0])
         else:
-            loc[_R_SANCTIONS] = sanction.sum(axis=-1)
+            np.add.reduce(sanction, axis=-1, out=row["sanctions"])
 
-    def _national(self, loc: np.ndarray, divisors: np.ndarray) -> np.ndarray:
-        """(M_nat, B) national rows from the per-locality rows (rows, B, L).
+    def _national(self, work: MetricsWork) -> None:
+        """The national rows (M_nat, B) from the per-locality rows (rows, B, L).
 
         Sums over localities, in NATIONAL_METRICS order: the two raw sums sit in the
         places of inequality and audit_cost until those are computed.
         """
-        nat = np.dot(loc.reshape(-1, self._n_loc), self._ones_l).reshape(len(_ROWS), -1)
-        nat /= divisors
-        np.divide(nat[_R_NEAR_SUM], np.maximum(nat[_R_HIT_SUM], _ONE), nat[_N_BUNCHING])
+        row = work.nat_row
+        np.dot(work.loc_by_locality, self._ones_l, work.nat_flat)
+        work.nat /= work.national_divisors
+        floor = np.maximum(row["hit_sum"], _ONE, out=work.national_floor)
+        np.divide(row["near_sum"], floor, row["bunching"])
         # inequality: the standard deviation of local welfare over localities
-        dev = np.dot(loc[_R_LOCAL_WELFARE], self._centring)
+        dev = np.dot(work.loc_row["local_welfare"], self._centring, work.deviation)
         dev *= dev
-        np.sqrt(np.dot(dev, self._mean_l), nat[_N_INEQUALITY])
-        np.multiply(nat[_N_AUDITS], self._audit_cost, nat[_N_AUDIT_COST])
-        return nat
+        inequality = np.dot(dev, self._mean_l, row["inequality"])
+        np.sqrt(inequality, inequality)
+        np.multiply(row["audits"], self._audit_cost, row["audit_cost"])
 
 
 def _const(value: float) -> np.ndarray:
@@ -327,14 +351,9 @@ def _const(value: float) -> np.ndarray:
 
 
 _ZERO, _ONE = _const(0.0), _const(1.0)
-# row indices used on the hot path
+# the share rows: gaming_share, slack_share, partnership, then joint_partnership
 _G0 = _RI["gaming_share"]
-_G3 = _G0 + 3  # joint_partnership
-_R_MEASURED_CHANGE, _R_UNMEASURED_CHANGE = _RI["measured_change"], _RI["unmeasured_change"]
-_R_NEGLECT, _R_BUNCHING, _R_SANCTIONS = _RI["neglect"], _RI["bunching"], _RI["sanctions"]
-_R_NEAR_SUM, _R_HIT_SUM, _R_LOCAL_WELFARE = _RI["near_sum"], _RI["hit_sum"], _RI["local_welfare"]
-_N_BUNCHING, _N_INEQUALITY = _NI["bunching"], _NI["inequality"]
-_N_AUDITS, _N_AUDIT_COST = _NI["audits"], _NI["audit_cost"]
+_G3 = _G0 + 3
 
 
 # Episode summaries: national rows (NATIONAL_METRICS order) summed, or kept ("last").
