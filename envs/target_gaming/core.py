@@ -232,7 +232,7 @@ class World:
         absolute deliver and game effort.
         """
         _clip(actions, _ZERO, _ONE, scratch.actions)
-        np.dot(self._action_sums, scratch.flat_t, scratch.sums)  # total, game, slack, partner x2
+        self._action_sums.dot(scratch.flat_t, scratch.sums)  # total, game, slack, partner x2
         total, summary = scratch.total, scratch.summary
         if _min(total) > 0.0:
             summary /= total  # shares
@@ -333,8 +333,8 @@ class World:
                     true,
                     mask,
                     audited if audited is not None else np.zeros(true.shape),
-                    counted=cells[_HIT],
-                    level=cells[_LEVEL],
+                    counted=cells[_HIT] * mask,  # the metrics' rows are not masked
+                    level=cells[_LEVEL] * mask,
                     n_counted=counted,
                 ),
             )
@@ -348,19 +348,19 @@ class World:
         x + gain + spillover - eta * game - drift + noise.
         """
         x, effort = state.true, scratch.effort
-        np.copyto(scratch.start, x)  # row 0
+        scratch.start[...] = x  # row 0
         np.multiply(scratch.game, self._neg_eta, scratch.harm)  # -eta * game effort: row 3
         np.sqrt(effort, effort)
         # sqrt(effort) times E (deliver columns) and gamma (game columns), in one product
         np.multiply(effort, self._effort_weights(state, scratch), effort)
         # 1. genuine delivery with diminishing returns: alpha * sum_r E * sqrt(deliver): row 1
-        np.dot(scratch.deliver, self._alpha_sum, scratch.gain)
+        scratch.deliver.dot(self._alpha_sum, scratch.gain)
         scratch.gain_cells *= np.subtract(_ONE, x, scratch.cell)
         # 2. joined-up spillovers scaled by partnership (per_domain: the weakest agency): row 2
         partner = scratch.partner_share
         if self._n_ag > 1:
             partner = partner.reshape(-1, self._n_ag).min(axis=-1)
-        np.dot(scratch.gain_by_locality, self._spill_t, scratch.spill)
+        scratch.gain_by_locality.dot(self._spill_t, scratch.spill)
         factor = np.multiply(partner, self._s1, scratch.factor)
         factor += self._s0
         scratch.spill *= scratch.factor_column
@@ -417,10 +417,10 @@ class World:
         """Each local agent's pay (B, L, A), or (B, L, 1) when all agencies are paid alike."""
         if self._pay_is_hit_rate:  # threshold pay on all domains: the target hit rate
             return work.loc_column["target_hit_rate"]
-        hit = work.cells[_HIT]  # 1[m >= tau] on measured domains
+        hit = work.cells[_HIT] * mask  # 1[m >= tau] on measured domains
         if self._pay_rule is threshold_pay:
             b_, n_loc, k = hit.shape
-            pay = np.dot(hit.reshape(-1, k), self._pay_weights_t).reshape(b_, n_loc, -1)
+            pay = hit.reshape(-1, k).dot(self._pay_weights_t).reshape(b_, n_loc, -1)
             pay /= norm
             return pay
         inputs = PayInputs(
@@ -448,7 +448,7 @@ class World:
             good = np.subtract(work.loc_column["local_welfare"], offset)
         else:
             welfare = work.cells[_WELFARE].reshape(-1, self._k)
-            good = np.dot(welfare, self._own_weights_t).reshape(offset.shape)
+            good = welfare.dot(self._own_weights_t).reshape(offset.shape)
             good -= offset
         good *= factor
         local = good

@@ -50,30 +50,35 @@ _SUMMED = ("audits", "detections", "sanctions")
 
 _NI = {name: i for i, name in enumerate(NATIONAL_METRICS)}
 
-# Rows of the per-cell stack (MetricsKernel), each (B, L, K). Every row is multiplied by its
-# weight over domains (_WEIGHT_OF, "all" if not listed) and summed over domains in one
-# product; the per-locality rows are picked from those sums.
+# Rows of the per-cell stack (MetricsKernel), each (B, L, K), in three groups; each
+# group is summed over domains with one weight vector, in one product per group.
 _CELLS = (
-    "true",  # x
+    # weight 1 on every domain
+    "true",  # wbar * x (weighted when written)
     "local_welfare",  # w * x
-    "change",  # x - x at reset
-    "change_other",  # the same, weighted by the other (non-headline) domains
     "audits",  # audited cells
     "detections",  # 1[inflation found > DETECTION_FLOOR]
+    "zero",  # never written: the sanctions row of a step without audits
+    # weight 1 on the measured domains (the basket)
     "measured",  # m
     "gap",  # m - x
     "hit",  # 1[m >= tau]
     "perverse",  # 1[m rose while x fell]
     "near",  # 1[tau <= m < tau + bunching_band]
-    "zero",  # never written: the sanctions row of a step without audits
+    # weight 1 on the headline domains; summed again over the other domains
+    "change",  # x - x at reset
 )
-_FLAGS = slice(_CELLS.index("hit"), _CELLS.index("near") + 1)  # hit, perverse, near
 _CI = {name: i for i, name in enumerate(_CELLS)}
+_EVERY = slice(_CI["true"], _CI["zero"] + 1)
 _MASKED = slice(_CI["measured"], _CI["near"] + 1)  # rows counted only on measured domains
-_WEIGHT_OF = {"true": "wbar", "change": "headline", "change_other": "other"}
+_FLAGS = slice(_CI["hit"], _CI["near"] + 1)  # hit, perverse, near: consecutive
+_CHANGE = slice(_CI["change"], _CI["change"] + 1)
+# The sums over domains: one per cell row, then the change over the other domains.
+_SUMS = _CELLS + ("change_other",)
+_SI = {name: i for i, name in enumerate(_SUMS)}
 # Per-locality rows: LOCALITY_METRICS, then two raw sums used for bunching.
 _ROWS = LOCALITY_METRICS + ("near_sum", "hit_sum")
-# row -> (cell row, divisor): "counted" = number of measured domains (at least 1),
+# row -> (sum row, divisor): "counted" = number of measured domains (at least 1),
 # "domains" = K, "headline" / "other" = number of such domains (at least 1); rows not
 # listed are computed otherwise.
 _REDUCED = {
@@ -154,11 +159,12 @@ class StepMetrics:
 class MetricsWork:
     """Work arrays of one batch size for MetricsKernel (reused step after step).
 
-    ``cells`` is the per-cell stack, with a view of each row; ``weights`` each
-    row's weight over domains, broadcast to the stack's shape so the weighting
-    is one plain product (the rows of _MASKED are rewritten each step when the
-    basket rotates); ``divisors`` and ``national_divisors`` are likewise
-    broadcast.
+    ``cells`` is the per-cell stack, with a view of each row; ``products`` the
+    groups of rows summed over domains with their weight vector (a rotating
+    basket's rows are masked in place first); ``sums``, ``loc`` and ``nat`` hold
+    the sums, the per-locality rows and the national rows, with views of the
+    rows used one by one; ``divisors`` and ``national_divisors`` are broadcast
+    to the shapes they divide.
     """
 
     def __init__(self, kernel: MetricsKernel, batch_size: int):
@@ -167,9 +173,8 @@ class MetricsWork:
         self.cells = np.zeros(shape)
         self.row = {name: self.cells[i] for name, i in _CI.items()}
         self.counted_by_audits = self.cells[_CI["audits"] : _CI["detections"] + 1]
-        self.by_domain = self.cells.reshape(-1, k)
-        self.weights = np.array(np.broadcast_to(kernel._row_weights[:, None, None, :], shape))
-        self.masked_weights = self.weights[_MASKED]
+        self.audit_rows_zero = True  # whether counted_by_audits holds zeros
+        self.masked = self.cells[_MASKED]
         self.divisors = np.array(np.broadcast_to(kernel._div, (len(_ROWS), b_, n_loc)))
         self.national_divisors = np.array(np.broadcast_to(kernel._nat_div, (len(_ROWS), b_)))
         self.flag_rows = self.cells[_FLAGS]  # hit, perverse, near
@@ -179,8 +184,18 @@ class MetricsWork:
         self.threshold = np.empty((b_, n_loc, k))
         # sums over domains (cell rows), per-locality rows and national rows, with views of
         # the rows used one by one; the results are copied out of them
-        self.sums = np.empty(len(_CELLS) * b_ * n_loc)
-        self.sums_by_row = self.sums.reshape(len(_CELLS), b_, n_loc)
+        self.sums = np.empty(len(_SUMS) * b_ * n_loc)
+        self.sums_by_row = self.sums.reshape(len(_SUMS), b_, n_loc)
+        # the products: (cells of a group (rows * B * L, K), weights (K,), sums (rows * B * L,))
+        per_row = b_ * n_loc
+        self.products = [
+            (
+                self.cells[rows].reshape(-1, k),
+                weights,
+                self.sums[per_row * out.start : per_row * out.stop],
+            )
+            for rows, weights, out in kernel._groups
+        ]
         loc = self.loc = np.empty((len(_ROWS), b_, n_loc))
         self.loc_by_locality = loc.reshape(-1, n_loc)
         self.loc_head = loc[: len(LOCALITY_METRICS)]
@@ -201,11 +216,13 @@ class MetricsWork:
 class MetricsKernel:
     """Computes one step's metrics for a config with few array operations.
 
-    The per-cell quantities are written into one stack (rows ``_CELLS``),
-    weighted and summed over domains in one product; the per-locality rows
-    ``_ROWS`` are picked from those sums in one ``take`` and divided in one
-    operation; national values are sums over localities of the per-locality
-    rows, in one more product.
+    The per-cell quantities are written into one stack (rows ``_CELLS``) and
+    summed over domains with each group's weights (one matrix-vector product
+    per group, at most four); the per-locality rows ``_ROWS`` are picked from
+    those sums in one ``take`` and divided in one operation; national values are
+    sums over localities of the per-locality rows, in one more product. The
+    stack's rows are not masked: pay and centre rewards mask ``hit`` and
+    ``measured`` themselves.
     """
 
     def __init__(self, cfg: WorldConfig, fixed_mask: np.ndarray | None):
@@ -213,11 +230,22 @@ class MetricsKernel:
         self.cfg = cfg
         k, n_loc = cfg.n_domains, cfg.n_localities
         headline = cfg.headline_mask.astype(float)
-        weights = {"all": np.ones(k), "wbar": cfg.priorities}
-        weights.update(headline=headline, other=1.0 - headline)
-        self._row_weights = np.stack([weights[_WEIGHT_OF.get(c, "all")] for c in _CELLS])
-        if fixed_mask is not None:
-            self._row_weights[_MASKED] = fixed_mask
+        ones = np.ones(k)
+        basket = ones if fixed_mask is None else fixed_mask.astype(float)  # rotating: masked
+        # groups of rows summed with one weight vector (neighbours with the same weights
+        # in one product): (cell rows, weights, sum rows)
+        groups = [(_EVERY, ones), (_MASKED, basket), (_CHANGE, headline)]
+        merged = [groups[0]]
+        for rows, weights in groups[1:]:
+            last_rows, last_weights = merged[-1]
+            if np.array_equal(weights, last_weights):
+                merged[-1] = (slice(last_rows.start, rows.stop), weights)
+            else:
+                merged.append((rows, weights))
+        self._groups = [(rows, w, rows) for rows, w in merged]
+        other = _SI["change_other"]  # the change row again, over the other domains
+        self._groups.append((_CHANGE, 1.0 - headline, slice(other, other + 1)))
+        self._wbar = cfg.priorities
         self._rotating = fixed_mask is None
         fixed = {1: 1.0, "domains": float(k), "counted": 1.0}
         fixed["headline"] = max(headline.sum(), 1.0)
@@ -227,7 +255,7 @@ class MetricsKernel:
         pick, div, by_count = [], [], []
         for row in _ROWS:
             cell, d = _REDUCED.get(row, ("local_welfare", 1))  # others: overwritten
-            pick.append(_CI[cell])
+            pick.append(_SI[cell])
             div.append(fixed[d])
             by_count.append(d == "counted")
         self._pick = np.array(pick)
@@ -236,7 +264,7 @@ class MetricsKernel:
         # national = sum over localities / divisor (L for means, 1 for sums and raw sums)
         nat_div = [1.0 if m in _SUMMED or m not in _NI else float(n_loc) for m in _ROWS]
         self._nat_div = np.array(nat_div)[:, None]
-        self._ones_k, self._ones_l = np.ones(k), np.ones(n_loc)
+        self._ones_l = np.ones(n_loc)
         self._centring = np.eye(n_loc) - 1.0 / n_loc  # x @ centring = x - mean(x)
         self._mean_l = np.full(n_loc, 1.0 / n_loc)
         self._near_offset = _const(cfg.bunching_band)
@@ -265,13 +293,12 @@ class MetricsKernel:
         sanction: np.ndarray | None,  # (B, L, A) or None
     ) -> StepMetrics:
         """One step's metrics, as fresh arrays (work's rows keep them until the next call)."""
-        cells = work.cells
         self._fill_cells(work, x, m, before, audited, detected)
         if self._rotating:
-            work.masked_weights[...] = mask
-        cells *= work.weights
-        np.dot(work.by_domain, self._ones_k, work.sums)
-        loc = np.take(work.sums_by_row, self._pick, axis=0, out=work.loc, mode="clip")
+            work.masked *= mask[None]
+        for cells, weights, sums in work.products:
+            cells.dot(weights, sums)
+        loc = work.sums_by_row.take(self._pick, 0, work.loc, "clip")  # indices are valid
         loc /= work.divisors if divisors is None else divisors
         self._locality_rows(work, shares, sanction)
         self._national(work)
@@ -284,11 +311,10 @@ class MetricsKernel:
         the stack's consecutive rows in one copy.
         """
         row = work.row
-        np.copyto(row["true"], x)
+        np.multiply(x, self._wbar, row["true"])
         np.multiply(before.priorities, x, row["local_welfare"])
         np.subtract(x, before.initial, row["change"])
-        np.copyto(row["change_other"], row["change"])
-        np.copyto(row["measured"], m)
+        row["measured"][...] = m
         np.subtract(m, x, row["gap"])
         hit, perverse, near = work.hit, work.perverse, work.near
         np.greater_equal(m, before.targets, hit)
@@ -296,12 +322,15 @@ class MetricsKernel:
         np.logical_and(perverse, np.less(x, before.true, work.fell), perverse)
         np.less(m, np.add(before.targets, self._near_offset, work.threshold), near)
         np.logical_and(near, hit, near)
-        np.copyto(work.flag_rows, work.flag_head)
+        work.flag_rows[...] = work.flag_head
         if audited is None:
-            work.counted_by_audits.fill(0.0)
+            if not work.audit_rows_zero:
+                work.counted_by_audits.fill(0.0)
+                work.audit_rows_zero = True
         else:
-            np.copyto(row["audits"], audited)
+            row["audits"][...] = audited
             np.greater(detected * audited, DETECTION_FLOOR, row["detections"])
+            work.audit_rows_zero = False
 
     @staticmethod
     def _locality_rows(work: MetricsWork, shares: np.ndarray, sanction: np.ndarray | None) -> None:
@@ -310,7 +339,7 @@ class MetricsKernel:
         # (the weakest agency's partner share): consecutive rows
         a_, row = shares.shape[3], work.loc_row
         if a_ == 1:  # the fourth share row repeats the partner share: joint_partnership
-            np.copyto(work.loc_shares, shares)
+            work.loc_shares[...] = shares
         else:
             np.divide(shares.sum(axis=-1), a_, work.loc_shares[..., 0])
             np.minimum.reduce(shares[2], axis=-1, out=work.loc_joint)
@@ -320,7 +349,7 @@ class MetricsKernel:
         if sanction is None:  # no audits: the row already holds the sum of the zero cells
             return
         if sanction.shape[2] == 1:
-            np.copyto(row["sanctions"], sanction[..., 0])
+            row["sanctions"][...] = sanction[..., 0]
         else:
             np.add.reduce(sanction, axis=-1, out=row["sanctions"])
 
@@ -331,14 +360,14 @@ class MetricsKernel:
         places of inequality and audit_cost until those are computed.
         """
         row = work.nat_row
-        np.dot(work.loc_by_locality, self._ones_l, work.nat_flat)
+        work.loc_by_locality.dot(self._ones_l, work.nat_flat)
         work.nat /= work.national_divisors
         floor = np.maximum(row["hit_sum"], _ONE, out=work.national_floor)
         np.divide(row["near_sum"], floor, row["bunching"])
         # inequality: the standard deviation of local welfare over localities
-        dev = np.dot(work.loc_row["local_welfare"], self._centring, work.deviation)
+        dev = work.loc_row["local_welfare"].dot(self._centring, work.deviation)
         dev *= dev
-        inequality = np.dot(dev, self._mean_l, row["inequality"])
+        inequality = dev.dot(self._mean_l, row["inequality"])
         np.sqrt(inequality, inequality)
         np.multiply(row["audits"], self._audit_cost, row["audit_cost"])
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
-from itertools import repeat
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium
@@ -35,6 +35,22 @@ def _as_tuple(value: Any) -> Any:
     if isinstance(value, (list, np.ndarray)):
         return tuple(_as_tuple(v) for v in value)
     return value
+
+
+def _dict_maker(keys: list[str], wrap: str | None = None) -> Callable[[list], dict]:
+    """A function ``values -> {keys[i]: values[i]}`` (inside ``{wrap: ...}`` if given).
+
+    It is compiled once for the keys (as the standard library's dataclasses compiles
+    its methods): a dict display with constant keys is built about twice as fast as
+    ``dict(zip(keys, values))``, and these dicts are built every step.
+    """
+    items = ", ".join(f"{key!r}: values[{i}]" for i, key in enumerate(keys))
+    body = f"{{{items}}}" if wrap is None else f"{{{wrap!r}: {{{items}}}}}"
+    return eval(f"lambda values: {body}")  # noqa: S307 - keys are our own names
+
+
+_national_info = _dict_maker(NATIONAL_METRICS, wrap="metrics")
+_locality_info = _dict_maker(LOCALITY_METRICS, wrap="metrics")
 
 
 class TargetGamingEnv(ParallelEnv):
@@ -78,6 +94,7 @@ class TargetGamingEnv(ParallelEnv):
         )
         self._centre_size = self._centre_shape[0] * self._centre_shape[1]
         self._action_lengths = [len(self._layouts[a][1]) for a in self.possible_agents]
+        self._per_agent = _dict_maker(self.possible_agents)  # centres first, then locals
         self._rng = np.random.default_rng()
         self.world_state: WorldState | None = None
         self.last_result: StepResult | None = None
@@ -149,8 +166,9 @@ class TargetGamingEnv(ParallelEnv):
         self.world_state, self.last_result = result.state, result
         self._episode.add_array(result.metrics.national_array)
         observations = self._observations()
-        rewards = dict(zip(self.centre_agents, result.centre_rewards[0].tolist()))
-        rewards.update(zip(self.local_agents, result.local_rewards[0].tolist()))
+        rewards = self._per_agent(
+            result.centre_rewards[0].tolist() + result.local_rewards[0].tolist()
+        )
         truncated = bool(result.truncated[0])
         terminations = dict.fromkeys(self.agents, False)
         truncations = dict.fromkeys(self.agents, truncated)
@@ -215,21 +233,18 @@ class TargetGamingEnv(ParallelEnv):
 
     def _observations(self) -> dict[str, np.ndarray]:
         local, centre = self._observer.observations(self.world_state)
-        obs = dict(zip(self.centre_agents, centre[0]))
-        obs.update(zip(self.local_agents, local[0]))
-        return obs
+        return self._per_agent([*centre[0], *local[0]])
 
     def _infos(self, result: StepResult) -> dict[str, dict]:
         # Every agent gets its own fresh dicts (callers may mutate them), built from one
         # .tolist() per block; local agent n reads its locality's row n // n_agencies.
         metrics = result.metrics
         national = metrics.national_array[:, 0].tolist()
-        infos = {a: {"metrics": dict(zip(NATIONAL_METRICS, national))} for a in self.centre_agents}
+        infos = {a: _national_info(national) for a in self.centre_agents}
         rows = metrics.locality_array[:, 0].T.tolist()  # (L, M)
-        per_locality = map(
-            dict, map(zip, repeat(LOCALITY_METRICS), map(rows.__getitem__, self._agent_locality))
+        infos.update(
+            zip(self.local_agents, map(_locality_info, map(rows.__getitem__, self._agent_locality)))
         )
-        infos.update(zip(self.local_agents, [{"metrics": m} for m in per_locality]))
         return infos
 
     def state(self) -> np.ndarray:
