@@ -140,10 +140,11 @@ class Observer:
     one pair per batch size. Constant parts (one-hot ids, national means) sit
     once at the end of the source.
 
-    The source's *slow* part (arrays that change only at reset or at reviews,
-    and the constants) is flattened once and kept while the state holds the
-    very same arrays: the state is never written in place (``World.step``
-    returns new arrays), so the same array objects mean the same values.
+    The source's *slow* parts, the arrays that change only at reviews and those
+    that change only at reset (with the constants), are flattened once and kept
+    while the state holds the very same arrays: the state is never written in
+    place (``World.step`` returns new arrays), so the same array objects mean
+    the same values.
 
     While building the indices, a source entry is named by its *virtual id*:
     its position in the source of a batch of one. ``_Source`` maps those ids
@@ -158,8 +159,9 @@ class Observer:
         self._any_audited = self._kc > 1 or self._kg > 1  # audited summarised per locality
         src = self._source = _Source()
         cell = (n_loc, k)
-        # the order of these blocks is the order of the arrays in _fast_parts, then
-        # in _slow_parts: every step's first, then those that change only at reviews
+        # the order of these blocks is the order of the arrays in _fast_parts: every
+        # step's first, then those that change only at reviews (_review_parts), then
+        # those that change only at reset (_EPISODE_FIELDS)
         for name, shape in (
             ("true", cell),
             ("measured_seen", cell),  # m * revealed (what localities see)
@@ -169,10 +171,6 @@ class Observer:
             ("others_partnership", (n_loc, n_ag) if self._per_domain else (0,)),
             ("revealed", (k,)),
             ("targets", cell),
-            ("effectiveness", (n_loc, k, cfg.n_approaches)),
-            ("capacity", (n_loc,)),
-            ("motivation", (n_loc,)),
-            ("priorities", cell),
             ("audited", cell),
             ("sanction", (n_loc, n_ag)),
             ("basket", (k,)),
@@ -180,6 +178,10 @@ class Observer:
             ("detected", cell),
             ("audited_any", (n_loc,) if self._any_audited else (0,)),  # max over domains
             ("detected_sum", (n_loc,) if self._kg > 1 else (0,)),  # sum over domains
+            ("effectiveness", (n_loc, k, cfg.n_approaches)),
+            ("capacity", (n_loc,)),
+            ("motivation", (n_loc,)),
+            ("priorities", cell),
         ):
             src.block(name, shape)
         src.constant("mean_effectiveness", cfg.mean_effectiveness)
@@ -193,7 +195,11 @@ class Observer:
         self._horizon = horizon
         self._time_table = _times(p, horizon, np.arange(horizon + 1))  # rows t = 0..T
         self._empty = np.empty(0)  # the part of an absent block
-        self._slow: tuple[tuple, np.ndarray] = ((None,) * 11, self._empty)  # none yet
+        # (the state's arrays, their flattened part), replaced in one assignment each so
+        # an Observer can be shared between threads; none yet
+        self._review_part: tuple[tuple, np.ndarray] = ((None,) * 7, self._empty)
+        self._episode_part: tuple[tuple, np.ndarray] = ((None,) * 4, self._empty)
+        self._derived: tuple = (None, None, self._empty, self._empty)
 
     # ---- indices (built once per batch size) -------------------------------------
     def _local_layout_ids(self) -> np.ndarray:
@@ -284,45 +290,53 @@ class Observer:
         return self._source_vector(state)[self._index(state.t.shape[0])[1]]
 
     def _source_vector(self, state: WorldState) -> np.ndarray:
-        slow = (
+        review = (
             state.revealed,
             state.targets,
-            state.effectiveness,
-            state.capacity,
-            state.motivation,
-            state.priorities,
             state.audited,
             state.sanction,
             state.basket,
             state.audited_true,
             state.detected,
         )
-        cached_slow, flat_slow = self._slow
-        if not all(map(operator.is_, slow, cached_slow)):
-            flat_slow = np.concatenate(self._slow_parts(slow), axis=None, dtype=np.float32)
-            self._slow = (slow, flat_slow)  # one assignment: safe to share between threads
-        return np.concatenate(self._fast_parts(state, flat_slow), axis=None, dtype=np.float32)
+        cached, flat_review = self._review_part
+        if not all(map(operator.is_, review, cached)):
+            flat_review = np.concatenate(self._review_parts(review), axis=None, dtype=np.float32)
+            self._review_part = (review, flat_review)
+        episode = (state.effectiveness, state.capacity, state.motivation, state.priorities)
+        cached, flat_episode = self._episode_part
+        if not all(map(operator.is_, episode, cached)):
+            parts = [*episode, *self._source.constants]
+            flat_episode = np.concatenate(parts, axis=None, dtype=np.float32)
+            self._episode_part = (episode, flat_episode)
+        parts = self._fast_parts(state)
+        parts += (flat_review, flat_episode)
+        return np.concatenate(parts, axis=None, dtype=np.float32)
 
-    def _fast_parts(self, state: WorldState, flat_slow: np.ndarray) -> list[np.ndarray]:
-        """The arrays of the per-step blocks (see __init__), then the flat slow part."""
+    def _fast_parts(self, state: WorldState) -> list[np.ndarray]:
+        """The arrays of the per-step blocks (see __init__)."""
         seen = state.measured * state.revealed[:, None, :]
         # with a fixed basket reset() makes revealed and basket one array
         counted = (
             seen if state.basket is state.revealed else state.measured * state.basket[:, None, :]
         )
-        others = self._empty
+        parts = [state.true, seen, counted, state.inflation, self._times(state.t)]
         if self._per_domain:
             partnership = state.partnership
             others = partnership.sum(axis=-1, keepdims=True) - partnership
             others /= partnership.shape[-1] - 1
-        return [state.true, seen, counted, state.inflation, self._times(state.t), others, flat_slow]
+            parts.append(others)
+        return parts
 
-    def _slow_parts(self, slow: tuple[np.ndarray, ...]) -> list[np.ndarray]:
-        """The arrays of the blocks from ``revealed`` on, then the constants."""
-        audited, detected = slow[6], slow[10]
-        audited_any = np.maximum.reduce(audited, axis=-1) if self._any_audited else self._empty
-        detected_sum = np.add.reduce(detected, axis=-1) if self._kg > 1 else self._empty
-        return [*slow, audited_any, detected_sum, *self._source.constants]
+    def _review_parts(self, review: tuple[np.ndarray, ...]) -> list[np.ndarray]:
+        """The arrays of the blocks from ``revealed`` to ``detected_sum``."""
+        audited, detected = review[2], review[6]
+        derived = self._derived
+        if derived[0] is not audited or derived[1] is not detected:
+            audited_any = np.maximum.reduce(audited, axis=-1) if self._any_audited else self._empty
+            detected_sum = np.add.reduce(detected, axis=-1) if self._kg > 1 else self._empty
+            derived = self._derived = (audited, detected, audited_any, detected_sum)
+        return [*review, derived[2], derived[3]]
 
     def _times(self, t: np.ndarray) -> np.ndarray:
         """(B, 2): time_to_review and time (from a table for one environment)."""
