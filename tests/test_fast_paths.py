@@ -60,9 +60,7 @@ def test_the_cores_rewards_are_the_registry_rules(scenario, design):
             centre_actions = actions.random((BATCH, cfg.n_centres, centre_dim))
             reviewing = (state.t % cfg.review_period) == cfg.review_period - 1
             result = world.step(state, local_actions, centre_actions, rng)
-            local, centre = _reference_rewards(
-                world, state, result.state, local_actions, reviewing
-            )
+            local, centre = _reference_rewards(world, state, result.state, local_actions, reviewing)
             np.testing.assert_allclose(result.local_rewards, local, rtol=1e-12, atol=1e-12)
             np.testing.assert_allclose(result.centre_rewards, centre, rtol=1e-12, atol=1e-12)
             state = result.state

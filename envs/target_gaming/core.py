@@ -35,7 +35,6 @@ except ImportError:  # numpy < 2
     from numpy.core.umath import clip as _clip
 
 _sum_rows = np.add.reduce
-_min = np.minimum.reduce
 
 
 def _const(value: float) -> np.ndarray:
@@ -234,7 +233,7 @@ class World:
         _clip(actions, _ZERO, _ONE, scratch.actions)
         self._action_sums.dot(scratch.flat_t, scratch.sums)  # total, game, slack, partner x2
         total, summary = scratch.total, scratch.summary
-        if _min(total) > 0.0:
+        if np.count_nonzero(total) == total.shape[0]:  # (totals are >= 0: actions are clipped)
             summary /= total  # shares
         else:  # some all-zero action: it is all slack
             idle = total <= 0.0

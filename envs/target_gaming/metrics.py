@@ -182,6 +182,7 @@ class MetricsWork:
         self.hit, self.perverse, self.near, self.fell = flags
         self.flag_head = flags[:3]
         self.threshold = np.empty((b_, n_loc, k))
+        self.wbar = np.array(np.broadcast_to(kernel._wbar, (b_, n_loc, k)))  # national weights
         # sums over domains (cell rows), per-locality rows and national rows, with views of
         # the rows used one by one; the results are copied out of them
         self.sums = np.empty(len(_SUMS) * b_ * n_loc)
@@ -311,7 +312,7 @@ class MetricsKernel:
         the stack's consecutive rows in one copy.
         """
         row = work.row
-        np.multiply(x, self._wbar, row["true"])
+        np.multiply(x, work.wbar, row["true"])
         np.multiply(before.priorities, x, row["local_welfare"])
         np.subtract(x, before.initial, row["change"])
         row["measured"][...] = m
