@@ -181,7 +181,8 @@ class MetricsWork:
         flags = self.flags = np.empty((4, b_, n_loc, k), dtype=bool)  # as booleans, then work
         self.hit, self.perverse, self.near, self.fell = flags
         self.flag_head = flags[:3]
-        self.threshold = np.empty((b_, n_loc, k))
+        self.threshold = np.empty((b_, n_loc, k))  # tau + bunching_band
+        self.threshold_of = None  # the targets it was computed from
         self.wbar = np.array(np.broadcast_to(kernel._wbar, (b_, n_loc, k)))  # national weights
         # sums over domains (cell rows), per-locality rows and national rows, with views of
         # the rows used one by one; the results are copied out of them
@@ -321,7 +322,10 @@ class MetricsKernel:
         np.greater_equal(m, before.targets, hit)
         np.greater(m, before.measured, perverse)
         np.logical_and(perverse, np.less(x, before.true, work.fell), perverse)
-        np.less(m, np.add(before.targets, self._near_offset, work.threshold), near)
+        if work.threshold_of is not before.targets:  # targets change only at reviews
+            np.add(before.targets, self._near_offset, work.threshold)
+            work.threshold_of = before.targets
+        np.less(m, work.threshold, near)
         np.logical_and(near, hit, near)
         work.flag_rows[...] = work.flag_head
         if audited is None:

@@ -88,13 +88,12 @@ class TargetGamingEnv(ParallelEnv):
         # shapes of the stacked actions (every centre, every local agent alike)
         self._centre_shape = (len(self.centre_agents), len(self._layouts[self.centre_agents[0]][1]))
         self._local_shape = (cfg.n_locals, len(self._layouts[self.local_agents[0]][1]))
-        self._centre_batch_shape, self._local_batch_shape = (
-            (1, *self._centre_shape),
-            (1, *self._local_shape),
-        )
-        self._centre_size = self._centre_shape[0] * self._centre_shape[1]
         self._action_lengths = [len(self._layouts[a][1]) for a in self.possible_agents]
-        self._action_ones = np.ones(sum(self._action_lengths))
+        self._action_buffer = np.empty(sum(self._action_lengths))  # centres', then locals'
+        self._action_ones = np.ones_like(self._action_buffer)
+        split = self._centre_shape[0] * self._centre_shape[1]
+        self._centre_actions = self._action_buffer[:split].reshape(1, *self._centre_shape)
+        self._local_actions = self._action_buffer[split:].reshape(1, *self._local_shape)
         self._per_agent = _dict_maker(self.possible_agents)  # centres first, then locals
         self._centre_rows, self._local_rows = range(len(self.centre_agents)), range(cfg.n_locals)
         self._rng = np.random.default_rng()
@@ -181,25 +180,20 @@ class TargetGamingEnv(ParallelEnv):
 
     def _action_arrays(self, actions: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         # Fast path: every agent named, each action 1-D of its length, numeric and finite,
-        # joined in one concatenate. Anything else goes through _checked_action_arrays,
-        # which raises the precise error (or agrees).
+        # joined by one concatenate into a buffer whose views the world reads (it keeps no
+        # reference). Anything else goes through _checked_action_arrays, which raises the
+        # precise error (or agrees).
         if isinstance(actions, dict) and actions.keys() == self._agent_set:
-            values = [actions[a] for a in self.possible_agents]
-            try:
-                flat = np.concatenate(values, dtype=np.float64)
+            values = list(map(actions.__getitem__, self.possible_agents))
+            try:  # 1-D actions of the right total length, else an error
+                np.concatenate(values, out=self._action_buffer)
             except (TypeError, ValueError):
                 pass
             else:
-                # a 1-D result means 1-D actions; then each must have its agent's length
-                if (
-                    flat.ndim == 1
-                    and list(map(len, values)) == self._action_lengths
-                    and math.isfinite(flat.dot(self._action_ones))  # the sum, by BLAS
+                if list(map(len, values)) == self._action_lengths and math.isfinite(
+                    self._action_buffer.dot(self._action_ones)  # the sum, by BLAS
                 ):
-                    split = self._centre_size
-                    return flat[split:].reshape(self._local_batch_shape), flat[:split].reshape(
-                        self._centre_batch_shape
-                    )
+                    return self._local_actions, self._centre_actions
         return self._checked_action_arrays(actions)
 
     def _checked_action_arrays(self, actions: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:

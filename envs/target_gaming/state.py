@@ -2,6 +2,13 @@
 
 Shapes: B environments, L localities, K domains, R approaches, A agencies per
 locality (1 unitary, K per_domain).
+
+A state's arrays are never written in place: ``World.step`` returns a new state
+with new arrays for what changed, and arrays that did not change are shared
+between states (some, like the zeros left by a review without audits, are
+read-only). The core and the observer keep per-episode work keyed by the
+arrays' identity, so code that edits a state must make a new one with
+``replace(...)``.
 """
 
 from __future__ import annotations
