@@ -159,9 +159,10 @@ class Observer:
         self._any_audited = self._kc > 1 or self._kg > 1  # audited summarised per locality
         src = self._source = _Source()
         cell = (n_loc, k)
-        # the order of these blocks is the order of the arrays in _fast_parts: every
-        # step's first, then those that change only at reviews (_review_parts), then
-        # those that change only at reset (_EPISODE_FIELDS)
+        # the order of these blocks is the order of the arrays in _source_vector: every
+        # step's first (_fast_parts), then those that change only at reviews (targets and
+        # the basket, then the audits' results: _review_part_of), then those that change
+        # only at reset
         for name, shape in (
             ("true", cell),
             ("measured_seen", cell),  # m * revealed (what localities see)
@@ -171,9 +172,9 @@ class Observer:
             ("others_partnership", (n_loc, n_ag) if self._per_domain else (0,)),
             ("revealed", (k,)),
             ("targets", cell),
+            ("basket", (k,)),
             ("audited", cell),
             ("sanction", (n_loc, n_ag)),
-            ("basket", (k,)),
             ("audited_true", cell),
             ("detected", cell),
             ("audited_any", (n_loc,) if self._any_audited else (0,)),  # max over domains
@@ -197,9 +198,9 @@ class Observer:
         self._empty = np.empty(0)  # the part of an absent block
         # (the state's arrays, their flattened part), replaced in one assignment each so
         # an Observer can be shared between threads; none yet
-        self._review_part: tuple[tuple, np.ndarray] = ((None,) * 7, self._empty)
+        self._review_part: tuple = ((None,) * 7, self._empty, None, None)
+        self._audits_part: tuple[tuple, np.ndarray] = ((None,) * 4, self._empty)
         self._episode_part: tuple[tuple, np.ndarray] = ((None,) * 4, self._empty)
-        self._derived: tuple = (None, None, self._empty, self._empty)
 
     # ---- indices (built once per batch size) -------------------------------------
     def _local_layout_ids(self) -> np.ndarray:
@@ -293,33 +294,30 @@ class Observer:
         review = (
             state.revealed,
             state.targets,
+            state.basket,
             state.audited,
             state.sanction,
-            state.basket,
             state.audited_true,
             state.detected,
         )
-        cached, flat_review = self._review_part
-        if not all(map(operator.is_, review, cached)):
-            flat_review = np.concatenate(self._review_parts(review), axis=None, dtype=np.float32)
-            self._review_part = (review, flat_review)
+        cached = self._review_part
+        if not all(map(operator.is_, review, cached[0])):
+            cached = self._review_part = self._review_part_of(review)
+        _, flat_review, revealed_cells, basket_cells = cached
         episode = (state.effectiveness, state.capacity, state.motivation, state.priorities)
         cached, flat_episode = self._episode_part
         if not all(map(operator.is_, episode, cached)):
             parts = [*episode, *self._source.constants]
             flat_episode = np.concatenate(parts, axis=None, dtype=np.float32)
             self._episode_part = (episode, flat_episode)
-        parts = self._fast_parts(state)
+        parts = self._fast_parts(state, revealed_cells, basket_cells)
         parts += (flat_review, flat_episode)
         return np.concatenate(parts, axis=None, dtype=np.float32)
 
-    def _fast_parts(self, state: WorldState) -> list[np.ndarray]:
+    def _fast_parts(self, state: WorldState, revealed_cells, basket_cells) -> list[np.ndarray]:
         """The arrays of the per-step blocks (see __init__)."""
-        seen = state.measured * state.revealed[:, None, :]
-        # with a fixed basket reset() makes revealed and basket one array
-        counted = (
-            seen if state.basket is state.revealed else state.measured * state.basket[:, None, :]
-        )
+        seen = state.measured * revealed_cells
+        counted = seen if basket_cells is revealed_cells else state.measured * basket_cells
         parts = [state.true, seen, counted, state.inflation, self._times(state.t)]
         if self._per_domain:
             partnership = state.partnership
@@ -328,15 +326,31 @@ class Observer:
             parts.append(others)
         return parts
 
-    def _review_parts(self, review: tuple[np.ndarray, ...]) -> list[np.ndarray]:
-        """The arrays of the blocks from ``revealed`` to ``detected_sum``."""
-        audited, detected = review[2], review[6]
-        derived = self._derived
-        if derived[0] is not audited or derived[1] is not detected:
+    def _review_part_of(self, review: tuple[np.ndarray, ...]) -> tuple:
+        """(review arrays, their flat part, revealed and basket broadcast to (B, L, K)).
+
+        The audits' results (and their per-locality summaries) are flattened apart and
+        kept while unchanged: without audits, reviews share the same zero arrays.
+        """
+        revealed, targets, basket, audits = review[0], review[1], review[2], review[3:]
+        cached, flat_audits = self._audits_part
+        if not all(map(operator.is_, audits, cached)):
+            audited, detected = audits[0], audits[3]
             audited_any = np.maximum.reduce(audited, axis=-1) if self._any_audited else self._empty
             detected_sum = np.add.reduce(detected, axis=-1) if self._kg > 1 else self._empty
-            derived = self._derived = (audited, detected, audited_any, detected_sum)
-        return [*review, derived[2], derived[3]]
+            parts = [*audits, audited_any, detected_sum]
+            flat_audits = np.concatenate(parts, axis=None, dtype=np.float32)
+            self._audits_part = (audits, flat_audits)
+        parts = [revealed, targets, basket, flat_audits]
+        flat_review = np.concatenate(parts, axis=None, dtype=np.float32)
+        # with a fixed basket reset() makes revealed and basket one array
+        revealed_cells = np.repeat(revealed[:, None, :], targets.shape[1], axis=1)
+        basket_cells = (
+            revealed_cells
+            if basket is revealed
+            else np.repeat(basket[:, None, :], targets.shape[1], axis=1)
+        )
+        return review, flat_review, revealed_cells, basket_cells
 
     def _times(self, t: np.ndarray) -> np.ndarray:
         """(B, 2): time_to_review and time (from a table for one environment)."""
