@@ -46,7 +46,7 @@ def _const(value: float) -> np.ndarray:
 
 _ZERO, _HALF, _ONE = _const(0.0), _const(0.5), _const(1.0)
 
-# rows of the metrics: per-cell stack (masked), per-locality and national arrays
+# rows of the metrics' per-cell stack (not masked: see MetricsKernel)
 _HIT, _LEVEL, _WELFARE = _CI["hit"], _CI["measured"], _CI["local_welfare"]
 
 
