@@ -26,7 +26,7 @@ from .designs import (
     political_reward,
     threshold_pay,
 )
-from .metrics import _CI, MetricsKernel, StepMetrics
+from .metrics import _CI, _ONE, _ZERO, MetricsKernel, StepMetrics, _const
 from .state import WorldState
 
 try:  # the clip ufunc itself, without np.clip's Python wrapper
@@ -34,17 +34,7 @@ try:  # the clip ufunc itself, without np.clip's Python wrapper
 except ImportError:  # numpy < 2
     from numpy.core.umath import clip as _clip
 
-_sum_rows = np.add.reduce
-
-
-def _const(value: float) -> np.ndarray:
-    """A read-only 0-d float64 array: cheaper in a ufunc call than a Python float."""
-    out = np.array(float(value))
-    out.flags.writeable = False
-    return out
-
-
-_ZERO, _HALF, _ONE = _const(0.0), _const(0.5), _const(1.0)
+_HALF = _const(0.5)
 
 # rows of the metrics' per-cell stack (not masked: see MetricsKernel)
 _HIT, _LEVEL, _WELFARE = _CI["hit"], _CI["measured"], _CI["local_welfare"]
@@ -98,8 +88,6 @@ class World:
         pooled = self.design.pooling == "locality" or cfg.pooled_localities
         self.pay_weights = np.ones_like(self.own_weights) if pooled else self.own_weights
         self._spill_t = cfg.spillover_matrix.T.copy()  # gain @ S.T
-        self._slack_onehot = np.zeros(cfg.local_action_dim)
-        self._slack_onehot[-1] = 1.0
         self._pay_rule = PAY_RULES[self.design.pay]
         fixed = {"headline": cfg.headline_mask.astype(float), "all": np.ones(cfg.n_domains)}
         self._fixed_basket = fixed.get(self.design.measures)  # None: rotating
@@ -372,7 +360,7 @@ class World:
         # 4. true outcome drifts to baseline: -delta * (x - baseline): row 4
         drift = np.subtract(state.baseline, x, scratch.drift)
         drift *= self._delta
-        true = _sum_rows(scratch.true_terms, axis=0)
+        true = np.add.reduce(scratch.true_terms, axis=0)
         _clip(true, _ZERO, _ONE, true)
         # 5. measurement
         measured = true + inflation

@@ -178,7 +178,7 @@ class MetricsWork:
         self.divisors = np.array(np.broadcast_to(kernel._div, (len(_ROWS), b_, n_loc)))
         self.national_divisors = np.array(np.broadcast_to(kernel._nat_div, (len(_ROWS), b_)))
         self.flag_rows = self.cells[_FLAGS]  # hit, perverse, near
-        flags = self.flags = np.empty((4, b_, n_loc, k), dtype=bool)  # as booleans, then work
+        flags = np.empty((4, b_, n_loc, k), dtype=bool)  # hit, perverse, near as booleans; work
         self.hit, self.perverse, self.near, self.fell = flags
         self.flag_head = flags[:3]
         self.threshold = np.empty((b_, n_loc, k))  # tau + bunching_band
