@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from envs.target_gaming import World
+from target_gaming.envs.target_gaming import World
 
 from .base import ROLES, Policy
 from .centre import CENTRE_POLICIES
@@ -28,7 +28,10 @@ SCRIPTED: dict[str, dict[str, type]] = {"local": LOCAL_POLICIES, "centre": CENTR
 LOADERS: dict[str, Callable[..., Policy]] = {}
 # suffix -> module that registers its loader when imported (imported on first use, so
 # that scripted policies never pull in a deep-learning framework)
-LAZY_LOADERS: dict[str, str] = {".zip": "training.learned", ".rllib": "training.rllib_learned"}
+LAZY_LOADERS: dict[str, str] = {
+    ".zip": "target_gaming.training.learned",
+    ".rllib": "target_gaming.training.rllib_learned",
+}
 
 
 def register_loader(suffix: str, loader: Callable[..., Policy]) -> None:

@@ -43,9 +43,8 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 from pettingzoo import ParallelEnv  # noqa: E402
-
-from envs import target_gaming_v0  # noqa: E402
-from envs.target_gaming import World, get_scenario  # noqa: E402
+from target_gaming.envs import target_gaming_v0  # noqa: E402
+from target_gaming.envs.target_gaming import World, get_scenario  # noqa: E402
 
 SCENARIO = "whitehall"
 DESIGN = "targets"

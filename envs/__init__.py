@@ -6,7 +6,7 @@ from pettingzoo import aec_registry, parallel_registry, register
 ENV_ID = "target_gaming/target_gaming_v0"
 
 if ENV_ID.replace("_v0", "-v0") not in parallel_registry:
-    register("aec", ENV_ID, entry_point="envs.target_gaming_v0:env")
-    register("parallel", ENV_ID, entry_point="envs.target_gaming_v0:parallel_env")
+    register("aec", ENV_ID, entry_point="target_gaming.envs.target_gaming_v0:env")
+    register("parallel", ENV_ID, entry_point="target_gaming.envs.target_gaming_v0:parallel_env")
 
 __all__ = ["ENV_ID", "aec_registry", "parallel_registry"]

@@ -17,7 +17,7 @@ audits and pay; each local agent splits its effort between genuine delivery
 (by one of R approaches whose effectiveness differs by locality), gaming the
 measure, joined-up partnership and slack. The world and its equations are in
 ``docs/model.md``; all dynamics live in the batched core
-``envs.target_gaming.World``, of which this environment is a thin view with
+``target_gaming.envs.target_gaming.World``, of which this environment is a thin view with
 one environment (B = 1).
 
 Arguments
@@ -25,7 +25,7 @@ Arguments
 ``target_gaming_v0.parallel_env(scenario="whitehall", design="targets",
 centre_reward="political", max_cycles=None, render_mode=None, **overrides)``
 
-- ``scenario``: a named preset (``envs.target_gaming.SCENARIOS``):
+- ``scenario``: a named preset (``target_gaming.envs.target_gaming.SCENARIOS``):
   ``whitehall`` (default: unitary localities, coordinated centre, headline =
   health and education), ``coalfield_seaside`` (two locality types with
   reversed best approaches), ``homogeneous`` (h = 0), ``capacity_gap``,
@@ -33,13 +33,13 @@ centre_reward="political", max_cycles=None, render_mode=None, **overrides)``
   pooled agencies), ``jug_2`` (coordinated centre, silo agencies), ``jug_3``
   (departments, pooled agencies), ``jug_4`` (departments, silo agencies); the
   four ``jug_*`` scenarios have one agency per domain (``per_domain``).
-- ``design``: the reward design (``envs.target_gaming.DESIGNS``), see Rewards.
+- ``design``: the reward design (``target_gaming.envs.target_gaming.DESIGNS``), see Rewards.
 - ``centre_reward``: ``political`` or ``welfare``, see Rewards.
 - ``max_cycles``: episode length in steps (quarters); sets the config field
   ``horizon`` (default 40).
 - ``render_mode``: ``None``, ``"human"`` (prints the ansi table), ``"ansi"`` or
   ``"rgb_array"``.
-- ``**overrides``: any field of ``envs.target_gaming.WorldConfig``, for example
+- ``**overrides``: any field of ``target_gaming.envs.target_gaming.WorldConfig``, for example
   ``n_localities=8``, ``heterogeneity=0.0``, ``agency_mode="per_domain"``,
   ``centre_mode="departments"``, ``sanction=5.0``. Lists are taken as tuples.
 
@@ -171,8 +171,7 @@ from __future__ import annotations
 from typing import Any
 
 from pettingzoo.utils import conversions, wrappers
-
-from envs.target_gaming.parallel import TargetGamingEnv
+from target_gaming.envs.target_gaming.parallel import TargetGamingEnv
 
 __all__ = ["env", "parallel_env", "raw_env"]
 

@@ -42,8 +42,8 @@ def read_csv(path: Path) -> list[dict]:
 
 
 def train_missing(runs: Path, seeds, timesteps: int) -> dict[tuple[str, int], float]:
-    from training.config import TrainConfig
-    from training.rllib_train import train_rllib
+    from target_gaming.training.config import TrainConfig
+    from target_gaming.training.rllib_train import train_rllib
 
     walls = {}
     for seed in seeds:
@@ -78,8 +78,8 @@ def evaluation_table(runs: Path, seeds) -> list[str]:
 def centre_and_fixed_centre(runs: Path, seeds) -> list[str]:
     """The learned centre's headline targets, and the learned locals under the scripted
     ``fixed_targets`` centre (targets at their default), 32 episodes each."""
-    from envs.target_gaming import get_scenario
-    from training.rollout import RolloutSpec, rollout
+    from target_gaming.envs.target_gaming import get_scenario
+    from target_gaming.training.rollout import RolloutSpec, rollout
 
     default = get_scenario("whitehall").config().target_default
     lines = [

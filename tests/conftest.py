@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from envs.target_gaming import World, get_scenario
+from target_gaming.envs.target_gaming import World, get_scenario
 
 # The default scenario and one with per_domain agencies and departments at the centre.
 SCENARIO_CASES = ["whitehall", "jug_4"]

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from target_gaming.agents import (
+    CENTRE_POLICIES,
+    LOCAL_POLICIES,
+    Policy,
+    load_policy,
+    register_loader,
+)
+from target_gaming.agents.base import CentreView
+from target_gaming.agents.myopic import MyopicBestResponse
+from target_gaming.envs import target_gaming_v0
+from target_gaming.envs.target_gaming import World, observe
 
-from agents import CENTRE_POLICIES, LOCAL_POLICIES, Policy, load_policy, register_loader
-from agents.base import CentreView
-from agents.myopic import MyopicBestResponse
-from envs import target_gaming_v0
-from envs.target_gaming import World, observe
 from tests.conftest import SCENARIO_CASES, make_world
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from stable_baselines3.common.env_checker import check_env
+from target_gaming.agents import load_policy
+from target_gaming.envs.target_gaming import METRICS, World, observe
+from target_gaming.training.centre_env import CentreEnv, CentreVecEnv
 
-from agents import load_policy
-from envs.target_gaming import METRICS, World, observe
 from tests.conftest import make_world
-from training.centre_env import CentreEnv, CentreVecEnv
 
 
 def test_the_coordinated_centre_env_passes_sb3_check_env():

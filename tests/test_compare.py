@@ -13,12 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from envs.target_gaming import METRICS
-from training.compare import CompareConfig
-from training.report import MAIN_METRICS, SUMMARY_COLUMNS
-from training.stats import iqm, iqm_interval, probability_of_improvement
-from training.sweep import PRESETS, preset, run_comparison
+from target_gaming.envs.target_gaming import METRICS
+from target_gaming.training.compare import CompareConfig
+from target_gaming.training.report import MAIN_METRICS, SUMMARY_COLUMNS
+from target_gaming.training.stats import iqm, iqm_interval, probability_of_improvement
+from target_gaming.training.sweep import PRESETS, preset, run_comparison
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {
@@ -89,7 +88,7 @@ def test_a_killed_comparison_resumes_without_redoing_finished_cells(tmp_path):
     cmd = [
         sys.executable,
         "-m",
-        "training.cli",
+        "target_gaming.training.cli",
         "compare",
         "--config",
         str(config),

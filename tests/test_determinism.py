@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from target_gaming.envs import target_gaming_v0
+from target_gaming.envs.target_gaming import World
 
-from envs import target_gaming_v0
-from envs.target_gaming import World
 from tests.conftest import SCENARIO_CASES
 
 
@@ -55,7 +55,7 @@ def test_batched_core_and_parallel_env_give_identical_trajectories(scenario, des
     state = world.reset(core_rng, 1)
     obs, _ = env.reset(seed=11)
     env_local = np.stack([obs[a] for a in env.local_agents])
-    from envs.target_gaming import observe
+    from target_gaming.envs.target_gaming import observe
 
     np.testing.assert_array_equal(observe.local_observations(world.config, state)[0], env_local)
     act_rng = np.random.default_rng(5)

@@ -11,10 +11,15 @@ import warnings
 
 import numpy as np
 import pytest
-
-from envs.target_gaming import World, observe
-from envs.target_gaming.designs import CENTRE_REWARDS, DESIGNS, PAY_RULES, CentreInputs, PayInputs
-from envs.target_gaming.parallel import make_config
+from target_gaming.envs.target_gaming import World, observe
+from target_gaming.envs.target_gaming.designs import (
+    CENTRE_REWARDS,
+    DESIGNS,
+    PAY_RULES,
+    CentreInputs,
+    PayInputs,
+)
+from target_gaming.envs.target_gaming.parallel import make_config
 
 BATCH = 4
 
@@ -70,7 +75,7 @@ def test_the_cores_rewards_are_the_registry_rules(scenario, design):
 @pytest.mark.parametrize("design", ["targets", "rotating_basket", "targeted_audits"])
 def test_a_step_issues_no_warnings(scenario, design):
     """Deprecated numpy calls warn on every step and cost time; the core makes none."""
-    from envs import target_gaming_v0
+    from target_gaming.envs import target_gaming_v0
 
     env = target_gaming_v0.parallel_env(scenario=scenario, design=design)
     env.reset(seed=0)

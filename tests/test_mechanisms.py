@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+from target_gaming.envs.target_gaming import World, get_scenario, observe
+from target_gaming.envs.target_gaming.designs import PayInputs, league_table_pay, threshold_pay
 
-from envs.target_gaming import World, get_scenario, observe
-from envs.target_gaming.designs import PayInputs, league_table_pay, threshold_pay
 from tests.conftest import centre_default_level, constant_actions, make_world
 
 
 def local_action(world: World, **shares: float) -> np.ndarray:
     """A unitary/per-agency action vector from component names (others 0)."""
     cfg = world.config
-    from envs.target_gaming.observe import local_action_layout
+    from target_gaming.envs.target_gaming.observe import local_action_layout
 
     names = [n for n, _, _ in local_action_layout(cfg, 0)]
     vec = np.zeros(len(names))

@@ -13,8 +13,8 @@ from pettingzoo.test import (
     seed_test,
     state_test,
 )
+from target_gaming.envs import target_gaming_v0
 
-from envs import target_gaming_v0
 from tests.conftest import SCENARIO_CASES
 
 
@@ -52,10 +52,9 @@ def test_state(scenario):
 
 def test_registered_with_pettingzoo():
     import pettingzoo
+    import target_gaming.envs
 
-    import envs
-
-    par = pettingzoo.make("parallel", envs.ENV_ID, n_localities=3)
-    aec = pettingzoo.make("aec", envs.ENV_ID)
+    par = pettingzoo.make("parallel", target_gaming.envs.ENV_ID, n_localities=3)
+    aec = pettingzoo.make("aec", target_gaming.envs.ENV_ID)
     assert len(par.possible_agents) == 4
     assert aec.unwrapped.possible_agents[0] == "centre_0"

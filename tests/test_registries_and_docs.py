@@ -6,9 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from envs import target_gaming_v0
-from envs.target_gaming import CONFIG_FIELDS, DESIGNS, METRICS, SCENARIOS, WorldConfig
+from target_gaming.envs import target_gaming_v0
+from target_gaming.envs.target_gaming import CONFIG_FIELDS, DESIGNS, METRICS, SCENARIOS, WorldConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,7 +72,7 @@ def test_docs_model_lists_every_config_field_with_its_default():
 
 
 def test_docs_agents_describes_every_registered_policy():
-    from agents import CENTRE_POLICIES, LOCAL_POLICIES
+    from target_gaming.agents import CENTRE_POLICIES, LOCAL_POLICIES
 
     text = (ROOT / "docs" / "agents.md").read_text()
     for name, cls in {**LOCAL_POLICIES, **CENTRE_POLICIES}.items():

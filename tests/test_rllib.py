@@ -13,21 +13,22 @@ import pytest
 
 pytest.importorskip("ray.rllib")
 
-from agents import load_policy  # noqa: E402
-from envs.target_gaming.parallel import TargetGamingEnv  # noqa: E402
-from tests.conftest import make_world  # noqa: E402
-from training.cli import main  # noqa: E402
-from training.config import TrainConfig  # noqa: E402
-from training.rllib_config import (  # noqa: E402
+from target_gaming.agents import load_policy  # noqa: E402
+from target_gaming.envs.target_gaming.parallel import TargetGamingEnv  # noqa: E402
+from target_gaming.training.cli import main  # noqa: E402
+from target_gaming.training.config import TrainConfig  # noqa: E402
+from target_gaming.training.rllib_config import (  # noqa: E402
     RLlibSettings,
     checkpoint_interval,
     iterations,
     reward_scale,
     train_batch_size,
 )
-from training.rllib_env import TargetGamingMultiAgentEnv, policy_mapping_fn  # noqa: E402
-from training.rllib_train import list_checkpoints, train_rllib  # noqa: E402
-from training.rollout import EPISODE_COLUMNS, RolloutSpec, rollout  # noqa: E402
+from target_gaming.training.rllib_env import TargetGamingMultiAgentEnv, policy_mapping_fn  # noqa: E402
+from target_gaming.training.rllib_train import list_checkpoints, train_rllib  # noqa: E402
+from target_gaming.training.rollout import EPISODE_COLUMNS, RolloutSpec, rollout  # noqa: E402
+
+from tests.conftest import make_world  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -218,11 +219,12 @@ def test_rollout_takes_rllib_locals_and_centre_by_path(tmp_path):
 WITHOUT_RAY = """
 import sys
 sys.modules["ray"] = None  # `import ray` now raises ImportError
-import envs, agents, training.rollout, training.train, training.compare, training.sweep
-import training.cli, training.config, training.learned, training.rllib_learned
-from agents import load_policy
-from envs.target_gaming import World, get_scenario
-from training.rollout import RolloutSpec, rollout
+import target_gaming.envs, target_gaming.agents
+from target_gaming.training import rollout, train, compare, sweep
+from target_gaming.training import cli, config, learned, rllib_learned
+from target_gaming.agents import load_policy
+from target_gaming.envs.target_gaming import World, get_scenario
+from target_gaming.training.rollout import RolloutSpec, rollout
 rows = rollout(RolloutSpec(policy="honest", episodes=2, overrides={"horizon": 4}))
 assert len(rows) == 2
 world = World(get_scenario("whitehall").config(), "targets")
@@ -308,7 +310,7 @@ def test_joint_training_checkpoints_resumes_and_evaluates(tmp_path, capsys):
 
 
 def list_checkpoints_of(out: Path):
-    from training.runs import RunDir
+    from target_gaming.training.runs import RunDir
 
     return list_checkpoints(RunDir(out))
 
@@ -319,7 +321,7 @@ def read_csv(path):
 
 
 def test_the_comparison_evaluates_rllib_locals_beside_the_baselines(tmp_path):
-    from training.compare import Cell, CompareConfig, evaluate_cell
+    from target_gaming.training.compare import Cell, CompareConfig, evaluate_cell
 
     path = tmp_path / "local_policy.rllib"
     saved_module(make_world(), path)

@@ -14,15 +14,15 @@ import numpy as np
 import pytest
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
+from target_gaming.agents import Policy, load_policy
+from target_gaming.envs.target_gaming import METRICS, observe
+from target_gaming.training.cli import main
+from target_gaming.training.config import PPOConfig, TrainConfig
+from target_gaming.training.rollout import EPISODE_COLUMNS
+from target_gaming.training.runs import RunDir
+from target_gaming.training.train import plan_stages, train
 
-from agents import Policy, load_policy
-from envs.target_gaming import METRICS, observe
 from tests.conftest import make_world
-from training.cli import main
-from training.config import PPOConfig, TrainConfig
-from training.rollout import EPISODE_COLUMNS
-from training.runs import RunDir
-from training.train import plan_stages, train
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {
@@ -247,7 +247,14 @@ def test_a_run_killed_by_sigkill_resumes_to_the_same_timesteps_keeping_its_check
     out = tmp_path / "killed"
     settings = {**TINY, "timesteps": 60_000, "checkpoint_every": 1920, "eval_episodes": 2}
     (tmp_path / "c.json").write_text(json.dumps(settings))
-    command = [sys.executable, "-m", "training.cli", "train", "--config", str(tmp_path / "c.json")]
+    command = [
+        sys.executable,
+        "-m",
+        "target_gaming.training.cli",
+        "train",
+        "--config",
+        str(tmp_path / "c.json"),
+    ]
     process = subprocess.Popen([*command, "--out", str(out)], cwd=ROOT, stdout=subprocess.DEVNULL)
     run = RunDir(out)
     deadline = time.monotonic() + 120

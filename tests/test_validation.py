@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from envs import target_gaming_v0
-from envs.target_gaming import WorldConfig
+from target_gaming.envs import target_gaming_v0
+from target_gaming.envs.target_gaming import WorldConfig
 
 
 def _actions(env, **changes):

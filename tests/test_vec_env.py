@@ -7,12 +7,12 @@ import pytest
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecCheckNan, VecNormalize
 from stable_baselines3.common.vec_env.util import obs_space_info
+from target_gaming.agents import load_policy
+from target_gaming.envs.target_gaming import METRICS, observe
+from target_gaming.envs.target_gaming.metrics import LOCALITY_METRICS, NATIONAL_METRICS
+from target_gaming.training.vec_env import LocalVecEnv
 
-from agents import load_policy
-from envs.target_gaming import METRICS, observe
-from envs.target_gaming.metrics import LOCALITY_METRICS, NATIONAL_METRICS
 from tests.conftest import SCENARIO_CASES, make_world
-from training.vec_env import LocalVecEnv
 
 
 def local_env(scenario="whitehall", design="targets", n_envs=3, seed=0, centre="fixed_targets"):

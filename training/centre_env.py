@@ -38,11 +38,10 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
-
-from agents import Policy, load_policy
-from envs.target_gaming import World, WorldState, observe
-from envs.target_gaming.metrics import NATIONAL_METRICS
-from envs.target_gaming.parallel import make_config
+from target_gaming.agents import Policy, load_policy
+from target_gaming.envs.target_gaming import World, WorldState, observe
+from target_gaming.envs.target_gaming.metrics import NATIONAL_METRICS
+from target_gaming.envs.target_gaming.parallel import make_config
 
 from .vec_env import BatchedVecEnv, shared_box
 

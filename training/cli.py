@@ -16,8 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from agents import CENTRE_POLICIES, LOCAL_POLICIES
-from envs.target_gaming import DESIGNS, SCENARIOS
+from target_gaming.agents import CENTRE_POLICIES, LOCAL_POLICIES
+from target_gaming.envs.target_gaming import DESIGNS, SCENARIOS
 
 from .config import add_train_arguments, config_from_args, parse_assignment
 from .report import MAIN_METRICS

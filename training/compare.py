@@ -1,7 +1,7 @@
 """The reward-design comparison: a grid of designs x seeds (x scenarios), each cell a
 training run followed by an evaluation, then a summary, a report and figures.
 
-A cell trains the local agents under one design (``training.train``), then
+A cell trains the local agents under one design (``target_gaming.training.train``), then
 evaluates them with deterministic actions on fresh seeds and on held-out
 variants of the scenario that training never saw, beside the scripted
 baselines under the same conditions. Cells write into
@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from envs.target_gaming import DESIGNS, SCENARIOS
+from target_gaming.envs.target_gaming import DESIGNS, SCENARIOS
 
 from .rollout import RolloutSpec, rollout, write_csv_atomic, write_text_atomic
 from .traces import TraceRecorder

@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 import numpy as np
-
-from envs.target_gaming.metrics import LOCALITY_METRICS, METRICS, NATIONAL_METRICS
+from target_gaming.envs.target_gaming.metrics import LOCALITY_METRICS, METRICS, NATIONAL_METRICS
 
 _LOCALITY_INDEX = {name: i for i, name in enumerate(LOCALITY_METRICS)}
 _LAST = np.array([METRICS[name] == "last" for name in NATIONAL_METRICS])

@@ -1,7 +1,8 @@
-"""Saved SB3 models as ``agents`` policies: ``load_policy("run/local_policy.zip", world)``.
+"""Saved SB3 models as policies: ``load_policy("run/local_policy.zip", world)``.
 
 Importing this module registers the loader for ``.zip`` files with
-``agents.register_loader`` (``agents.load_policy`` imports it on demand when
+``target_gaming.agents.register_loader``
+(``target_gaming.agents.load_policy`` imports it on demand when
 it is given a ``.zip`` path). The policy acts deterministically (the mean
 action), clipped to [0, 1], in the same ``Policy`` protocol as the scripted
 rules, so rollouts, evaluations and the vector envs treat them alike.
@@ -14,10 +15,9 @@ from pathlib import Path
 import numpy as np
 from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
-
-from agents import register_loader
-from agents.base import check_saved_spaces
-from envs.target_gaming import World
+from target_gaming.agents import register_loader
+from target_gaming.agents.base import check_saved_spaces
+from target_gaming.envs.target_gaming import World
 
 
 class LearnedPolicy:

@@ -3,7 +3,7 @@
 ``summary.csv`` has one row per (scenario, design, seed, agent, variant): the
 mean over that cell's evaluation episodes of every metric. ``report.md``
 aggregates seeds per design with the interquartile mean and a bootstrap 95%
-interval (``training.stats``), ranks designs, and gives the probability that
+interval (``target_gaming.training.stats``), ranks designs, and gives the probability that
 each design improves on ``targets``.
 """
 
@@ -14,8 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-
-from envs.target_gaming import METRICS
+from target_gaming.envs.target_gaming import METRICS
 
 from .rollout import RETURNS, write_csv_atomic, write_text_atomic
 from .stats import intervals_overlap, iqm_interval, probability_interval

@@ -1,6 +1,6 @@
 """RLlib's view of the world: a ``MultiAgentEnv`` over the PettingZoo env (B = 1).
 
-A thin adapter of ``envs.target_gaming.parallel.TargetGamingEnv`` for RLlib's
+A thin adapter of ``target_gaming.envs.target_gaming.parallel.TargetGamingEnv`` for RLlib's
 new API stack (not RLlib's PettingZoo wrapper, whose agent list is unordered
 and never updated). It keeps RLlib's contract:
 
@@ -42,8 +42,7 @@ from typing import Any
 
 import numpy as np
 from ray.rllib.env.multi_agent_env import MultiAgentEnv
-
-from envs.target_gaming.parallel import TargetGamingEnv
+from target_gaming.envs.target_gaming.parallel import TargetGamingEnv
 
 CENTRE, LOCAL = "centre", "local"  # the module ids: one module per role
 ENV_CONFIG_KEYS = ("scenario", "design", "centre_reward", "overrides", "reward_scale")

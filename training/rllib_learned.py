@@ -1,9 +1,10 @@
-"""Saved RLlib modules as ``agents`` policies: ``load_policy("run/local_policy.rllib", world)``.
+"""Saved RLlib modules as policies: ``load_policy("run/local_policy.rllib", world)``.
 
 ``target-gaming train --backend rllib`` exports each trained RLModule with
 ``module.save_to_path`` into a folder named ``<role>_policy.rllib``. Importing
 this module registers the loader for the ``.rllib`` suffix with
-``agents.register_loader`` (``agents.load_policy`` imports it on demand, so
+``target_gaming.agents.register_loader``
+(``target_gaming.agents.load_policy`` imports it on demand, so
 nothing imports Ray until such a path is loaded). The policy runs the module's
 ``forward_inference`` and takes the deterministic action (the mean of the
 diagonal Gaussian) clipped to [0, 1]: the same ``Policy`` protocol as the
@@ -16,10 +17,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from agents import register_loader
-from agents.base import check_saved_spaces
-from envs.target_gaming import World
+from target_gaming.agents import register_loader
+from target_gaming.agents.base import check_saved_spaces
+from target_gaming.envs.target_gaming import World
 
 
 class RLlibPolicy:

@@ -16,11 +16,17 @@ from pathlib import Path
 
 import numpy as np
 from scipy import stats
-
-from agents import load_policy
-from envs.target_gaming import METRICS, EpisodeMetrics, StepResult, World, WorldState, observe
-from envs.target_gaming.parallel import make_config
-from envs.target_gaming.render import ansi_frame
+from target_gaming.agents import load_policy
+from target_gaming.envs.target_gaming import (
+    METRICS,
+    EpisodeMetrics,
+    StepResult,
+    World,
+    WorldState,
+    observe,
+)
+from target_gaming.envs.target_gaming.parallel import make_config
+from target_gaming.envs.target_gaming.render import ansi_frame
 
 RETURNS = ("local_return", "centre_return")  # mean over agents of the episode's reward sum
 EPISODE_COLUMNS = (

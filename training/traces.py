@@ -1,6 +1,6 @@
 """Step-level traces of an evaluation, for the comparison's figures.
 
-A ``TraceRecorder`` is passed as ``on_step`` to ``training.rollout.rollout``:
+A ``TraceRecorder`` is passed as ``on_step`` to ``target_gaming.training.rollout.rollout``:
 it keeps the mean true and measured national outcome at each step, and a
 histogram of the distance of each counted measure from its target (the
 bunching picture).
@@ -9,8 +9,7 @@ bunching picture).
 from __future__ import annotations
 
 import numpy as np
-
-from envs.target_gaming import StepResult, WorldState
+from target_gaming.envs.target_gaming import StepResult, WorldState
 
 # Bins of (measure - target) for counted cells; values outside are clipped into the end bins.
 DISTANCE_EDGES = np.linspace(-0.3, 0.3, 61)

@@ -5,7 +5,7 @@
 ``num_envs = B * N`` and all local agents share one policy (the observation
 carries what tells agents apart, e.g. the ``agency:<d>`` one-hot of per_domain
 agencies). The central agent(s) act inside the env from a given ``Policy``
-(a scripted name or a saved model through ``agents.load_policy``), and only
+(a scripted name or a saved model through ``target_gaming.agents.load_policy``), and only
 on review steps, the only steps whose central action the world reads.
 
 Contract (SB3's ``VecEnv``):
@@ -46,10 +46,9 @@ from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnvObs,
     VecEnvStepReturn,
 )
-
-from agents import Policy
-from envs.target_gaming import World, WorldState, observe
-from envs.target_gaming.metrics import NATIONAL_METRICS
+from target_gaming.agents import Policy
+from target_gaming.envs.target_gaming import World, WorldState, observe
+from target_gaming.envs.target_gaming.metrics import NATIONAL_METRICS
 
 from .episodes import NationalEpisodes, SlotMetrics
 
