@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 import pytest
-from target_gaming.envs.target_gaming import World, observe
+from target_gaming.envs.target_gaming import World, make_config, observe
 from target_gaming.envs.target_gaming.designs import (
     CENTRE_REWARDS,
     DESIGNS,
@@ -19,7 +19,6 @@ from target_gaming.envs.target_gaming.designs import (
     CentreInputs,
     PayInputs,
 )
-from target_gaming.envs.target_gaming.parallel import make_config
 
 BATCH = 4
 
@@ -63,7 +62,7 @@ def test_the_cores_rewards_are_the_registry_rules(scenario, design):
             local_actions = actions.random((BATCH, cfg.n_locals, cfg.local_action_dim))
             local_actions[0, 0] = 0.0  # an all-zero action: all slack
             centre_actions = actions.random((BATCH, cfg.n_centres, centre_dim))
-            reviewing = (state.t % cfg.review_period) == cfg.review_period - 1
+            reviewing = cfg.is_review_step(state.t)
             result = world.step(state, local_actions, centre_actions, rng)
             local, centre = _reference_rewards(world, state, result.state, local_actions, reviewing)
             np.testing.assert_allclose(result.local_rewards, local, rtol=1e-12, atol=1e-12)

@@ -62,7 +62,7 @@ def test_world_stays_valid_under_any_actions(cfg, design, seed):
         spent = effort.deliver.sum(axis=(-2, -1)) + effort.game.sum(axis=-1)
         idle = (effort.partner_share + effort.slack_share).sum(axis=-1) / cfg.n_agencies
         np.testing.assert_allclose(spent + idle * state.capacity, state.capacity, rtol=1e-9)
-        review = (state.t % cfg.review_period) == cfg.review_period - 1
+        review = cfg.is_review_step(state.t)
         result = world.step(state, local, centre, rng)
         state = result.state
         for arr in (state.true, state.measured, state.targets):

@@ -39,9 +39,8 @@ import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 from target_gaming.agents import Policy, load_policy
-from target_gaming.envs.target_gaming import World, WorldState, observe
+from target_gaming.envs.target_gaming import World, WorldState, make_config, observe
 from target_gaming.envs.target_gaming.metrics import NATIONAL_METRICS
-from target_gaming.envs.target_gaming.parallel import make_config
 
 from .vec_env import BatchedVecEnv, shared_box
 
@@ -73,16 +72,16 @@ class CentreVecEnv(BatchedVecEnv):
         return observe.centre_observations(self.config, state).reshape(-1, self._obs_dim)
 
     def _at_decision(self, state: WorldState) -> bool:
-        p, t = self.config.review_period, state.t
+        t = state.t
         if t.min() != t.max():
             raise RuntimeError("the environments have drifted out of step; reset() them")
-        return int(t[0]) % p == p - 1
+        return bool(self.config.is_review_step(int(t[0])))
 
     def _world_step(self, state: WorldState, centre_actions: np.ndarray):
         local_obs = observe.local_observations(self.config, state)
         local = self.locals_policy.act(local_obs.reshape(-1, local_obs.shape[-1]))
         result = self.world.step(state, local.reshape(self._local_shape), centre_actions, self._rng)
-        self._episodes.add(result.metrics.national_array)
+        self._episodes.add(result.metrics)
         self.last_national_metrics = result.metrics.national_array
         return result
 

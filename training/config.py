@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from target_gaming.agents import CENTRE_POLICIES, LOCAL_POLICIES
-from target_gaming.envs.target_gaming import CENTRE_REWARDS, DESIGNS, SCENARIOS
-from target_gaming.envs.target_gaming.parallel import make_config
+from target_gaming.envs.target_gaming import CENTRE_REWARDS, DESIGNS, SCENARIOS, make_config
 
 MODES = ("locals", "centre", "two_level")
 

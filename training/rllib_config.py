@@ -41,8 +41,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from target_gaming.envs.target_gaming import METRICS
-from target_gaming.envs.target_gaming.parallel import make_config
+from target_gaming.envs.target_gaming import METRICS, make_config
 
 from .config import PPOConfig, TrainConfig
 from .rollout import RETURNS

@@ -23,9 +23,9 @@ from target_gaming.envs.target_gaming import (
     StepResult,
     World,
     WorldState,
+    make_config,
     observe,
 )
-from target_gaming.envs.target_gaming.parallel import make_config
 from target_gaming.envs.target_gaming.render import ansi_frame
 
 RETURNS = ("local_return", "centre_return")  # mean over agents of the episode's reward sum
@@ -122,7 +122,7 @@ def rollout(
         if on_step is not None:
             on_step(state, result)
         state = result.state
-        episode.add(result.metrics.national)
+        episode.add(result.metrics)
         returns += result.local_rewards.mean(axis=1), result.centre_rewards.mean(axis=1)
         if render is not None:
             loc = result.metrics.locality

@@ -38,8 +38,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from target_gaming.agents import load_policy
-from target_gaming.envs.target_gaming import World
-from target_gaming.envs.target_gaming.parallel import make_config
+from target_gaming.envs.target_gaming import World, make_config
 
 from .callbacks import CheckpointCallback, EpisodeMetricsCallback, save_model_atomic
 from .centre_env import CentreVecEnv

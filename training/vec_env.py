@@ -47,10 +47,10 @@ from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnvStepReturn,
 )
 from target_gaming.agents import Policy
-from target_gaming.envs.target_gaming import World, WorldState, observe
+from target_gaming.envs.target_gaming import EpisodeMetrics, World, WorldState, observe
 from target_gaming.envs.target_gaming.metrics import NATIONAL_METRICS
 
-from .episodes import NationalEpisodes, SlotMetrics
+from .episodes import SlotMetrics
 
 
 def shared_box(layouts: Sequence[observe.Layout], what: str) -> spaces.Box:
@@ -114,7 +114,7 @@ class BatchedVecEnv(VecEnv):
         if not hasattr(self, "_returns"):
             self._returns = np.zeros(self.num_envs)
             self._lengths = np.zeros(self.num_envs, dtype=np.int64)
-            self._episodes = NationalEpisodes(self.batch_size)
+            self._episodes = EpisodeMetrics(self.batch_size)
         slots = np.repeat(done, self.slots_per_env)
         self._returns[slots] = 0.0
         self._lengths[slots] = 0
@@ -221,8 +221,7 @@ class LocalVecEnv(BatchedVecEnv):
 
     def _centre_actions(self, state: WorldState) -> np.ndarray:
         """(B, C, D_c): the centre's actions where it is a review step (ignored elsewhere)."""
-        p = self.config.review_period
-        if not np.any(state.t % p == p - 1):
+        if not np.any(self.config.is_review_step(state.t)):
             return self._idle_centre
         obs = observe.centre_observations(self.config, state)
         acts = self.centre.act(obs.reshape(-1, obs.shape[-1]))
@@ -238,7 +237,7 @@ class LocalVecEnv(BatchedVecEnv):
         self._returns += rewards
         self._lengths += 1
         national = result.metrics.national_array
-        self._episodes.add(national)
+        self._episodes.add(result.metrics)
         self.last_national_metrics = national
         loc = result.metrics.locality_array  # (M, B, L)
         table = loc.transpose(1, 2, 0).reshape(-1, loc.shape[0])

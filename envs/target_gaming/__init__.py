@@ -4,7 +4,7 @@ from .config import CONFIG_FIELDS, DOMAINS, WorldConfig
 from .core import StepResult, World
 from .designs import CENTRE_REWARDS, DESIGNS, PAY_RULES, Design, get_design
 from .metrics import METRICS, EpisodeMetrics
-from .scenarios import SCENARIOS, Scenario, get_scenario
+from .scenarios import SCENARIOS, Scenario, get_scenario, make_config
 from .state import WorldState
 
 __all__ = [
@@ -24,4 +24,5 @@ __all__ = [
     "WorldState",
     "get_design",
     "get_scenario",
+    "make_config",
 ]

@@ -8,7 +8,9 @@ Derived values (sizes, matrices, masks) are properties. Validation happens in
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -57,6 +59,18 @@ _RANGES: dict[str, tuple[float, float, bool]] = {
     "oracle_scale": (0.0, 1e6, False),
     "bunching_band": (0.0, 1.0, False),
 }
+
+
+def _read_only_array(method: Callable[[Any], np.ndarray]) -> cached_property:
+    """A cached derived array, made read-only: a frozen config's arrays never change."""
+
+    @functools.wraps(method)
+    def get(self: Any) -> np.ndarray:
+        out = np.array(method(self))  # its own copy
+        out.flags.writeable = False
+        return out
+
+    return cached_property(get)
 
 
 def _fail(field: str, value: Any, allowed: str) -> None:
@@ -240,24 +254,33 @@ class WorldConfig:
         """Audit budget per review (localities, or cells per department)."""
         return max(1, round(self.audit_budget_share * self.n_localities))
 
-    # ---- derived arrays (cached; the config is frozen) ----------------------
-    @cached_property
+    def is_review_step(self, t: Any) -> Any:
+        """Whether the step taken from time ``t`` (steps so far: an int or an int array)
+        is a review step: the last step of its period, ``t % P == P - 1``.
+
+        The one statement of the review timing: the core, the observations and every
+        adapter ask it.
+        """
+        return t % self.review_period == self.review_period - 1
+
+    # ---- derived arrays (cached, read-only: the config is frozen) -----------
+    @_read_only_array
     def headline_mask(self) -> np.ndarray:  # (K,)
         names = self.headline if self.headline is not None else self.domains[:2]
         return np.array([d in names for d in self.domains])
 
-    @cached_property
+    @_read_only_array
     def priorities(self) -> np.ndarray:  # (K,) wbar, sums to 1
         if self.national_priorities is None:
             return np.full(self.n_domains, 1.0 / self.n_domains)
         wbar = np.asarray(self.national_priorities, dtype=float)
         return wbar / wbar.sum()
 
-    @cached_property
+    @_read_only_array
     def mean_effectiveness(self) -> np.ndarray:  # (K, R) Ebar
         return np.tile(np.asarray(self.approach_effectiveness, float), (self.n_domains, 1))
 
-    @cached_property
+    @_read_only_array
     def spillover_matrix(self) -> np.ndarray:  # (K, K), S[k, k'] = help to k from k'
         if self.spillover is not None:
             return np.asarray(self.spillover, dtype=float)
@@ -272,7 +295,7 @@ class WorldConfig:
         np.fill_diagonal(s, 0.0)
         return s
 
-    @cached_property
+    @_read_only_array
     def agency_domains(self) -> np.ndarray:  # (A, K) which domains each agency controls
         if self.per_domain:
             return np.eye(self.n_domains)

@@ -26,7 +26,7 @@ from .designs import (
     political_reward,
     threshold_pay,
 )
-from .metrics import _CI, _ONE, _ZERO, MetricsKernel, StepMetrics, _const
+from .metrics import _ONE, _ZERO, MetricsKernel, StepMetrics, _const
 from .state import WorldState
 
 try:  # the clip ufunc itself, without np.clip's Python wrapper
@@ -36,8 +36,6 @@ except ImportError:  # numpy < 2
 
 _HALF = _const(0.5)
 
-# rows of the metrics' per-cell stack (not masked: see MetricsKernel)
-_HIT, _LEVEL, _WELFARE = _CI["hit"], _CI["measured"], _CI["local_welfare"]
 
 
 @dataclass(frozen=True)
@@ -132,7 +130,7 @@ class World:
             self._counted = np.full((1, 1), max(self._fixed_basket.sum(), 1.0))
             self._pay_norm = np.maximum(self._fixed_basket @ self._pay_weights_t, 1.0)  # (A,)
         self._metrics = MetricsKernel(cfg, self._fixed_basket)
-        self._review_period, self._horizon = cfg.review_period, cfg.horizon
+        self._horizon = cfg.horizon
         self._review_one = np.ones(1, dtype=bool)  # the review mask of one environment
         # threshold pay with every agency paid on every domain is the target hit rate
         self._pay_is_hit_rate = self._pay_rule is threshold_pay and bool(
@@ -311,7 +309,7 @@ class World:
             )
             centre *= _HALF  # (B, 1)
         else:
-            cells = work.cells
+            cells = work.cell  # this step's per-cell quantities, by name (not masked)
             centre = self._centre_reward(
                 self.config,
                 CentreInputs(
@@ -320,8 +318,8 @@ class World:
                     true,
                     mask,
                     audited if audited is not None else np.zeros(true.shape),
-                    counted=cells[_HIT] * mask,  # the metrics' rows are not masked
-                    level=cells[_LEVEL] * mask,
+                    counted=cells["hit"] * mask,
+                    level=cells["measured"] * mask,
                     n_counted=counted,
                 ),
             )
@@ -385,10 +383,10 @@ class World:
 
     def _reviewing(self, t: np.ndarray) -> tuple[np.ndarray | None, bool]:
         """Which environments review this step: (B,) bool or None (none), and whether all do."""
-        p = self._review_period
+        is_review_step = self.config.is_review_step
         if t.shape[0] == 1:  # one environment: Python arithmetic is cheaper
-            return (self._review_one if int(t[0]) % p == p - 1 else None), True
-        review = (t % p) == p - 1
+            return (self._review_one if is_review_step(int(t[0])) else None), True
+        review = is_review_step(t)
         n = np.count_nonzero(review)
         return (review if n else None), n == t.shape[0]
 
@@ -404,7 +402,7 @@ class World:
         """Each local agent's pay (B, L, A), or (B, L, 1) when all agencies are paid alike."""
         if self._pay_is_hit_rate:  # threshold pay on all domains: the target hit rate
             return work.loc_column["target_hit_rate"]
-        hit = work.cells[_HIT] * mask  # 1[m >= tau] on measured domains
+        hit = work.cell["hit"] * mask  # 1[m >= tau] on measured domains
         if self._pay_rule is threshold_pay:
             b_, n_loc, k = hit.shape
             pay = hit.reshape(-1, k).dot(self._pay_weights_t).reshape(b_, n_loc, -1)
@@ -434,7 +432,7 @@ class World:
         if self._n_ag == 1:  # sum over all domains: the local_welfare metric
             good = np.subtract(work.loc_column["local_welfare"], offset)
         else:
-            welfare = work.cells[_WELFARE].reshape(-1, self._k)
+            welfare = work.cell["local_welfare"].reshape(-1, self._k)  # w * x
             good = welfare.dot(self._own_weights_t).reshape(offset.shape)
             good -= offset
         good *= factor

@@ -159,7 +159,13 @@ class StepMetrics:
 class MetricsWork:
     """Work arrays of one batch size for MetricsKernel (reused step after step).
 
-    ``cells`` is the per-cell stack, with a view of each row; ``products`` the
+    What the core reads after ``MetricsKernel.compute``, by name, to share work
+    with pay and rewards: ``cell[name]`` (B, L, K), the per-cell quantities of
+    ``_CELLS`` (unmasked: ``hit`` = 1[m >= tau], ``measured`` = m, ``local_welfare``
+    = w * x, ...); ``loc_column[name]`` (B, L, 1) and ``nat_column[name]`` (B, 1),
+    this step's per-locality and national metrics. They hold until the next call.
+
+    The rest is private: ``cells`` is the per-cell stack; ``products`` the
     groups of rows summed over domains with their weight vector (a rotating
     basket's rows are masked in place first); ``sums``, ``loc`` and ``nat`` hold
     the sums, the per-locality rows and the national rows, with views of the
@@ -171,7 +177,8 @@ class MetricsWork:
         b_, n_loc, k = batch_size, kernel._n_loc, kernel._k
         shape = (len(_CELLS), b_, n_loc, k)
         self.cells = np.zeros(shape)
-        self.row = {name: self.cells[i] for name, i in _CI.items()}
+        # the per-cell quantities by name (unmasked), read by pay and rewards after compute
+        self.cell = {name: self.cells[i] for name, i in _CI.items()}
         self.counted_by_audits = self.cells[_CI["audits"] : _CI["detections"] + 1]
         self.audit_rows_zero = True  # whether counted_by_audits holds zeros
         self.masked = self.cells[_MASKED]
@@ -312,7 +319,7 @@ class MetricsKernel:
         The indicators hit, perverse and near are computed as booleans and cast to
         the stack's consecutive rows in one copy.
         """
-        row = work.row
+        row = work.cell
         np.multiply(x, work.wbar, row["true"])
         np.multiply(before.priorities, x, row["local_welfare"])
         np.subtract(x, before.initial, row["change"])
@@ -392,6 +399,8 @@ _G3 = _G0 + 3
 
 # Episode summaries: national rows (NATIONAL_METRICS order) summed, or kept ("last").
 _LAST = np.array([METRICS[name] == "last" for name in NATIONAL_METRICS])
+_MEAN = np.array([METRICS[name] == "mean" for name in NATIONAL_METRICS])
+_ORDER = np.array([NATIONAL_METRICS.index(name) for name in METRICS])  # METRICS order
 _LAST_ROWS = np.flatnonzero(_LAST)
 _LAST_SLICE = (
     slice(int(_LAST_ROWS[0]), int(_LAST_ROWS[-1]) + 1)
@@ -401,33 +410,45 @@ _LAST_SLICE = (
 
 
 class EpisodeMetrics:
-    """Accumulates national metrics over an episode into one summary per environment."""
+    """Each environment's episode so far, summarised from its national metrics.
+
+    The one episode accumulator (the PettingZoo env, rollouts and the vector envs):
+    ``add`` one step's metrics of all B environments, ``clear(done)`` the
+    environments whose episode ended (environments may end at different steps, as
+    with ``WorldState.where``'s auto-reset), and read a summary per environment:
+    the mean over its steps, the last value or the sum, as ``METRICS`` says.
+    """
 
     def __init__(self, batch_size: int):
         self.batch_size = batch_size
-        self.reset()
+        self.totals = np.zeros((len(NATIONAL_METRICS), batch_size))  # (M_nat, B)
+        self.steps = np.zeros(batch_size, dtype=np.int64)  # (B,) steps of each episode
 
-    def reset(self) -> None:
-        self.steps = 0
-        self._totals = np.zeros((len(NATIONAL_METRICS), self.batch_size))
-
-    def add(self, national: dict[str, np.ndarray]) -> None:
-        """Add one step's national metrics (name -> (B,))."""
-        rows = np.empty_like(self._totals)
-        for i, name in enumerate(NATIONAL_METRICS):
-            rows[i] = national[name]
-        self.add_array(rows)
-
-    def add_array(self, national: np.ndarray) -> None:
-        """Add one step's national metrics as an array (M_nat, B) in NATIONAL_METRICS order."""
+    def add(self, metrics: StepMetrics) -> None:
+        """Add one step's metrics of every environment."""
+        national = metrics.national_array  # (M_nat, B)
+        self.totals += national
+        self.totals[_LAST_SLICE] = national[_LAST_SLICE]
         self.steps += 1
-        self._totals += national
-        self._totals[_LAST_SLICE] = national[_LAST_SLICE]
+
+    def clear(self, done: np.ndarray | None = None) -> None:
+        """Forget the episodes where ``done`` (B,) is true (all of them if None)."""
+        if done is None:
+            self.totals.fill(0.0)
+            self.steps.fill(0)
+        else:
+            self.totals[:, done] = 0.0
+            self.steps[done] = 0
 
     def summary(self) -> dict[str, np.ndarray]:
-        """Per environment: mean over steps, last value, or sum, as METRICS says."""
-        n = max(self.steps, 1)
-        return {
-            name: (self._totals[_NI[name]] / n if how == "mean" else self._totals[_NI[name]].copy())
-            for name, how in METRICS.items()
-        }
+        """Metric name -> (B,): each environment's summary, in METRICS order."""
+        means = self.totals / np.maximum(self.steps, 1)
+        values = np.where(_MEAN[:, None], means, self.totals)
+        return {name: values[_NI[name]] for name in METRICS}
+
+    def summaries(self, envs: np.ndarray) -> list[dict[str, float]]:
+        """The summaries of the environments ``envs`` (indices), one dict each."""
+        totals = self.totals[:, envs]  # (M, E)
+        means = totals / np.maximum(self.steps[envs], 1)
+        values = np.where(_MEAN[:, None], means, totals)[_ORDER].T.tolist()  # (E, M)
+        return [dict(zip(METRICS, row)) for row in values]

@@ -16,25 +16,12 @@ import numpy as np
 from pettingzoo import ParallelEnv
 
 from . import observe
-from .config import WorldConfig
 from .core import StepResult, World
 from .metrics import LOCALITY_METRICS, NATIONAL_METRICS, EpisodeMetrics
-from .scenarios import get_scenario
+from .scenarios import make_config
 from .state import WorldState
 
 RENDER_MODES = ("human", "ansi", "rgb_array")
-
-
-def make_config(scenario: str = "whitehall", **overrides: Any) -> WorldConfig:
-    """The scenario's config with overrides (lists become tuples)."""
-    fixed = {k: _as_tuple(v) for k, v in overrides.items()}
-    return get_scenario(scenario).config(**fixed)
-
-
-def _as_tuple(value: Any) -> Any:
-    if isinstance(value, (list, np.ndarray)):
-        return tuple(_as_tuple(v) for v in value)
-    return value
 
 
 def _dict_maker(keys: list[str], wrap: str | None = None) -> Callable[[list], dict]:
@@ -155,7 +142,7 @@ class TargetGamingEnv(ParallelEnv):
             self._rng = np.random.default_rng(seed)
         self.world_state = self.world.reset(self._rng, 1)
         self.last_result = None
-        self._episode.reset()
+        self._episode.clear()
         self.agents = list(self.possible_agents)
         return self._observations(), {a: {} for a in self.agents}
 
@@ -165,7 +152,7 @@ class TargetGamingEnv(ParallelEnv):
         local, centre = self._action_arrays(actions)
         result = self.world.step(self.world_state, local, centre, self._rng)
         self.world_state, self.last_result = result.state, result
-        self._episode.add_array(result.metrics.national_array)
+        self._episode.add(result.metrics)
         observations = self._observations()
         rewards = self._per_agent(
             result.centre_rewards[0].tolist() + result.local_rewards[0].tolist()

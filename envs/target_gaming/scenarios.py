@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .config import WorldConfig, check_fields
 
 
@@ -76,3 +78,19 @@ def get_scenario(name: str) -> Scenario:
     if name not in SCENARIOS:
         raise ValueError(f"unknown scenario {name!r}; known scenarios: {', '.join(SCENARIOS)}")
     return SCENARIOS[name]
+
+
+def make_config(scenario: str = "whitehall", **overrides: Any) -> WorldConfig:
+    """The scenario's config with ``overrides`` on top (lists and arrays become tuples).
+
+    The one way to build a world's config from a scenario name and user overrides:
+    the PettingZoo env, the vector envs, training and evaluation all call it.
+    """
+    fixed = {k: _as_tuple(v) for k, v in overrides.items()}
+    return get_scenario(scenario).config(**fixed)
+
+
+def _as_tuple(value: Any) -> Any:
+    if isinstance(value, (list, np.ndarray)):
+        return tuple(_as_tuple(v) for v in value)
+    return value
