@@ -12,7 +12,7 @@ from target_gaming.envs.target_gaming import World
 
 from .base import LocalView, ScriptedPolicy, best_approach, compose_local
 
-PARTNER_SHARE = 0.3  # "some partnership" (MODEL: the best share is interior, near 0.4)
+PARTNER_SHARE = 0.3  # "some partnership" (docs/design-spec.md section 4: best share near 0.4)
 
 
 class LocalScripted(ScriptedPolicy):

@@ -17,7 +17,7 @@ uses one thread (as ``target-gaming train`` does by default). The script always
 exits 0: it reports, it does not assert.
 
 Run from the repository root:
-    python benchmarks/bench_training.py [--repeats 3] [--timesteps 98304] [--n-envs 64]
+    python benchmarks/bench_training.py [--repeats 3] [--timesteps 73728] [--n-envs 64]
 """
 
 from __future__ import annotations

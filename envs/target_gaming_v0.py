@@ -1,6 +1,6 @@
 """target_gaming_v0: a centre sets targets and audits; localities deliver, game, partner, idle.
 
-| Import             | ``from envs import target_gaming_v0``                                   |
+| Import             | ``from target_gaming.envs import target_gaming_v0``                     |
 |--------------------|-------------------------------------------------------------------------|
 | Actions            | Continuous (Box in [0, 1]^D, normalised to effort shares)               |
 | Parallel API       | Yes (native); AEC via ``env()``                                        |

@@ -1,4 +1,4 @@
-"""The default calibration reproduces the phenomena of target regimes (MODEL section 7).
+"""The default calibration reproduces the phenomena of docs/design-spec.md section 7.
 
 Scripted agents, many episodes per cell; cells share seeds, so their episodes
 are paired (the same localities and noise), and every claim asserts a margin.

@@ -1,4 +1,4 @@
-"""Metrics of MODEL section 8: per locality and national, every step, and per episode.
+"""Metrics of docs/design-spec.md section 8: per locality and national, every step, per episode.
 
 Truth is always logged beside the measure, whatever the design.
 

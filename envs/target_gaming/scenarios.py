@@ -1,4 +1,4 @@
-"""Named scenarios: presets of config overrides (MODEL section 9)."""
+"""Named scenarios: presets of config overrides (docs/design-spec.md, section 9)."""
 
 from __future__ import annotations
 
