@@ -1,0 +1,187 @@
+"""The fast core is held to the readable reference world (envs/target_gaming/reference.py).
+
+The reference writes docs/model.md's equations as they read. Here it is stepped
+beside ``World.step`` from the same state with generators seeded alike, and
+every next state field, reward, metric (by name) and named observation
+component must agree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from target_gaming.envs.target_gaming import World, WorldState, get_scenario, observe
+from target_gaming.envs.target_gaming import reference as ref
+from target_gaming.envs.target_gaming.core import systematic_sample
+from target_gaming.envs.target_gaming.designs import CENTRE_REWARDS, DESIGNS
+from target_gaming.envs.target_gaming.metrics import LOCALITY_METRICS, NATIONAL_METRICS
+
+# unitary and coordinated; two locality types; per_domain with a coordinated centre
+# (pooled and own pay); per_domain with departments (pooled and own pay)
+SCENARIOS = ["whitehall", "coalfield_seaside", "jug_1", "jug_2", "jug_3", "jug_4"]
+BATCH = 3
+ALIGNED_STEPS = 9  # every clock alike: review steps (t = 3, 7) and steps between them
+STAGGERED_STEPS = 4  # then clocks one step apart: some environments review, others not
+RTOL, ATOL = 1e-9, 1e-12
+FLOAT32_RTOL = 2.5e-7  # observations are float32: two units in the last place
+
+
+def _close(actual, expected, what: str) -> None:
+    """assert_allclose, with a cheap check first (it is called some 20 000 times)."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    if actual.shape == expected.shape and np.all(
+        np.abs(actual - expected) <= ATOL + RTOL * np.abs(expected)
+    ):
+        return
+    np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=ATOL, err_msg=what, strict=True)
+
+
+def _centre_action_dim(cfg) -> int:
+    return len(observe.centre_action_layout(cfg, 0))
+
+
+def _actions(cfg, gen: np.random.Generator, step: int):
+    """Random actions, some outside [0, 1] (clipped), some all zero, some with no audits."""
+    local = gen.uniform(-0.25, 1.25, (BATCH, cfg.n_locals, cfg.local_action_dim))
+    local[0, 0] = 0.0  # all zero: all slack
+    local[1, -1] = -gen.random(cfg.local_action_dim)  # all zero once clipped
+    centre = gen.uniform(-0.25, 1.25, (BATCH, cfg.n_centres, _centre_action_dim(cfg)))
+    audit_columns = slice(cfg.n_localities * cfg.n_domains // cfg.n_centres, None)
+    if step == 3:
+        centre[0, 0, audit_columns] = -0.2  # centre 0 of env 0 weights no locality
+    if step == 7:
+        centre[1, :, audit_columns] = 0.0  # no central agent of env 1 audits
+    return local, centre
+
+
+def _assert_named(actual: np.ndarray, expected: np.ndarray, names: list[str], what: str):
+    """float32 components (..., D) against their float64 values, failing with the names."""
+    expected32 = expected.astype(np.float32)
+    good = np.isclose(actual, expected32, rtol=FLOAT32_RTOL, atol=0.0)
+    bad = ~good.reshape(-1, good.shape[-1]).all(axis=0)
+    if bad.any():
+        wrong = [
+            f"{names[j]}: core {actual[..., j].ravel()} expected {expected32[..., j].ravel()}"
+            for j in np.flatnonzero(bad)[:5]
+        ]
+        raise AssertionError(
+            f"{what}: components differ from the state they name:\n" + "\n".join(wrong)
+        )
+
+
+def _assert_observations_name_the_state(cfg, state: WorldState) -> None:
+    """Every component of the core's observations is what its layout name says it is."""
+    local, centre = observe.local_observations(cfg, state), observe.centre_observations(cfg, state)
+    n_ag = cfg.n_agencies
+    for agency in range(n_ag):
+        names = [name for name, _, _ in observe.local_observation_layout(cfg, agency)]
+        expected = np.stack([ref.local_component(cfg, state, agency, n) for n in names], -1)
+        _assert_named(local[:, agency::n_ag], expected, names, f"local agency {agency}")
+    for c in range(cfg.n_centres):
+        names = [name for name, _, _ in observe.centre_observation_layout(cfg, c)]
+        expected = np.stack([ref.centre_component(cfg, state, c, n) for n in names], -1)
+        _assert_named(centre[:, c], expected, names, f"centre {c}")
+    names = [name for name, _, _ in observe.state_layout(cfg)]
+    expected = np.stack([ref.state_component(cfg, state, n) for n in names], -1)
+    _assert_named(observe.global_state(cfg, state), expected, names, "global state")
+
+
+def _assert_same_step(core, mine: ref.ReferenceStep, where: str) -> None:
+    for field in dataclasses.fields(WorldState):
+        _close(
+            getattr(core.state, field.name),
+            getattr(mine.state, field.name),
+            f"{where}: {field.name}",
+        )
+    _close(core.local_rewards, mine.local_rewards, f"{where}: local rewards")
+    _close(core.centre_rewards, mine.centre_rewards, f"{where}: centre rewards")
+    assert set(mine.locality_metrics) == set(LOCALITY_METRICS)
+    assert set(mine.national_metrics) == set(NATIONAL_METRICS)
+    for name in LOCALITY_METRICS:
+        _close(
+            core.metrics.locality[name], mine.locality_metrics[name], f"{where}: locality {name}"
+        )
+    for name in NATIONAL_METRICS:
+        _close(
+            core.metrics.national[name], mine.national_metrics[name], f"{where}: national {name}"
+        )
+
+
+@pytest.mark.parametrize("centre_reward", list(CENTRE_REWARDS))
+@pytest.mark.parametrize("design", list(DESIGNS))
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_the_fast_core_steps_as_the_readable_reference(scenario, design, centre_reward):
+    """Same state and draws in: same next state, rewards, metrics and observations out."""
+    cfg = get_scenario(scenario).config()
+    world = World(cfg, design, centre_reward)
+    gen = np.random.default_rng(7)
+    state = world.reset(np.random.default_rng(11), BATCH)
+    # the centre reward changes no state: its two runs pass through the same states, whose
+    # observations are checked once
+    check_observations = centre_reward == "political"
+    if check_observations:
+        _assert_observations_name_the_state(cfg, state)
+    for step in range(ALIGNED_STEPS + STAGGERED_STEPS):
+        if step == ALIGNED_STEPS:  # clocks apart: one environment reviews at a time
+            state = state.replace(t=state.t + np.arange(BATCH))
+        local, centre = _actions(cfg, gen, step)
+        core_rng, ref_rng = np.random.default_rng([5, step]), np.random.default_rng([5, step])
+        core = world.step(state, local, centre, core_rng)
+        mine = ref.reference_step(cfg, design, centre_reward, state, local, centre, ref_rng)
+        where = f"step {step} (t = {state.t.tolist()})"
+        _assert_same_step(core, mine, where)
+        assert core_rng.bit_generator.state == ref_rng.bit_generator.state, (
+            f"{where}: the core and the reference took different draws"
+        )
+        state = core.state
+        if check_observations:
+            _assert_observations_name_the_state(cfg, state)
+
+
+@pytest.mark.parametrize("design", ["targets", "rotating_basket"])
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_the_core_resets_as_the_readable_reference(scenario, design):
+    cfg = get_scenario(scenario).config()
+    core = World(cfg, design).reset(np.random.default_rng(3), BATCH)
+    mine = ref.reference_reset(cfg, design, np.random.default_rng(3), BATCH)
+    for field in dataclasses.fields(WorldState):
+        _close(getattr(core, field.name), getattr(mine, field.name), field.name)
+
+
+def test_the_readable_audit_draw_is_the_cores_systematic_sample():
+    gen = np.random.default_rng(0)
+    for shape in [(4, 6, 1), (4, 6, 4), (2, 11, 3)]:
+        pi = gen.random(shape) * gen.integers(0, 2, shape)  # some zero probabilities
+        pi[0] = 1.0  # every unit certain
+        core = systematic_sample(pi, np.random.default_rng(1))
+        mine = ref.systematic_audit_draw(pi, np.random.default_rng(1))
+        np.testing.assert_array_equal(core, mine)
+
+
+@pytest.mark.parametrize("scenario", ["whitehall", "jug_1", "jug_2"])
+def test_league_table_ties_get_distinct_ranks_and_unmeasured_agencies_nothing(scenario):
+    """Every measure saturated at 1, so every score ties: core and reference still agree,
+    each counted agency column pays the ranks 0, 1/(L-1), ..., 1 once each, and an agency
+    none of whose domains is measured is paid 0."""
+    cfg = get_scenario(scenario).config()
+    world = World(cfg, "league_table")
+    state = world.reset(np.random.default_rng(0), BATCH)
+    state = state.replace(
+        true=np.full(state.true.shape, 0.99), inflation=np.full(state.true.shape, 0.8)
+    )
+    local, centre = _actions(cfg, np.random.default_rng(1), 0)
+    core = world.step(state, local, centre, np.random.default_rng(2))
+    mine = ref.reference_step(
+        cfg, "league_table", "political", state, local, centre, np.random.default_rng(2)
+    )
+    assert np.all(core.state.measured == 1.0)
+    _assert_same_step(core, mine, "saturated")
+    weights = ref.pay_weights(cfg, world.design)
+    pay = ref.league_table_pay(cfg, core.state.measured, state.basket, weights)  # (B, L, A)
+    counted = (weights @ state.basket[0]) > 0  # (A,)
+    ranks = np.sort(np.rint(pay * (cfg.n_localities - 1)), axis=1)
+    for a in range(cfg.n_agencies):
+        expected = np.arange(cfg.n_localities) if counted[a] else np.zeros(cfg.n_localities)
+        np.testing.assert_array_equal(ranks[:, :, a], np.broadcast_to(expected, ranks.shape[:2]))
