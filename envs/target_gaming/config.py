@@ -303,8 +303,8 @@ class WorldConfig:
 
     @property
     def local_action_dim(self) -> int:
-        kc = self.domains_per_agency
-        return kc * self.n_approaches + kc + 2
+        k_per_agency = self.domains_per_agency
+        return k_per_agency * self.n_approaches + k_per_agency + 2
 
     def replace(self, **overrides: Any) -> WorldConfig:
         """A copy with some fields changed (validated); unknown fields fail clearly."""

@@ -29,13 +29,15 @@ from .designs import (
 from .metrics import _ONE, _ZERO, MetricsKernel, StepMetrics, _const
 from .state import WorldState
 
-try:  # the clip ufunc itself, without np.clip's Python wrapper
-    from numpy._core.umath import clip as _clip
-except ImportError:  # numpy < 2
-    from numpy.core.umath import clip as _clip
-
 _HALF = _const(0.5)
 
+
+def _clip01(values: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``clip(values, 0, 1)`` into ``out``: two ufunc calls, as cheap as numpy's clip ufunc
+    (whose Python wrapper ``np.clip`` costs several times more) and equal to it bit for bit.
+    NaN stays NaN."""
+    np.maximum(values, _ZERO, out=out)
+    return np.minimum(out, _ONE, out=out)
 
 
 @dataclass(frozen=True)
@@ -91,15 +93,16 @@ class World:
         self._fixed_basket = fixed.get(self.design.measures)  # None: rotating
         self._wbar = cfg.priorities
         # constants for step (sizes, selection and summation matrices)
-        k, r, kc = cfg.n_domains, cfg.n_approaches, cfg.domains_per_agency
+        k, r, k_per_agency = cfg.n_domains, cfg.n_approaches, cfg.domains_per_agency
         self._n_loc, self._k, self._n_ag, self._d = (
             cfg.n_localities,
             k,
             cfg.n_agencies,
             cfg.local_action_dim,
         )
-        self._n_deliver = kc * r  # action columns: deliver (kc*R), game (kc), partner, slack
-        self._n_effort = kc * (r + 1)
+        # action columns: deliver (k_per_agency * R), game (k_per_agency), partner, slack
+        self._n_deliver = k_per_agency * r
+        self._n_effort = k_per_agency * (r + 1)
         self._ones_k = np.ones(k)
         # sums of: all, game, slack, partner, partner again (for a unitary locality, the
         # weakest agency's partner share: the metrics copy the last four rows at once)
@@ -109,14 +112,14 @@ class World:
         rows[2, -1] = 1.0
         rows[3:, -2] = 1.0
         self._action_sums = rows
-        # alpha * sum over approaches, as a (kc*R, kc) matrix
-        self._alpha_sum = cfg.alpha * np.kron(np.eye(kc), np.ones((r, 1)))
+        # alpha * sum over approaches, as a (k_per_agency*R, k_per_agency) matrix
+        self._alpha_sum = cfg.alpha * np.kron(np.eye(k_per_agency), np.ones((r, 1)))
         self._keep = _const(1.0 - cfg.rho)
         self._neg_eta, self._delta = _const(-cfg.eta), _const(cfg.delta)
         self._s0, self._s1 = _const(cfg.s0), _const(cfg.s1)
         self._effort_cost = _const(cfg.effort_cost)
-        self._n_c = cfg.n_centres
-        self._n_target_columns = cfg.n_localities * (k // self._n_c)
+        self._n_centres = cfg.n_centres
+        self._n_target_columns = cfg.n_localities * (k // self._n_centres)
         self._target_min = _const(cfg.target_min)
         self._target_span = _const(cfg.target_max - cfg.target_min)
         # mean effectiveness per locality (L, K, R): odd localities reversed with two types
@@ -158,20 +161,21 @@ class World:
     # ---- reset ---------------------------------------------------------------
     def reset(self, rng: np.random.Generator, batch_size: int = 1) -> WorldState:
         """Draw B fresh environments from the scenario's distributions."""
-        cfg, b_, n_loc, k = self.config, batch_size, self.config.n_localities, self.config.n_domains
-        baseline = rng.uniform(cfg.baseline_low, cfg.baseline_high, (b_, n_loc, k))
-        z = _clip(rng.standard_normal((b_, n_loc, k, cfg.n_approaches)), -3.0, 3.0)
+        cfg, batch = self.config, batch_size
+        n_loc, k = cfg.n_localities, cfg.n_domains
+        baseline = rng.uniform(cfg.baseline_low, cfg.baseline_high, (batch, n_loc, k))
+        z = np.clip(rng.standard_normal((batch, n_loc, k, cfg.n_approaches)), -3.0, 3.0)
         effectiveness = self._ebar * np.exp(cfg.heterogeneity * z)
-        capacity = rng.uniform(cfg.capacity_low, cfg.capacity_high, (b_, n_loc))
-        priorities = rng.dirichlet(cfg.priority_concentration * k * self._wbar, (b_, n_loc))
-        knights = rng.random((b_, n_loc)) < cfg.knight_share
+        capacity = rng.uniform(cfg.capacity_low, cfg.capacity_high, (batch, n_loc))
+        priorities = rng.dirichlet(cfg.priority_concentration * k * self._wbar, (batch, n_loc))
+        knights = rng.random((batch, n_loc)) < cfg.knight_share
         motivation = np.where(knights, cfg.psi_knight, cfg.psi_knave)
-        basket = self._draw_basket(rng, b_)
+        basket = self._draw_basket(rng, batch)
         revealed = basket if self._fixed_basket is not None else np.zeros_like(basket)
-        zeros = np.zeros((b_, n_loc, k))
-        agencies = np.zeros((b_, n_loc, cfg.n_agencies))
-        return WorldState(
-            t=np.zeros(b_, dtype=np.int64),
+        zeros = np.zeros((batch, n_loc, k))
+        agencies = np.zeros((batch, n_loc, cfg.n_agencies))
+        fields = dict(  # new arrays (shared zeros included): the state takes them as they are
+            t=np.zeros(batch, dtype=np.int64),
             true=baseline.copy(),
             initial=baseline.copy(),
             baseline=baseline,
@@ -180,7 +184,7 @@ class World:
             priorities=priorities,
             motivation=motivation,
             inflation=zeros,
-            targets=np.full((b_, n_loc, k), cfg.target_default),
+            targets=np.full((batch, n_loc, k), cfg.target_default),
             measured=baseline.copy(),
             basket=basket,
             revealed=revealed,
@@ -190,6 +194,7 @@ class World:
             sanction=agencies,
             partnership=agencies,
         )
+        return WorldState._own(fields)
 
     def _draw_basket(self, rng: np.random.Generator, batch_size: int) -> np.ndarray:
         """Which domains are measured: fixed by the design, or basket_size drawn at random."""
@@ -213,10 +218,10 @@ class World:
         """Clip, normalise and scale local actions into the scratch, with few operations.
 
         Fills ``scratch.summary`` (4, B*L*A), the game, slack and partner shares and
-        the partner share again, and ``scratch.effort`` (B*L*A, kc*(R+1)), the
+        the partner share again, and ``scratch.effort`` (B*L*A, k_per_agency*(R+1)), the
         absolute deliver and game effort.
         """
-        _clip(actions, _ZERO, _ONE, scratch.actions)
+        _clip01(actions, scratch.actions)
         self._action_sums.dot(scratch.flat_t, scratch.sums)  # total, game, slack, partner x2
         total, summary = scratch.total, scratch.summary
         if np.count_nonzero(total) == total.shape[0]:  # (totals are >= 0: actions are clipped)
@@ -240,14 +245,14 @@ class World:
         Each agency has capacity ``c[i] / A``.
         """
         cfg = self.config
-        b_, n_loc = actions.shape[0], self._n_loc
-        scratch = _Scratch(self, b_)  # its own: the arrays returned are its arrays
+        batch, n_loc = actions.shape[0], self._n_loc
+        scratch = _Scratch(self, batch)  # its own: the arrays returned are its arrays
         self._decode(actions, state.capacity, scratch)
-        effort, kr = scratch.effort, self._n_deliver
+        effort, n_deliver = scratch.effort, self._n_deliver
         per_agency = scratch.shares
         return Effort(
-            deliver=effort[:, :kr].reshape(b_, n_loc, cfg.n_domains, cfg.n_approaches),
-            game=effort[:, kr:].reshape(b_, n_loc, cfg.n_domains),
+            deliver=effort[:, :n_deliver].reshape(batch, n_loc, cfg.n_domains, cfg.n_approaches),
+            game=effort[:, n_deliver:].reshape(batch, n_loc, cfg.n_domains),
             partner_share=per_agency[2],
             slack_share=per_agency[1],
             game_share=per_agency[0],
@@ -255,12 +260,12 @@ class World:
 
     def decode_centre(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Central actions (B, C, D) -> targets (B, L, K) and audit weights (B, L, C)."""
-        b_, n_c, n_loc, k = actions.shape[0], self._n_c, self._n_loc, self._k
-        a = _clip(actions, _ZERO, _ONE)
+        batch, n_centres, n_loc, k = actions.shape[0], self._n_centres, self._n_loc, self._k
+        a = _clip01(actions, np.empty(actions.shape))
         raw_targets = a[..., : self._n_target_columns]
-        if n_c > 1:  # department c sets the targets of its domains
-            raw_targets = raw_targets.reshape(b_, n_c, n_loc, -1).transpose(0, 2, 1, 3)
-        targets = raw_targets.reshape(b_, n_loc, k) * self._target_span
+        if n_centres > 1:  # department c sets the targets of its domains
+            raw_targets = raw_targets.reshape(batch, n_centres, n_loc, -1).transpose(0, 2, 1, 3)
+        targets = raw_targets.reshape(batch, n_loc, k) * self._target_span
         targets += self._target_min
         return targets, a[..., self._n_target_columns :].transpose(0, 2, 1)
 
@@ -272,8 +277,8 @@ class World:
         centre_actions: np.ndarray,  # (B, C, D_centre)
         rng: np.random.Generator,
     ) -> StepResult:
-        b_ = local_actions.shape[0]
-        scratch = self._scratch(b_)
+        batch = local_actions.shape[0]
+        scratch = self._scratch(batch)
         self._decode(local_actions, state.capacity, scratch)
         true, measured, inflation = self._outcomes(state, scratch, rng)
         t = state.t + 1
@@ -359,15 +364,15 @@ class World:
         drift = np.subtract(state.baseline, x, scratch.drift)
         drift *= self._delta
         true = np.add.reduce(scratch.true_terms, axis=0)
-        _clip(true, _ZERO, _ONE, true)
+        _clip01(true, true)
         # 5. measurement
         measured = true + inflation
         measured += scratch.measure_noise
-        _clip(measured, _ZERO, _ONE, measured)
+        _clip01(measured, measured)
         return true, measured, inflation
 
     def _effort_weights(self, state: WorldState, scratch: _Scratch) -> np.ndarray:
-        """(B*L*A, kc*(R+1)): E for the deliver columns, gamma for the game columns.
+        """(B*L*A, k_per_agency*(R+1)): E for the deliver columns, gamma for the game columns.
 
         Kept in the scratch while the state holds the same effectiveness array (a
         state's arrays are never written in place).
@@ -404,8 +409,8 @@ class World:
             return work.loc_column["target_hit_rate"]
         hit = work.cell["hit"] * mask  # 1[m >= tau] on measured domains
         if self._pay_rule is threshold_pay:
-            b_, n_loc, k = hit.shape
-            pay = hit.reshape(-1, k).dot(self._pay_weights_t).reshape(b_, n_loc, -1)
+            batch, n_loc, k = hit.shape
+            pay = hit.reshape(-1, k).dot(self._pay_weights_t).reshape(batch, n_loc, -1)
             pay /= norm
             return pay
         inputs = PayInputs(
@@ -459,7 +464,7 @@ class World:
             or cached[1] is not baseline
             or cached[2] is not motivation
         ):
-            b_, n_loc, k = priorities.shape
+            batch, n_loc, k = priorities.shape
             offset = np.dot((priorities * baseline).reshape(-1, k), self._own_weights_t)
             factor = motivation[..., None] / self._own_norm(priorities)
             offset = offset.reshape(factor.shape)
@@ -468,9 +473,9 @@ class World:
 
     def _own_norm(self, priorities: np.ndarray) -> np.ndarray:
         """max(priorities @ own_weights.T, 1e-12): (B, L, A)."""
-        b_, n_loc, k = priorities.shape
+        batch, n_loc, k = priorities.shape
         norm = priorities.reshape(-1, k) @ self._own_weights_t
-        return np.maximum(norm, 1e-12, out=norm).reshape(b_, n_loc, -1)
+        return np.maximum(norm, 1e-12, out=norm).reshape(batch, n_loc, -1)
 
     def _review(self, state, centre_actions, inflation, true, review, everywhere, rng, new):
         """Audits with sanctions that reset inflation; new targets; next basket.
@@ -480,14 +485,14 @@ class World:
         Returns (audited, sanction), or (None, None) when nothing can be audited.
         """
         cfg = self.config
-        b_ = state.t.shape[0]
+        batch = state.t.shape[0]
         targets, audit_weights = self.decode_centre(centre_actions)
         if self.design.audits == "none":
             # Nothing is audited, but the sampler's random draws are still taken, so the
             # stream (and every later draw) is as if it had run with zero probabilities.
-            shape = (b_, cfg.n_localities, 1)
+            shape = (batch, cfg.n_localities, 1)
             rng.random(shape)
-            rng.random((b_, 1, 1))
+            rng.random((batch, 1, 1))
             audited = sanction = None
             cells, agencies = self._zeros(true.shape), self._zeros(state.sanction.shape)
             zeros = {
@@ -511,7 +516,7 @@ class World:
             found = inflation * audited
             k = cfg.n_domains
             sanction = (found.reshape(-1, k) @ self._own_weights_t).reshape(
-                b_, cfg.n_localities, -1
+                batch, cfg.n_localities, -1
             )
             sanction *= cfg.sanction
             new["inflation"] = inflation - found
@@ -533,11 +538,11 @@ class World:
         if self._fixed_basket is None:
             if everywhere:
                 new["revealed"] = state.basket
-                new["basket"] = self._draw_basket(rng, b_)
+                new["basket"] = self._draw_basket(rng, batch)
             else:
                 r2 = review[:, None]
                 new["revealed"] = np.where(r2, state.basket, state.revealed)
-                new["basket"] = np.where(r2, self._draw_basket(rng, b_), state.basket)
+                new["basket"] = np.where(r2, self._draw_basket(rng, batch), state.basket)
         return audited, sanction
 
     def _zeros(self, shape: tuple[int, ...]) -> np.ndarray:
@@ -553,12 +558,12 @@ class World:
     def _audit_probabilities(self, weights: np.ndarray) -> np.ndarray:
         """Per-locality audit probability: the design's rate or the centre's budget shares."""
         cfg, kind = self.config, self.design.audits
-        b_, n_loc = weights.shape[0], cfg.n_localities
+        batch, n_loc = weights.shape[0], cfg.n_localities
         if kind == "none":
-            return np.zeros((b_, n_loc, 1))
+            return np.zeros((batch, n_loc, 1))
         if kind in ("random", "random_low"):
             rate = cfg.audit_rate if kind == "random" else cfg.audit_rate_low
-            return np.full((b_, n_loc, 1), rate)
+            return np.full((batch, n_loc, 1), rate)
         total = weights.sum(axis=1, keepdims=True)
         shares = weights / np.where(total > 0, total, 1.0)
         return np.minimum(1.0, cfg.n_audits * shares)  # (B, L, C), sums to <= n_audits
@@ -569,40 +574,40 @@ class _Scratch:
 
     def __init__(self, world: World, batch_size: int):
         cfg = world.config
-        b_, n_loc, k = batch_size, cfg.n_localities, cfg.n_domains
-        n, kc, kr = b_ * cfg.n_locals, cfg.domains_per_agency, world._n_deliver
+        batch, n_loc, k = batch_size, cfg.n_localities, cfg.n_domains
+        n, k_per_agency, n_deliver = batch * cfg.n_locals, cfg.domains_per_agency, world._n_deliver
         # decoding: clipped actions, their sums (total, game, slack, partner, partner again)
         # and shares, their effort columns, capacity / action total
         n_ag = cfg.n_agencies
-        self.actions = np.empty((b_, cfg.n_locals, cfg.local_action_dim))
+        self.actions = np.empty((batch, cfg.n_locals, cfg.local_action_dim))
         flat = self.actions.reshape(n, -1)
         self.flat_t, self.flat_effort = flat.T, flat[:, : world._n_effort]
         self.sums = np.empty((5, n))
         self.total, self.summary = self.sums[0], self.sums[1:]
         self.slack_share, self.partner_share = self.sums[2], self.sums[3]
-        self.shares = self.summary.reshape(4, b_, n_loc, n_ag)
+        self.shares = self.summary.reshape(4, batch, n_loc, n_ag)
         self.slack_by_agency, self.partner_by_agency = self.shares[1], self.shares[2]
-        self.rewards_shape = (b_, cfg.n_locals)
+        self.rewards_shape = (batch, cfg.n_locals)
         self.scale = np.empty(n)
         self.scale_column = self.scale[:, None]
         self.effort = np.empty((n, world._n_effort))  # deliver and game effort
-        self.deliver, self.game = self.effort[:, :kr], self.effort[:, kr:]
+        self.deliver, self.game = self.effort[:, :n_deliver], self.effort[:, n_deliver:]
         self.effort_weights = None  # (effectiveness, E and gamma): see World._effort_weights
         # outcomes: the terms of the true outcome (x, gain, spillover, harm, drift, noise),
         # then the measure's noise
-        self.terms = np.empty((7, b_, n_loc, k))
+        self.terms = np.empty((7, batch, n_loc, k))
         self.start, self.gain_cells, self.drift = self.terms[0], self.terms[1], self.terms[4]
         self.true_terms, self.measure_noise = self.terms[:6], self.terms[6]
-        self.gain = self.terms[1].reshape(n, kc)
+        self.gain = self.terms[1].reshape(n, k_per_agency)
         self.gain_by_locality = self.terms[1].reshape(-1, k)
         self.spill = self.terms[2].reshape(-1, k)
-        self.harm = self.terms[3].reshape(n, kc)
+        self.harm = self.terms[3].reshape(n, k_per_agency)
         self.noise = self.terms[5:7]
         self.noise_scale = np.array(np.broadcast_to(world._noise_scale, self.noise.shape))
-        self.factor = np.empty(b_ * n_loc)
+        self.factor = np.empty(batch * n_loc)
         self.factor_column = self.factor[:, None]
-        self.cell = np.empty((b_, n_loc, k))
-        self.metrics = world._metrics.new_work(b_)
+        self.cell = np.empty((batch, n_loc, k))
+        self.metrics = world._metrics.new_work(batch)
         self.own_welfare = None  # (its 3 arrays, offset, factor): see World._own_welfare_terms
 
 

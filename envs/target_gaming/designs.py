@@ -196,8 +196,8 @@ class CentreInputs:
 
 def _sum_localities(arr: np.ndarray) -> np.ndarray:
     """(B, L, K) -> (B, K): the sum over localities as one 2-D product."""
-    b_, n_loc, k = arr.shape
-    return arr.reshape(b_, n_loc * k) @ _stacked_eye(n_loc, k)
+    batch, n_loc, k = arr.shape
+    return arr.reshape(batch, n_loc * k) @ _stacked_eye(n_loc, k)
 
 
 @functools.lru_cache(maxsize=64)

@@ -48,7 +48,7 @@ NATIONAL_METRICS = LOCALITY_METRICS + ("inequality", "audit_cost")
 # National metrics that are sums over localities (the other per-locality ones are means).
 _SUMMED = ("audits", "detections", "sanctions")
 
-_NI = {name: i for i, name in enumerate(NATIONAL_METRICS)}
+_NAT_ROW = {name: i for i, name in enumerate(NATIONAL_METRICS)}
 
 # Rows of the per-cell stack (MetricsKernel), each (B, L, K), in three groups; each
 # group is summed over domains with one weight vector, in one product per group.
@@ -68,14 +68,15 @@ _CELLS = (
     # weight 1 on the headline domains; summed again over the other domains
     "change",  # x - x at reset
 )
-_CI = {name: i for i, name in enumerate(_CELLS)}
-_EVERY = slice(_CI["true"], _CI["zero"] + 1)
-_MASKED = slice(_CI["measured"], _CI["near"] + 1)  # rows counted only on measured domains
-_FLAGS = slice(_CI["hit"], _CI["near"] + 1)  # hit, perverse, near: consecutive
-_CHANGE = slice(_CI["change"], _CI["change"] + 1)
+_CELL_ROW = {name: i for i, name in enumerate(_CELLS)}  # name -> row of the stack
+_EVERY = slice(_CELL_ROW["true"], _CELL_ROW["zero"] + 1)
+# rows counted only on measured domains: measured, gap, hit, perverse, near
+_MASKED = slice(_CELL_ROW["measured"], _CELL_ROW["near"] + 1)
+_FLAGS = slice(_CELL_ROW["hit"], _CELL_ROW["near"] + 1)  # hit, perverse, near: consecutive
+_CHANGE = slice(_CELL_ROW["change"], _CELL_ROW["change"] + 1)
 # The sums over domains: one per cell row, then the change over the other domains.
 _SUMS = _CELLS + ("change_other",)
-_SI = {name: i for i, name in enumerate(_SUMS)}
+_SUM_ROW = {name: i for i, name in enumerate(_SUMS)}
 # Per-locality rows: LOCALITY_METRICS, then two raw sums used for bunching.
 _ROWS = LOCALITY_METRICS + ("near_sum", "hit_sum")
 # row -> (sum row, divisor): "counted" = number of measured domains (at least 1),
@@ -96,7 +97,7 @@ _REDUCED = {
     "near_sum": ("near", 1),
     "hit_sum": ("hit", 1),
 }
-_RI = {name: i for i, name in enumerate(_ROWS)}
+_LOC_ROW = {name: i for i, name in enumerate(_ROWS)}
 
 
 class StepMetrics:
@@ -174,29 +175,29 @@ class MetricsWork:
     """
 
     def __init__(self, kernel: MetricsKernel, batch_size: int):
-        b_, n_loc, k = batch_size, kernel._n_loc, kernel._k
-        shape = (len(_CELLS), b_, n_loc, k)
+        batch, n_loc, k = batch_size, kernel._n_loc, kernel._k
+        shape = (len(_CELLS), batch, n_loc, k)
         self.cells = np.zeros(shape)
         # the per-cell quantities by name (unmasked), read by pay and rewards after compute
-        self.cell = {name: self.cells[i] for name, i in _CI.items()}
-        self.counted_by_audits = self.cells[_CI["audits"] : _CI["detections"] + 1]
+        self.cell = {name: self.cells[i] for name, i in _CELL_ROW.items()}
+        self.counted_by_audits = self.cells[_CELL_ROW["audits"] : _CELL_ROW["detections"] + 1]
         self.audit_rows_zero = True  # whether counted_by_audits holds zeros
         self.masked = self.cells[_MASKED]
-        self.divisors = np.array(np.broadcast_to(kernel._div, (len(_ROWS), b_, n_loc)))
-        self.national_divisors = np.array(np.broadcast_to(kernel._nat_div, (len(_ROWS), b_)))
+        self.divisors = np.array(np.broadcast_to(kernel._div, (len(_ROWS), batch, n_loc)))
+        self.national_divisors = np.array(np.broadcast_to(kernel._nat_div, (len(_ROWS), batch)))
         self.flag_rows = self.cells[_FLAGS]  # hit, perverse, near
-        flags = np.empty((4, b_, n_loc, k), dtype=bool)  # hit, perverse, near as booleans; work
+        flags = np.empty((4, batch, n_loc, k), dtype=bool)  # hit, perverse, near as booleans; work
         self.hit, self.perverse, self.near, self.fell = flags
         self.flag_head = flags[:3]
-        self.threshold = np.empty((b_, n_loc, k))  # tau + bunching_band
+        self.threshold = np.empty((batch, n_loc, k))  # tau + bunching_band
         self.threshold_of = None  # the targets it was computed from
-        self.wbar = np.array(np.broadcast_to(kernel._wbar, (b_, n_loc, k)))  # national weights
+        self.wbar = np.array(np.broadcast_to(kernel._wbar, (batch, n_loc, k)))  # national weights
         # sums over domains (cell rows), per-locality rows and national rows, with views of
         # the rows used one by one; the results are copied out of them
-        self.sums = np.empty(len(_SUMS) * b_ * n_loc)
-        self.sums_by_row = self.sums.reshape(len(_SUMS), b_, n_loc)
+        self.sums = np.empty(len(_SUMS) * batch * n_loc)
+        self.sums_by_row = self.sums.reshape(len(_SUMS), batch, n_loc)
         # the products: (cells of a group (rows * B * L, K), weights (K,), sums (rows * B * L,))
-        per_row = b_ * n_loc
+        per_row = batch * n_loc
         self.products = [
             (
                 self.cells[rows].reshape(-1, k),
@@ -205,21 +206,21 @@ class MetricsWork:
             )
             for rows, weights, out in kernel._groups
         ]
-        loc = self.loc = np.empty((len(_ROWS), b_, n_loc))
+        loc = self.loc = np.empty((len(_ROWS), batch, n_loc))
         self.loc_by_locality = loc.reshape(-1, n_loc)
         self.loc_head = loc[: len(LOCALITY_METRICS)]
-        self.loc_shares = loc[_G0 : _G3 + 1, ..., None]  # (4, B, L, 1)
-        self.loc_joint = loc[_G3]
-        self.loc_row = {name: loc[i] for name, i in _RI.items()}
-        self.loc_column = {name: loc[i][..., None] for name, i in _RI.items()}  # (B, L, 1)
-        nat = self.nat = np.empty((len(_ROWS), b_))
+        self.loc_shares = loc[_FIRST_SHARE_ROW : _JOINT_ROW + 1, ..., None]  # (4, B, L, 1)
+        self.loc_joint = loc[_JOINT_ROW]
+        self.loc_row = {name: loc[i] for name, i in _LOC_ROW.items()}
+        self.loc_column = {name: loc[i][..., None] for name, i in _LOC_ROW.items()}  # (B, L, 1)
+        nat = self.nat = np.empty((len(_ROWS), batch))
         self.nat_flat = nat.reshape(-1)
-        self.nat_row = {name: nat[i] for name, i in _NI.items()}
-        self.nat_row.update(near_sum=nat[_RI["near_sum"]], hit_sum=nat[_RI["hit_sum"]])
-        self.nat_column = {name: nat[i][:, None] for name, i in _NI.items()}  # (B, 1)
-        self.floor = np.empty((b_, n_loc))  # max(hit_sum, 1)
-        self.national_floor = np.empty(b_)
-        self.deviation = np.empty((b_, n_loc))
+        self.nat_row = {name: nat[i] for name, i in _NAT_ROW.items()}
+        self.nat_row.update(near_sum=nat[_LOC_ROW["near_sum"]], hit_sum=nat[_LOC_ROW["hit_sum"]])
+        self.nat_column = {name: nat[i][:, None] for name, i in _NAT_ROW.items()}  # (B, 1)
+        self.floor = np.empty((batch, n_loc))  # max(hit_sum, 1)
+        self.national_floor = np.empty(batch)
+        self.deviation = np.empty((batch, n_loc))
 
 
 class MetricsKernel:
@@ -252,7 +253,7 @@ class MetricsKernel:
             else:
                 merged.append((rows, weights))
         self._groups = [(rows, w, rows) for rows, w in merged]
-        other = _SI["change_other"]  # the change row again, over the other domains
+        other = _SUM_ROW["change_other"]  # the change row again, over the other domains
         self._groups.append((_CHANGE, 1.0 - headline, slice(other, other + 1)))
         self._wbar = cfg.priorities
         self._rotating = fixed_mask is None
@@ -264,14 +265,14 @@ class MetricsKernel:
         pick, div, by_count = [], [], []
         for row in _ROWS:
             cell, d = _REDUCED.get(row, ("local_welfare", 1))  # others: overwritten
-            pick.append(_SI[cell])
+            pick.append(_SUM_ROW[cell])
             div.append(fixed[d])
             by_count.append(d == "counted")
         self._pick = np.array(pick)
         self._div = np.array(div)[:, None, None]  # (rows, 1, 1)
         self._by_count = np.array(by_count)[:, None, None]
         # national = sum over localities / divisor (L for means, 1 for sums and raw sums)
-        nat_div = [1.0 if m in _SUMMED or m not in _NI else float(n_loc) for m in _ROWS]
+        nat_div = [1.0 if m in _SUMMED or m not in _NAT_ROW else float(n_loc) for m in _ROWS]
         self._nat_div = np.array(nat_div)[:, None]
         self._ones_l = np.ones(n_loc)
         self._centring = np.eye(n_loc) - 1.0 / n_loc  # x @ centring = x - mean(x)
@@ -392,9 +393,10 @@ def _const(value: float) -> np.ndarray:
 
 
 _ZERO, _ONE = _const(0.0), _const(1.0)
-# the share rows: gaming_share, slack_share, partnership, then joint_partnership
-_G0 = _RI["gaming_share"]
-_G3 = _G0 + 3
+# the per-locality share rows, consecutive: gaming_share, slack_share, partnership, then
+# joint_partnership
+_FIRST_SHARE_ROW = _LOC_ROW["gaming_share"]
+_JOINT_ROW = _FIRST_SHARE_ROW + 3
 
 
 # Episode summaries: national rows (NATIONAL_METRICS order) summed, or kept ("last").
@@ -444,7 +446,7 @@ class EpisodeMetrics:
         """Metric name -> (B,): each environment's summary, in METRICS order."""
         means = self.totals / np.maximum(self.steps, 1)
         values = np.where(_MEAN[:, None], means, self.totals)
-        return {name: values[_NI[name]] for name in METRICS}
+        return {name: values[_NAT_ROW[name]] for name in METRICS}
 
     def summaries(self, envs: np.ndarray) -> list[dict[str, float]]:
         """The summaries of the environments ``envs`` (indices), one dict each."""

@@ -153,10 +153,11 @@ class Observer:
 
     def __init__(self, cfg: WorldConfig):
         self.cfg = cfg
-        n_loc, k, n_ag, n_c = cfg.n_localities, cfg.n_domains, cfg.n_agencies, cfg.n_centres
-        self._kc, self._kg = cfg.domains_per_agency, k // n_c
+        n_loc, k, n_ag, n_centres = cfg.n_localities, cfg.n_domains, cfg.n_agencies, cfg.n_centres
+        self._k_per_agency, self._k_per_centre = cfg.domains_per_agency, k // n_centres
         self._per_domain = cfg.per_domain
-        self._any_audited = self._kc > 1 or self._kg > 1  # audited summarised per locality
+        # audited summarised per locality
+        self._any_audited = self._k_per_agency > 1 or self._k_per_centre > 1
         src = self._source = _Source()
         cell = (n_loc, k)
         # the order of these blocks is the order of the arrays in _source_vector: every
@@ -178,7 +179,7 @@ class Observer:
             ("audited_true", cell),
             ("detected", cell),
             ("audited_any", (n_loc,) if self._any_audited else (0,)),  # max over domains
-            ("detected_sum", (n_loc,) if self._kg > 1 else (0,)),  # sum over domains
+            ("detected_sum", (n_loc,) if self._k_per_centre > 1 else (0,)),  # sum over domains
             ("effectiveness", (n_loc, k, cfg.n_approaches)),
             ("capacity", (n_loc,)),
             ("motivation", (n_loc,)),
@@ -188,7 +189,7 @@ class Observer:
         src.constant("mean_effectiveness", cfg.mean_effectiveness)
         src.constant("national_priority", cfg.priorities)
         src.constant("eye_agencies", np.eye(n_ag))
-        src.constant("eye_centres", np.eye(n_c))
+        src.constant("eye_centres", np.eye(n_centres))
         self._local_ids = self._local_layout_ids()
         self._centre_ids = self._centre_layout_ids()
         self._indices: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -209,10 +210,10 @@ class Observer:
         n_loc, n_ag = cfg.n_localities, cfg.n_agencies
         every_agent = np.zeros((n_loc, n_ag, 1), dtype=np.intp)  # broadcasts by addition
 
-        def per_agency(arr: np.ndarray) -> np.ndarray:  # (L, K, ...) -> (L, A, kc*...)
+        def per_agency(arr: np.ndarray) -> np.ndarray:  # (L, K, ...) -> (L, A, k_per_agency*...)
             return arr.reshape(n_loc, n_ag, -1)
 
-        if self._kc > 1:  # any of the agency's cells (here: all K) audited
+        if self._k_per_agency > 1:  # any of the agency's cells (here: all K) audited
             audited = ids("audited_any")[:, None, None] + every_agent
         else:
             audited = per_agency(ids("audited"))
@@ -236,27 +237,28 @@ class Observer:
 
     def _centre_layout_ids(self) -> np.ndarray:
         """(C, D) virtual ids of centre_observation_layout, centre by centre."""
-        cfg, ids, kg = self.cfg, self._source.ids, self._kg
-        n_loc, n_c = cfg.n_localities, cfg.n_centres
-        every_centre = np.zeros((n_c, 1), dtype=np.intp)
+        cfg, ids, k_per_centre = self.cfg, self._source.ids, self._k_per_centre
+        n_loc, n_centres = cfg.n_localities, cfg.n_centres
+        every_centre = np.zeros((n_centres, 1), dtype=np.intp)
 
-        def per_centre(arr: np.ndarray) -> np.ndarray:  # (L, K) -> (C, L*kg)
-            return arr.reshape(n_loc, n_c, kg).transpose(1, 0, 2).reshape(n_c, -1)
+        def per_centre(arr: np.ndarray) -> np.ndarray:  # (L, K) -> (C, L*k_per_centre)
+            by_centre = arr.reshape(n_loc, n_centres, k_per_centre).transpose(1, 0, 2)
+            return by_centre.reshape(n_centres, -1)
 
-        if kg > 1:  # per locality: any cell audited, inflation found summed over domains
+        if k_per_centre > 1:  # per locality: any cell audited, inflation found summed over domains
             audited = ids("audited_any")[None] + every_centre
             detected = ids("detected_sum")[None] + every_centre
         else:
             audited, detected = per_centre(ids("audited")), per_centre(ids("detected"))
         parts = [
             per_centre(ids("measured_counted")),
-            ids("basket").reshape(n_c, kg),
+            ids("basket").reshape(n_centres, k_per_centre),
             per_centre(ids("targets")),
             per_centre(ids("audited_true")),
             audited,
             detected,
-            ids("mean_effectiveness").reshape(n_c, -1),
-            ids("national_priority").reshape(n_c, kg),
+            ids("mean_effectiveness").reshape(n_centres, -1),
+            ids("national_priority").reshape(n_centres, k_per_centre),
         ]
         if cfg.departments:
             parts.append(ids("eye_centres"))
@@ -337,7 +339,8 @@ class Observer:
         if not all(map(operator.is_, audits, cached)):
             audited, detected = audits[0], audits[3]
             audited_any = np.maximum.reduce(audited, axis=-1) if self._any_audited else self._empty
-            detected_sum = np.add.reduce(detected, axis=-1) if self._kg > 1 else self._empty
+            several = self._k_per_centre > 1
+            detected_sum = np.add.reduce(detected, axis=-1) if several else self._empty
             parts = [*audits, audited_any, detected_sum]
             flat_audits = np.concatenate(parts, axis=None, dtype=np.float32)
             self._audits_part = (audits, flat_audits)
@@ -456,7 +459,7 @@ def state_layout(cfg: WorldConfig) -> Layout:
 
 def global_state(cfg: WorldConfig, state: WorldState) -> np.ndarray:
     """(B, S) the full true state, for centralised critics."""
-    b_ = state.t.shape[0]
+    batch = state.t.shape[0]
     to_review, time = _time_features(cfg, state)
     parts = [
         state.true,
@@ -472,7 +475,7 @@ def global_state(cfg: WorldConfig, state: WorldState) -> np.ndarray:
         to_review[:, None],
         time[:, None],
     ]
-    return np.concatenate([p.reshape(b_, -1) for p in parts], axis=1, dtype=np.float32)
+    return np.concatenate([p.reshape(batch, -1) for p in parts], axis=1, dtype=np.float32)
 
 
 def layout_bounds(layout: Layout) -> tuple[np.ndarray, np.ndarray]:
