@@ -29,22 +29,15 @@ absolute numbers across runs.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
 from collections.abc import Callable
 
 import numpy as np
-
-# Make ``envs`` importable when run as ``python benchmarks/bench_env.py``.
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
-from pettingzoo import ParallelEnv  # noqa: E402
-from target_gaming.envs import target_gaming_v0  # noqa: E402
-from target_gaming.envs.target_gaming import World, get_scenario  # noqa: E402
+from pettingzoo import ParallelEnv
+from target_gaming.envs import target_gaming_v0
+from target_gaming.envs.target_gaming import World, get_scenario
 
 SCENARIO = "whitehall"
 DESIGN = "targets"

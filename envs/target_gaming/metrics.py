@@ -148,7 +148,11 @@ class StepMetrics:
 
     @classmethod
     def _fast(cls, locality_array: np.ndarray, national_array: np.ndarray) -> StepMetrics:
-        """``StepMetrics(locality_array=..., national_array=...)`` without the checks."""
+        """``StepMetrics(locality_array=..., national_array=...)`` for the core's step.
+
+        Skips the constructor's one check (that exactly one form of each of locality
+        and national is given): the core always gives both arrays.
+        """
         metrics = object.__new__(cls)
         metrics.__dict__.update(locality_array=locality_array, national_array=national_array)
         return metrics

@@ -63,7 +63,7 @@ class WorldState:
         which no one else holds (the core's reset, ``where``, ``index``).
         """
         for array in fields.values():
-            array.flags.writeable = False
+            array.setflags(write=False)
         new = object.__new__(cls)
         new.__dict__.update(fields)
         return new
@@ -76,7 +76,7 @@ class WorldState:
         read-only here.
         """
         for array in changes.values():
-            array.flags.writeable = False
+            array.setflags(write=False)
         new = object.__new__(WorldState)
         new.__dict__.update(self.__dict__)
         new.__dict__.update(changes)
