@@ -6,6 +6,7 @@ other packages on a user's ``sys.path``; these tests hold the install to one roo
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -61,9 +62,16 @@ def test_imports_with_unrelated_top_level_agents_envs_training_first_on_path(tmp
 
 def test_wheel_holds_only_target_gaming(tmp_path):
     """A wheel built from the checkout installs one top-level package, with every module."""
+    source = tmp_path / "source"  # a copy: the build writes build/ and egg-info beside it
+    source.mkdir()
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    for name in ("pyproject.toml", "README.md", *FOLDERS):
+        copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy
+        kwargs = {"ignore": ignore} if (ROOT / name).is_dir() else {}
+        copy(ROOT / name, source / name, **kwargs)
     done = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
-        + ["-w", str(tmp_path), str(ROOT)],
+        + ["-w", str(tmp_path), str(source)],
         capture_output=True,
         text=True,
         timeout=300,
