@@ -11,7 +11,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from target_gaming.envs.target_gaming import METRICS
 
-from .runs import write_bytes_atomic
+from .io import write_bytes
 
 # What TensorBoard shows under metrics/: truth, the measure, and gaming side by side.
 LOGGED_METRICS = (
@@ -31,7 +31,7 @@ def save_model_atomic(model: BaseAlgorithm, path: Path) -> Path:
     """``model.save`` to a temporary file, then an atomic rename onto ``path``."""
     buffer = io.BytesIO()
     model.save(buffer)
-    write_bytes_atomic(path, buffer.getvalue())
+    write_bytes(path, buffer.getvalue())
     return path
 
 

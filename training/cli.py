@@ -20,8 +20,9 @@ from target_gaming.agents import CENTRE_POLICIES, LOCAL_POLICIES
 from target_gaming.envs.target_gaming import DESIGNS, SCENARIOS
 
 from .config import add_train_arguments, config_from_args, parse_assignment
+from .io import write_csv, write_text
 from .report import MAIN_METRICS
-from .rollout import RolloutSpec, metrics_table, rollout, write_csv_atomic, write_text_atomic
+from .rollout import EPISODE_COLUMNS, RolloutSpec, metrics_table, rollout
 
 # the rollout table: the locals' return, the comparison's main metrics, and the hit rate
 ROLLOUT_METRICS = ("local_return", *MAIN_METRICS, "target_hit_rate")
@@ -114,8 +115,8 @@ def _run_rollout(args: argparse.Namespace, argv_used: list[str] | None) -> int:
     print(table)
     if args.out:
         command = "target-gaming " + " ".join(sys.argv[1:] if argv_used is None else argv_used)
-        write_text_atomic(args.out / "metrics.txt", f"# {command}\n{table}\n")
-        write_csv_atomic(args.out / "episodes.csv", rows)
+        write_text(args.out / "metrics.txt", f"# {command}\n{table}\n")
+        write_csv(args.out / "episodes.csv", rows, EPISODE_COLUMNS)
         print(f"wrote {args.out / 'metrics.txt'} and {args.out / 'episodes.csv'}")
     return 0
 

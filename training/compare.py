@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 from target_gaming.envs.target_gaming import DESIGNS, SCENARIOS
 
-from .rollout import RolloutSpec, rollout, write_csv_atomic, write_text_atomic
+from .io import write_csv, write_npz, write_text
+from .rollout import RolloutSpec, rollout
 from .traces import TraceRecorder
 
 BASELINES = ("honest", "myopic_best_response")
@@ -119,10 +120,10 @@ def run_cell(config: CompareConfig, root: Path, cell: Cell, force: bool = False)
     start = time.perf_counter()
     policy_path = _train(config, cell, out)
     rows, traces = evaluate_cell(config, cell, policy_path)
-    write_csv_atomic(out / "episodes.csv", rows, _episode_columns())
-    _save_npz_atomic(out / "traces.npz", traces)
+    write_csv(out / "episodes.csv", rows, _episode_columns())
+    write_npz(out / "traces.npz", traces)
     wall = time.perf_counter() - start
-    write_text_atomic(out / DONE, json.dumps({"cell": cell.label, "wall_seconds": wall}) + "\n")
+    write_text(out / DONE, json.dumps({"cell": cell.label, "wall_seconds": wall}) + "\n")
     return "done"
 
 
@@ -183,9 +184,3 @@ def _episode_columns() -> tuple[str, ...]:
     from .rollout import EPISODE_COLUMNS
 
     return EPISODE_COLUMNS[:4] + CELL_COLUMNS + EPISODE_COLUMNS[4:]
-
-
-def _save_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(path)

@@ -17,42 +17,19 @@ import argparse
 import ast
 import dataclasses
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from target_gaming.agents import CENTRE_POLICIES, LOCAL_POLICIES
 from target_gaming.envs.target_gaming import CENTRE_REWARDS, DESIGNS, SCENARIOS, make_config
+from target_gaming.envs.target_gaming.config import check_known, check_number, check_ranges, fail
 
 MODES = ("locals", "centre", "two_level")
 
 
-def _fail(owner: str, name: str, value: Any, allowed: str) -> None:
-    raise ValueError(f"{owner}.{name} = {value!r} is not allowed: {allowed}")
-
-
-def _check_number(owner: str, name: str, value: Any, low: float, high: float, integer: bool):
-    kind = "an integer" if integer else "a number"
-    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if isinstance(value, bool) or not ok or not (math.isfinite(value) and low <= value <= high):
-        _fail(owner, name, value, f"{kind} in [{low}, {high}]")
-
-
-def _check_ranges(obj: Any, ranges: dict[str, tuple[float, float, bool]]) -> None:
-    for name, (low, high, integer) in ranges.items():
-        _check_number(type(obj).__name__, name, getattr(obj, name), low, high, integer)
-
-
-def _known_fields(cls: type, data: dict[str, Any]) -> None:
-    if not isinstance(data, dict):
-        raise ValueError(f"{cls.__name__} expects a mapping of fields, got {data!r}")
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} field(s) {unknown}; allowed: {', '.join(names)}")
-
-
+# Validation uses the world config's helpers (``fail``, ``check_ranges``, ...), with Python
+# numbers only (``numpy=False``): these configs are written as JSON.
 _PPO_RANGES = {
     "n_steps": (1, 100_000, True),
     "batch_size": (2, 10_000_000, True),
@@ -83,20 +60,20 @@ class PPOConfig:
     normalize_reward: bool = True  # scale rewards by a running std of the return (VecNormalize)
 
     def __post_init__(self) -> None:
-        _check_ranges(self, _PPO_RANGES)
+        check_ranges(type(self).__name__, self, _PPO_RANGES, numpy=False)
         if not isinstance(self.normalize_reward, bool):
-            _fail("PPOConfig", "normalize_reward", self.normalize_reward, "true or false")
+            fail("PPOConfig", "normalize_reward", self.normalize_reward, "true or false")
         arch = self.net_arch
         if not (
             isinstance(arch, tuple)
             and 1 <= len(arch) <= 8
             and all(isinstance(u, int) and not isinstance(u, bool) and 1 <= u <= 4096 for u in arch)
         ):
-            _fail("PPOConfig", "net_arch", arch, "a tuple of 1-8 layer sizes, each in [1, 4096]")
+            fail("PPOConfig", "net_arch", arch, "a tuple of 1-8 layer sizes, each in [1, 4096]")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PPOConfig:
-        _known_fields(cls, data)
+        check_known(cls.__name__, data, [f.name for f in dataclasses.fields(cls)])
         fixed = dict(data)
         if isinstance(fixed.get("net_arch"), list):
             fixed["net_arch"] = tuple(fixed["net_arch"])
@@ -172,7 +149,7 @@ class TrainConfig:
     progress_bar: bool = True
 
     def __post_init__(self) -> None:
-        _check_ranges(self, _TRAIN_RANGES)
+        check_ranges(type(self).__name__, self, _TRAIN_RANGES, numpy=False)
         own = "TrainConfig"
         for name, known in (
             ("scenario", SCENARIOS),
@@ -181,25 +158,25 @@ class TrainConfig:
             ("mode", MODES),
         ):
             if getattr(self, name) not in known:
-                _fail(own, name, getattr(self, name), f"one of {', '.join(known)}")
+                fail(own, name, getattr(self, name), f"one of {', '.join(known)}")
         for name, known in (("centre_policy", CENTRE_POLICIES), ("local_policy", LOCAL_POLICIES)):
             value = getattr(self, name)
             if not isinstance(value, str) or not (value in known or value.endswith(".zip")):
-                _fail(own, name, value, f"one of {', '.join(known)}, or a saved policy's .zip path")
+                fail(own, name, value, f"one of {', '.join(known)}, or a saved policy's .zip path")
         for name in ("ppo", "centre_ppo"):
             if not isinstance(getattr(self, name), PPOConfig):
-                _fail(own, name, getattr(self, name), "a PPOConfig")
+                fail(own, name, getattr(self, name), "a PPOConfig")
         pair = self.centre_log_std
         if not (isinstance(pair, tuple) and len(pair) == 2):
-            _fail(own, "centre_log_std", pair, "a pair (first round, last round)")
+            fail(own, "centre_log_std", pair, "a pair (first round, last round)")
         for value in pair:
-            _check_number(own, "centre_log_std", value, -10.0, 2.0, False)
+            check_number(own, "centre_log_std", value, -10.0, 2.0, False, numpy=False)
         if not isinstance(self.out, str) or not self.out:
-            _fail(own, "out", self.out, "a non-empty folder path")
+            fail(own, "out", self.out, "a non-empty folder path")
         if not isinstance(self.progress_bar, bool):
-            _fail(own, "progress_bar", self.progress_bar, "true or false")
+            fail(own, "progress_bar", self.progress_bar, "true or false")
         if not isinstance(self.overrides, dict):
-            _fail(own, "overrides", self.overrides, "a mapping of world config fields")
+            fail(own, "overrides", self.overrides, "a mapping of world config fields")
         try:
             make_config(self.scenario, **self.overrides)
         except (ValueError, TypeError) as err:
@@ -224,7 +201,7 @@ class TrainConfig:
     # ---- dicts and JSON ------------------------------------------------------------
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        _known_fields(cls, data)
+        check_known(cls.__name__, data, [f.name for f in dataclasses.fields(cls)])
         fixed = dict(data)
         for name in ("ppo", "centre_ppo"):
             if isinstance(fixed.get(name), dict):

@@ -8,6 +8,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from .io import write_png
 from .report import MAIN_METRICS, _values
 from .stats import iqm_interval
 from .traces import DISTANCE_EDGES
@@ -16,9 +17,7 @@ from .traces import DISTANCE_EDGES
 def _save(fig: Figure, path: Path) -> str:
     FigureCanvasAgg(fig)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    tmp.replace(path)
+    write_png(path, fig, dpi=100)
     return path.name
 
 

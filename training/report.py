@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from target_gaming.envs.target_gaming import METRICS
 
-from .rollout import RETURNS, write_csv_atomic, write_text_atomic
+from .io import write_csv, write_text
+from .rollout import RETURNS
 from .stats import intervals_overlap, iqm_interval, probability_interval
 
 KEYS = ("scenario", "design", "seed", "agent", "variant")
@@ -59,7 +60,7 @@ def summarise(episode_files: list[Path]) -> list[dict]:
 
 
 def write_summary(path: Path, summary: list[dict]) -> None:
-    write_csv_atomic(path, summary, SUMMARY_COLUMNS)
+    write_csv(path, summary, SUMMARY_COLUMNS)
 
 
 def _values(summary, design, metric, agent="learned", variant="fresh", scenario=None):
@@ -185,5 +186,5 @@ def write_report(
     if figures:
         lines += ["## Figures", ""] + [f"![{name}]({name})" for name in figures] + [""]
     path = root / "report.md"
-    write_text_atomic(path, "\n".join(lines))
+    write_text(path, "\n".join(lines))
     return path

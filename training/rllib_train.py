@@ -31,15 +31,14 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import re
-import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
 from .config import TrainConfig
+from .io import write_csv, write_folder, write_text
 from .rllib_config import (
     CURVE_METRICS,
     ROLES,
@@ -51,13 +50,7 @@ from .rllib_config import (
     n_locals,
     train_batch_size,
 )
-from .rollout import (
-    derived_seed,
-    evaluate_policies,
-    metrics_table,
-    write_csv_atomic,
-    write_text_atomic,
-)
+from .rollout import EPISODE_COLUMNS, derived_seed, evaluate_policies, metrics_table
 from .runs import RunDir
 
 __all__ = ["RLlibResult", "RLlibSettings", "evaluate", "train_rllib"]
@@ -105,20 +98,6 @@ def latest_checkpoint(run: RunDir) -> tuple[int, Path | None]:
     return found[-1] if found else (0, None)
 
 
-def save_dir_atomic(save: Callable[[str], object], path: Path) -> None:
-    """``save(folder)`` into a hidden temporary folder, then rename it to ``path``: a reader
-    sees the whole folder or none (an existing ``path`` is moved aside first)."""
-    tmp, old = (path.with_name(f".{path.name}.{end}") for end in ("tmp", "old"))
-    for leftover in (tmp, old):
-        shutil.rmtree(leftover, ignore_errors=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save(str(tmp.resolve()))
-    if path.exists():
-        os.replace(path, old)
-    os.replace(tmp, path)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def prepare_run(config: TrainConfig, settings: RLlibSettings, resume: bool) -> RunDir:
     """Check the out folder against ``resume``; write config.json and rllib.json."""
     run = RunDir(config.out)
@@ -138,7 +117,7 @@ def prepare_run(config: TrainConfig, settings: RLlibSettings, resume: bool) -> R
                 f"resume must use the run's own config ({run.config}); changed fields: {changed}"
             )
     else:
-        write_text_atomic(run.config, config.to_json())
+        write_text(run.config, config.to_json())
     record = {
         "backend": "rllib",
         "settings": asdict(settings),
@@ -147,7 +126,7 @@ def prepare_run(config: TrainConfig, settings: RLlibSettings, resume: bool) -> R
         "local_agent_steps_per_iteration": train_batch_size(config) * n_locals(config),
         "checkpoint_interval": checkpoint_interval(config),
     }
-    write_text_atomic(meta, json.dumps(record, indent=2) + "\n")
+    write_text(meta, json.dumps(record, indent=2) + "\n")
     return run
 
 
@@ -241,9 +220,9 @@ def train_rllib(
         if started:
             ray.shutdown()
     episodes = evaluate(config, run)
-    write_csv_atomic(run.root / "episodes.csv", episodes)
+    write_csv(run.root / "episodes.csv", episodes, EPISODE_COLUMNS)
     table = metrics_table(episodes)
-    write_text_atomic(run.root / "metrics.txt", f"# evaluation of {run.root}\n{table}\n")
+    write_text(run.root / "metrics.txt", f"# evaluation of {run.root}\n{table}\n")
     log(table)
     last = rows[-1] if rows else {}
     timesteps = {role: int(last.get(STEP_COLUMNS[role], 0)) for role in ROLES}
@@ -253,7 +232,7 @@ def train_rllib(
 def export_modules(algo, run: RunDir) -> None:
     """Save the learner's module of each role as ``<role>_policy.rllib`` (atomically)."""
     for role in ROLES:
-        save_dir_atomic(partial(_save_learner_module, algo, role), policy_path(run, role))
+        write_folder(policy_path(run, role), partial(_save_learner_module, algo, role))
 
 
 def _save_learner_module(algo, role: str, path: str) -> None:
@@ -272,9 +251,9 @@ def _train_loop(algo, config: TrainConfig, run: RunDir, done: int, log, on_itera
     for iteration in range(done + 1, total + 1):
         result = algo.train()
         rows.append(progress_row(iteration, result))
-        write_csv_atomic(run.root / "progress.csv", rows, PROGRESS_COLUMNS)
+        write_csv(run.root / "progress.csv", rows, PROGRESS_COLUMNS)
         if iteration == total or (every and iteration % every == 0):
-            save_dir_atomic(algo.save_to_path, checkpoint_path(run, iteration))
+            write_folder(checkpoint_path(run, iteration), algo.save_to_path)
         row = rows[-1]
         log(
             f"iteration {iteration}/{total}: local agent-steps {row['local_timesteps']}, "

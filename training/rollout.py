@@ -6,10 +6,6 @@ environments; each episode becomes one row of ``EPISODE_COLUMNS``.
 
 from __future__ import annotations
 
-import csv
-import io
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,29 +168,6 @@ def metrics_table(rows: list[dict], metrics: tuple[str, ...] = RETURNS + tuple(M
             cells.append(f"{cell:>{w}}")
         lines.append(f"{design:<17} {policy:<{pw}} {len(group):>4} " + " ".join(cells))
     return "\n".join(lines)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes files private; results are for reading
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_csv_atomic(path: Path, rows: list[dict], columns: tuple[str, ...] = EPISODE_COLUMNS):
-    """Write rows as CSV (one header line, then one line per row), atomically."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns)
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text_atomic(path, buffer.getvalue())
 
 
 def derived_seed(seed: int, *keys: int) -> int:

@@ -19,8 +19,8 @@ from tqdm import tqdm
 
 from . import figures
 from .compare import Cell, CompareConfig, is_done, run_cell
+from .io import write_text
 from .report import summarise, write_report, write_summary
-from .rollout import write_text_atomic
 
 BACKENDS = ("process", "ray")
 
@@ -160,7 +160,7 @@ def _check_same_grid(config: CompareConfig, root: Path, force: bool) -> None:
             raise ValueError(
                 f"{root} holds a different comparison ({path}); use another --out or --force"
             )
-    write_text_atomic(path, json.dumps(config.to_dict(), indent=2) + "\n")
+    write_text(path, json.dumps(config.to_dict(), indent=2) + "\n")
 
 
 def aggregate(config: CompareConfig, root: Path, command: str, skipped: int, wall: float) -> Path:

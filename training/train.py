@@ -43,14 +43,9 @@ from target_gaming.envs.target_gaming import World, make_config
 from .callbacks import CheckpointCallback, EpisodeMetricsCallback, save_model_atomic
 from .centre_env import CentreVecEnv
 from .config import TrainConfig
-from .rollout import (
-    derived_seed,
-    evaluate_policies,
-    metrics_table,
-    write_csv_atomic,
-    write_text_atomic,
-)
-from .runs import RunDir, write_bytes_atomic
+from .io import write_bytes, write_csv, write_text
+from .rollout import EPISODE_COLUMNS, derived_seed, evaluate_policies, metrics_table
+from .runs import RunDir
 from .vec_env import LocalVecEnv
 
 OTHER = {"local": "centre", "centre": "local"}
@@ -205,7 +200,7 @@ def prepare_run(config: TrainConfig, resume: bool) -> RunDir:
                 f"resume must use the run's own config ({run.config}); changed fields: {changed}"
             )
     else:
-        write_text_atomic(run.config, config.to_json())
+        write_text(run.config, config.to_json())
     return run
 
 
@@ -230,10 +225,10 @@ def train(
     timesteps = {}
     for role in config.roles:
         timesteps[role], path = run.latest(role)
-        write_bytes_atomic(run.policy(role), path.read_bytes())
+        write_bytes(run.policy(role), path.read_bytes())
     rows = evaluate(config, run)
-    write_csv_atomic(run.root / "episodes.csv", rows)
+    write_csv(run.root / "episodes.csv", rows, EPISODE_COLUMNS)
     table = metrics_table(rows)
-    write_text_atomic(run.root / "metrics.txt", f"# evaluation of {run.root}\n{table}\n")
+    write_text(run.root / "metrics.txt", f"# evaluation of {run.root}\n{table}\n")
     log(table)
     return TrainResult(run, timesteps, rows)

@@ -73,8 +73,73 @@ def _read_only_array(method: Callable[[Any], np.ndarray]) -> cached_property:
     return cached_property(get)
 
 
+# ---- validation helpers: the world config's and the training configs' ---------------------
+def fail(owner: str | None, field: str, value: Any, allowed: str) -> None:
+    """Raise the one form of a bad setting's error, naming the field, the value and what is
+    allowed: ``config field 'alpha' = 7 is not allowed: ...`` for a world config field
+    (``owner`` None), ``PPOConfig.gamma = 2.0 is not allowed: ...`` for a field of ``owner``."""
+    subject = f"config field {field!r}" if owner is None else f"{owner}.{field}"
+    raise ValueError(f"{subject} = {value!r} is not allowed: {allowed}")
+
+
+def is_number(
+    value: Any, low: float, high: float, integer: bool = False, numpy: bool = True
+) -> bool:
+    """Whether ``value`` is a finite number in [low, high] (an integer if ``integer``); a bool
+    is not one. ``numpy``: numpy scalars count too (world configs); the training configs,
+    written as JSON, take Python numbers only."""
+    if integer:
+        types: Any = (int, np.integer) if numpy else int
+    else:
+        types = (int, float, np.integer, np.floating) if numpy else (int, float)
+    return (
+        isinstance(value, types)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and low <= value <= high
+    )
+
+
+def check_number(
+    owner: str | None,
+    field: str,
+    value: Any,
+    low: float,
+    high: float,
+    integer: bool,
+    numpy: bool = True,
+) -> None:
+    """Fail unless ``value`` is a number in [low, high] (``is_number``)."""
+    if not is_number(value, low, high, integer, numpy):
+        kind = "an integer" if integer else "a number"
+        fail(owner, field, value, f"{kind} in [{low}, {high}]")
+
+
+def check_ranges(
+    owner: str | None,
+    obj: Any,
+    ranges: dict[str, tuple[float, float, bool]],
+    numpy: bool = True,
+) -> None:
+    """``check_number`` on each field of ``obj`` in ``ranges`` (field -> low, high, integer)."""
+    for field, (low, high, integer) in ranges.items():
+        check_number(owner, field, getattr(obj, field), low, high, integer, numpy)
+
+
+def check_known(owner: str | None, data: Any, allowed: tuple[str, ...] | list[str]) -> None:
+    """Fail unless ``data`` is a dict whose keys are all ``allowed`` field names (``owner``
+    as in ``fail``)."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{owner or 'config'} expects a mapping of fields, got {data!r}")
+    unknown = sorted(set(data) - set(allowed))
+    if unknown and owner is None:
+        raise ValueError(f"unknown config field(s) {unknown}; allowed fields: {', '.join(allowed)}")
+    if unknown:
+        raise ValueError(f"unknown {owner} field(s) {unknown}; allowed: {', '.join(allowed)}")
+
+
 def _fail(field: str, value: Any, allowed: str) -> None:
-    raise ValueError(f"config field {field!r} = {value!r} is not allowed: {allowed}")
+    fail(None, field, value, allowed)
 
 
 @dataclass(frozen=True)
@@ -131,18 +196,7 @@ class WorldConfig:
     bunching_band: float = 0.05
 
     def __post_init__(self) -> None:
-        for name, (low, high, integer) in _RANGES.items():
-            value = getattr(self, name)
-            kind = "an integer" if integer else "a number"
-            ok_type = (
-                isinstance(value, (int, np.integer))
-                if integer
-                else isinstance(value, (int, float, np.integer, np.floating))
-            )
-            if isinstance(value, bool) or not ok_type:
-                _fail(name, value, f"{kind} in [{low}, {high}]")
-            if not (math.isfinite(value) and low <= value <= high):
-                _fail(name, value, f"{kind} in [{low}, {high}]")
+        check_ranges(None, self, _RANGES)
         self._check_pairs()
         self._check_names()
         self._check_vectors()
@@ -313,20 +367,11 @@ class WorldConfig:
 
 
 def _finite_in(value: Any, low: float, high: float) -> bool:
-    return (
-        isinstance(value, (int, float, np.integer, np.floating))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and low <= value <= high
-    )
+    return is_number(value, low, high)
 
 
 CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(WorldConfig))
 
 
 def check_fields(overrides: dict[str, Any]) -> None:
-    unknown = sorted(set(overrides) - set(CONFIG_FIELDS))
-    if unknown:
-        raise ValueError(
-            f"unknown config field(s) {unknown}; allowed fields: {', '.join(CONFIG_FIELDS)}"
-        )
+    check_known(None, overrides, CONFIG_FIELDS)
