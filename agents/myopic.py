@@ -20,16 +20,19 @@ own observation with the world's equations (docs/model.md):
 - expected pay: threshold ``P(m' >= tau)`` (a normal probability), linear and
   priorities on ``E[m'] - tau``, league table on ``E[m']``, oracle on the
   predicted change in truth; counted domains as the agency knows them
-  (``is_measured``; every domain equally under a rotating basket);
+  (``is_measured``; under a rotating basket, the mean over baskets: every
+  domain alike, in the basket with probability ``basket_size / K``);
 - minus the expected sanction on the inflation it carries into the next
   review (the design's audit probability x F x ``u'`` decayed by
   ``(1 - rho)`` per quarter until then), minus effort cost, plus the
-  intrinsic term when the observation carries the agency's motivation.
+  intrinsic term (motivation x the w-weighted ``x'`` above ``b_hat``) when the
+  observation carries the agency's motivation.
 
 The optimisation over the simplex is vectorised over all agents: the best of
 Dirichlet candidates and the simplex's vertices, then rounds of pairwise
 transfers (move up to a shrinking step of effort from one component to
-another, keep the best move when it improves).
+another, keep the best move when it improves). ``predict`` gives the one-step
+prediction term by term; ``tests/test_myopic.py`` holds it to ``World.step``.
 """
 
 from __future__ import annotations
@@ -68,16 +71,22 @@ class MyopicBestResponse(LocalScripted):
         }[world.design.audits]
 
     def act(self, obs):
+        return self.to_action(obs, self._optimise(obs))
+
+    def to_action(self, obs: np.ndarray, alloc: np.ndarray) -> np.ndarray:
+        """(M, D_obs), (M, 2kc+2) allocations -> (M, D_act) env actions.
+
+        Delivery in domain k is split over approaches in proportion to ``E[k, r]^2``.
+        """
         v = self.view
-        best = self._optimise(obs)  # (M, 2kc + 2)
         kc = v.n_domains
         eff = obs[:, v.effectiveness]
         mix = eff**2 / np.maximum((eff**2).sum(axis=-1, keepdims=True), 1e-12)
-        deliver = mix * best[:, :kc, None]
+        deliver = mix * alloc[:, :kc, None]
         out = np.zeros((obs.shape[0], v.action_dim))
         out[:, v.deliver] = deliver.reshape(obs.shape[0], -1)
-        out[:, v.game] = best[:, kc : 2 * kc]
-        out[:, -2:] = best[:, -2:]
+        out[:, v.game] = alloc[:, kc : 2 * kc]
+        out[:, -2:] = alloc[:, -2:]
         return out
 
     def _optimise(self, obs: np.ndarray) -> np.ndarray:
@@ -103,11 +112,18 @@ class MyopicBestResponse(LocalScripted):
         return cands[rows, idx], values[rows, idx]
 
     def expected_reward(self, obs: np.ndarray, cands: np.ndarray) -> np.ndarray:
-        """(M, D_obs), (M, C, 2kc+2) allocations -> (M, C) expected one-step reward.
+        """(M, D_obs), (M, C, 2kc+2) allocations -> (M, C) expected one-step reward."""
+        return self.predict(obs, cands)["reward"]
 
-        Predictions are over the K domains of the locality (M, C, K). A per_domain
-        agency believes its partners' domains are like its own, that they deliver
-        half their effort without gaming, and that they match its partnership.
+    def predict(self, obs: np.ndarray, cands: np.ndarray) -> dict[str, np.ndarray]:
+        """The one-step prediction behind ``expected_reward``, term by term.
+
+        (M, D_obs), (M, C, 2kc+2) allocations -> ``true``, ``inflation`` and
+        ``measured`` after the step (M, C, K), over the K domains of the locality,
+        and ``pay``, ``sanction`` (expected at the next review), ``cost``, ``good``
+        and ``reward`` (M, C). A per_domain agency believes its partners' domains
+        are like its own, that they deliver half their effort without gaming, and
+        that they match its partnership.
         """
         cfg, v = self.config, self.view
         kc = v.n_domains
@@ -132,11 +148,23 @@ class MyopicBestResponse(LocalScripted):
         steps = np.rint(obs[:, v.time_to_review] * cfg.review_period)
         liability = self._audit_prob * cfg.sanction * (1 - cfg.rho) ** steps
         sanction = liability[:, None] * (u_next * own).sum(axis=-1)
-        reward = pay - sanction - cfg.effort_cost * (1.0 - s)
+        cost = cfg.effort_cost * (1.0 - s)
+        reward = pay - sanction - cost
+        good = np.zeros_like(reward)
         if v.motivation >= 0:
-            good = (w * x_next * own).sum(axis=-1) / np.maximum((w * own).sum(axis=-1), 1e-12)
+            above = w * (x_next - self._b_hat) * own  # x above the (guessed) baseline
+            good = above.sum(axis=-1) / np.maximum((w * own).sum(axis=-1), 1e-12)
             reward = reward + obs[:, [v.motivation]] * good
-        return reward
+        return {
+            "true": x_next,
+            "inflation": u_next,
+            "measured": m_next,
+            "pay": pay,
+            "sanction": sanction,
+            "cost": cost,
+            "good": good,
+            "reward": reward,
+        }
 
     def _own_domains(self, obs: np.ndarray) -> np.ndarray:
         """(M, 1, K) 1 on the domains the agency controls."""
@@ -154,8 +182,11 @@ class MyopicBestResponse(LocalScripted):
             counted = own * known + (1 - own) * cfg.headline_mask
         else:
             counted = obs[:, None, self.view.is_measured]
-        pooled = bool(self.world.pay_weights.all())  # every agency paid on all domains
-        return counted if pooled else counted * own
+        if self.world.pay_weights.all():  # every agency paid on all domains
+            return counted
+        if measures == "rotating" and cfg.per_domain:  # its domain counts with this probability
+            return counted * own * (cfg.basket_size / cfg.n_domains)
+        return counted * own
 
     def _pay(self, m, tau, x_next, x, w, counted, rule):
         cfg = self.config
@@ -168,7 +199,6 @@ class MyopicBestResponse(LocalScripted):
             cells = cfg.linear_slope * cfg.n_domains * w * (m - tau)
         elif rule == "league_table":
             cells = m  # its rank rises with its measure
-        else:  # oracle: change in true outcome
+        else:  # oracle: change in true outcome (every domain counts: see _counted)
             cells = cfg.oracle_scale * cfg.n_domains * w * (x_next - x)
-            counted = np.ones_like(counted)
         return (cells * counted).sum(axis=-1) / np.maximum(counted.sum(axis=-1), 1.0)
