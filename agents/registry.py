@@ -29,8 +29,8 @@ LOADERS: dict[str, Callable[..., Policy]] = {}
 # suffix -> module that registers its loader when imported (imported on first use, so
 # that scripted policies never pull in a deep-learning framework)
 LAZY_LOADERS: dict[str, str] = {
-    ".zip": "target_gaming.training.learned",
-    ".rllib": "target_gaming.training.rllib_learned",
+    ".zip": "target_gaming.training.sb3.learned",
+    ".rllib": "target_gaming.training.rllib.learned",
 }
 
 

@@ -3,7 +3,7 @@
 What it measures (samples per second = SB3 timesteps, i.e. local agent-steps, per
 second of ``model.learn``, PPO updates included; medians over ``--repeats``):
 
-1. PPO on ``target_gaming.training.vec_env.LocalVecEnv`` (default scenario and design, B
+1. PPO on ``target_gaming.training.sb3.vec_env.LocalVecEnv`` (default scenario and design, B
    environments x 6 local agents as slots, a scripted ``fixed_targets`` centre),
    with the default ``TrainConfig`` PPO settings and network.
 2. The same PPO on a trivial VecEnv with the same observation and action spaces,
@@ -40,7 +40,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv  # noqa: E402
 from target_gaming.agents import load_policy  # noqa: E402
 from target_gaming.envs.target_gaming import World, get_scenario  # noqa: E402
 from target_gaming.training.config import PPOConfig  # noqa: E402
-from target_gaming.training.vec_env import LocalVecEnv  # noqa: E402
+from target_gaming.training.sb3.vec_env import LocalVecEnv  # noqa: E402
 
 GOAL_RATIO = 0.85
 

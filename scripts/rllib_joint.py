@@ -43,7 +43,7 @@ def read_csv(path: Path) -> list[dict]:
 
 def train_missing(runs: Path, seeds, timesteps: int) -> dict[tuple[str, int], float]:
     from target_gaming.training.config import TrainConfig
-    from target_gaming.training.rllib_train import train_rllib
+    from target_gaming.training.rllib.train import train_rllib
 
     walls = {}
     for seed in seeds:

@@ -17,15 +17,15 @@ from target_gaming.agents import load_policy  # noqa: E402
 from target_gaming.envs.target_gaming.parallel import TargetGamingEnv  # noqa: E402
 from target_gaming.training.cli import main  # noqa: E402
 from target_gaming.training.config import TrainConfig  # noqa: E402
-from target_gaming.training.rllib_config import (  # noqa: E402
+from target_gaming.training.rllib.config import (  # noqa: E402
     RLlibSettings,
     checkpoint_interval,
     iterations,
     reward_scale,
     train_batch_size,
 )
-from target_gaming.training.rllib_env import TargetGamingMultiAgentEnv, policy_mapping_fn  # noqa: E402
-from target_gaming.training.rllib_train import list_checkpoints, train_rllib  # noqa: E402
+from target_gaming.training.rllib.env import TargetGamingMultiAgentEnv, policy_mapping_fn  # noqa: E402
+from target_gaming.training.rllib.train import list_checkpoints, train_rllib  # noqa: E402
 from target_gaming.training.rollout import EPISODE_COLUMNS, RolloutSpec, rollout  # noqa: E402
 
 from tests.conftest import make_world  # noqa: E402
@@ -220,8 +220,9 @@ WITHOUT_RAY = """
 import sys
 sys.modules["ray"] = None  # `import ray` now raises ImportError
 import target_gaming.envs, target_gaming.agents
-from target_gaming.training import rollout, train, compare, sweep
-from target_gaming.training import cli, config, learned, rllib_learned
+from target_gaming.training import rollout, compare, sweep, cli, config, io, runs, cluster
+from target_gaming.training.sb3 import train, learned, vec_env, centre_env, callbacks
+from target_gaming.training.rllib import config as rllib_config, learned as rllib_learned
 from target_gaming.agents import load_policy
 from target_gaming.envs.target_gaming import World, get_scenario
 from target_gaming.training.rollout import RolloutSpec, rollout

@@ -20,7 +20,7 @@ from target_gaming.training.cli import main
 from target_gaming.training.config import PPOConfig, TrainConfig
 from target_gaming.training.rollout import EPISODE_COLUMNS
 from target_gaming.training.runs import RunDir
-from target_gaming.training.train import plan_stages, train
+from target_gaming.training.sb3.train import plan_stages, train
 
 from tests.conftest import make_world
 

@@ -159,7 +159,7 @@ def _run_compare(args: argparse.Namespace, argv_used: list[str] | None) -> int:
 
 def _run_train(args: argparse.Namespace) -> int:
     if args.backend == "rllib":
-        from .rllib_train import RLlibSettings, train_rllib  # Ray is imported only here
+        from .rllib.train import RLlibSettings, train_rllib  # Ray is imported only here
 
         settings = RLlibSettings(
             2 if args.num_cpus is None else args.num_cpus,
@@ -171,7 +171,7 @@ def _run_train(args: argparse.Namespace) -> int:
         given = [f for f in ("num_cpus", "address", "env_runners") if getattr(args, f) is not None]
         if given:
             raise ValueError(f"--{given[0].replace('_', '-')} applies to --backend rllib only")
-        from .train import train  # torch and SB3 are imported only to train
+        from .sb3.train import train  # torch and SB3 are imported only to train
 
         result = train(config_from_args(args), resume=args.resume)
     written = ", ".join(p.name for p in sorted(result.run.root.glob("*.*")))

@@ -129,7 +129,7 @@ def run_cell(config: CompareConfig, root: Path, cell: Cell, force: bool = False)
 
 def _train(config: CompareConfig, cell: Cell, out: Path) -> Path:
     from .config import TrainConfig
-    from .train import train
+    from .sb3.train import train
 
     settings = {
         "progress_bar": False,

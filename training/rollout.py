@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from scipy import stats
@@ -168,28 +167,3 @@ def metrics_table(rows: list[dict], metrics: tuple[str, ...] = RETURNS + tuple(M
             cells.append(f"{cell:>{w}}")
         lines.append(f"{design:<17} {policy:<{pw}} {len(group):>4} " + " ".join(cells))
     return "\n".join(lines)
-
-
-def derived_seed(seed: int, *keys: int) -> int:
-    """A 32-bit seed drawn from ``seed`` and ``keys`` (stage, timesteps, ...)."""
-    return int(np.random.SeedSequence([seed, *keys]).generate_state(1)[0])
-
-
-def evaluate_policies(config, local: str, centre: str) -> list[dict]:
-    """A trainer's final evaluation: deterministic episodes on fresh seeds (``config`` is a
-    TrainConfig), with learned policies labelled by file name so runs in other folders
-    compare."""
-    spec = RolloutSpec(
-        scenario=config.scenario,
-        design=config.design,
-        policy=local,
-        centre_policy=centre,
-        centre_reward=config.centre_reward,
-        episodes=config.eval_episodes,
-        seed=derived_seed(config.seed, 1_000_000),
-        overrides=dict(config.overrides),
-    )
-    rows = rollout(spec)
-    for row in rows:
-        row["policy"], row["centre_policy"] = Path(local).name, Path(centre).name
-    return rows

@@ -1,6 +1,6 @@
-"""A training run's folder: its config, checkpoints and final files, all written atomically.
+"""A training run, for either backend: its folder, its preparation, its seeds, its evaluation.
 
-Layout of ``out/``::
+``RunDir`` names the paths of ``out/``; with SB3 (``training/sb3/train.py``)::
 
     config.json                      the TrainConfig of the run
     checkpoints/<role>_<steps>.zip   every checkpoint, named by the learner's timesteps
@@ -8,15 +8,29 @@ Layout of ``out/``::
     local_policy.zip, centre_policy.zip   the final models of the roles that learned
     episodes.csv, metrics.txt        the final evaluation (deterministic actions)
 
-A checkpoint appears whole or not at all (a temporary file renamed into place),
-so after a crash every ``.zip`` in ``checkpoints/`` is complete and the latest
-one per role is where a resumed run picks up.
+(the RLlib layout is in ``training/rllib/train.py``). Every file is written
+atomically (``training/io.py``): a checkpoint appears whole or not at all, so after
+a crash every ``.zip`` in ``checkpoints/`` is complete and the latest one per role
+is where a resumed run picks up.
+
+``prepare_run`` checks the folder against ``resume`` for both backends;
+``derived_seed`` draws every seed of a run from its config's seed;
+``evaluate_policies`` and ``write_evaluation`` are the final evaluation both
+trainers end with.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable
 from pathlib import Path
+
+import numpy as np
+
+from .config import TrainConfig
+from .io import write_csv, write_text
+from .rollout import EPISODE_COLUMNS, RolloutSpec, metrics_table, rollout
 
 ROLES = ("local", "centre")
 _CHECKPOINT = re.compile(r"^(local|centre)_(\d+)\.zip$")
@@ -69,3 +83,65 @@ def _check_role(role: str) -> str:
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
     return role
+
+
+def prepare_run(config: TrainConfig, resume: bool, rllib_record: dict | None = None) -> RunDir:
+    """Check the out folder against ``resume``; write config.json for a new run.
+
+    ``rllib_record`` (the RLlib backend's settings and budget) is written as rllib.json
+    at every start; it marks an RLlib run, so resuming one with RLlib needs it.
+    """
+    run = RunDir(config.out)
+    meta = run.root / "rllib.json"
+    if run.config.exists():
+        if not resume:
+            raise ValueError(
+                f"{run.root} already holds a run (config.json): pass --resume to continue it, "
+                "or choose another --out"
+            )
+        if rllib_record is not None and not meta.exists():
+            raise ValueError(f"{run.root} holds an sb3 run (no rllib.json): resume it with sb3")
+        stored = TrainConfig.from_json(run.config).to_dict()
+        given = config.to_dict()
+        changed = [k for k in given if k != "progress_bar" and stored.get(k) != given[k]]
+        if changed:
+            raise ValueError(
+                f"resume must use the run's own config ({run.config}); changed fields: {changed}"
+            )
+    else:
+        write_text(run.config, config.to_json())
+    if rllib_record is not None:
+        write_text(meta, json.dumps(rllib_record, indent=2) + "\n")
+    return run
+
+
+def derived_seed(seed: int, *keys: int) -> int:
+    """A 32-bit seed drawn from ``seed`` and ``keys`` (stage, timesteps, ...)."""
+    return int(np.random.SeedSequence([seed, *keys]).generate_state(1)[0])
+
+
+def evaluate_policies(config: TrainConfig, local: str, centre: str) -> list[dict]:
+    """A trainer's final evaluation: deterministic episodes on fresh seeds, with learned
+    policies labelled by file name so runs in other folders compare."""
+    spec = RolloutSpec(
+        scenario=config.scenario,
+        design=config.design,
+        policy=local,
+        centre_policy=centre,
+        centre_reward=config.centre_reward,
+        episodes=config.eval_episodes,
+        seed=derived_seed(config.seed, 1_000_000),
+        overrides=dict(config.overrides),
+    )
+    rows = rollout(spec)
+    for row in rows:
+        row["policy"], row["centre_policy"] = Path(local).name, Path(centre).name
+    return rows
+
+
+def write_evaluation(run: RunDir, rows: list[dict], log: Callable[[str], None]) -> None:
+    """The evaluation's episodes.csv and metrics.txt (its table, also logged)."""
+    write_csv(run.root / "episodes.csv", rows, EPISODE_COLUMNS)
+    table = metrics_table(rows)
+    write_text(run.root / "metrics.txt", f"# evaluation of {run.root}\n{table}\n")
+    log(table)

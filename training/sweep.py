@@ -18,6 +18,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from . import figures
+from .cluster import ray_session
 from .compare import Cell, CompareConfig, is_done, run_cell
 from .io import write_text
 from .report import summarise, write_report, write_summary
@@ -103,13 +104,7 @@ def _ray_backend(config, root, cells, workers, force, bar, address=None) -> None
         import ray
     except ImportError as err:
         raise RuntimeError("--backend ray needs the ray extra: pip install '.[ray]'") from err
-    started_here = not ray.is_initialized()
-    if started_here:
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-    try:
+    with ray_session(address, workers):
         task = ray.remote(num_cpus=1, max_retries=0)(_run_cell_in_worker)
         pending = {task.remote(config, root, c, force): c for c in cells}
         while pending:
@@ -117,9 +112,6 @@ def _ray_backend(config, root, cells, workers, force, bar, address=None) -> None
             ray.get(done[0])
             bar.set_postfix_str(pending.pop(done[0]).label)
             bar.update()
-    finally:
-        if started_here:
-            ray.shutdown()
 
 
 def run_comparison(

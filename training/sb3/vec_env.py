@@ -35,7 +35,7 @@ Contract (SB3's ``VecEnv``):
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -48,9 +48,31 @@ from stable_baselines3.common.vec_env.base_vec_env import (
 )
 from target_gaming.agents import Policy
 from target_gaming.envs.target_gaming import EpisodeMetrics, World, WorldState, observe
-from target_gaming.envs.target_gaming.metrics import NATIONAL_METRICS
+from target_gaming.envs.target_gaming.metrics import LOCALITY_METRICS, NATIONAL_METRICS
 
-from .episodes import SlotMetrics
+_LOCALITY_INDEX = {name: i for i, name in enumerate(LOCALITY_METRICS)}
+
+
+class SlotMetrics(Mapping):
+    """One slot's locality metrics this step: name -> float, read from a shared table."""
+
+    __slots__ = ("_table", "_row")
+
+    def __init__(self, table: np.ndarray, row: int):
+        self._table = table  # (rows, M_loc), never written after the step
+        self._row = row
+
+    def __getitem__(self, name: str) -> float:
+        return float(self._table[self._row, _LOCALITY_INDEX[name]])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(LOCALITY_METRICS)
+
+    def __len__(self) -> int:
+        return len(LOCALITY_METRICS)
+
+    def __repr__(self) -> str:
+        return f"SlotMetrics({dict(self)!r})"
 
 
 def shared_box(layouts: Sequence[observe.Layout], what: str) -> spaces.Box:

@@ -11,7 +11,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from target_gaming.envs.target_gaming import METRICS
 
-from .io import write_bytes
+from ..io import write_bytes
 
 # What TensorBoard shows under metrics/: truth, the measure, and gaming side by side.
 LOGGED_METRICS = (

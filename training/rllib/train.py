@@ -1,14 +1,14 @@
 """Joint training on Ray RLlib: the centre and the local agents learn at once (multi-agent PPO).
 
 ``target-gaming train --backend rllib`` runs PPO on RLlib's new API stack over
-``TargetGamingMultiAgentEnv`` (``training/rllib_env.py``) with two RLModules:
+``TargetGamingMultiAgentEnv`` (``training/rllib/env.py``) with two RLModules:
 ``centre`` (``centre_0``, or every ``department_<k>``, sharing one module) and
 ``local`` (shared by every local agent), mapped by role. Both learn together
 from the first iteration; the centre decides once per review period (a
 semi-MDP, see the env adapter). Ray starts locally with ``num_cpus`` CPUs, or
 joins a running cluster at ``address``.
 
-The mapping of ``TrainConfig`` onto RLlib is in ``training/rllib_config.py``
+The mapping of ``TrainConfig`` onto RLlib is in ``training/rllib/config.py``
 (one iteration = one SB3 rollout of ``n_envs * ppo.n_steps`` env steps;
 ``timesteps`` and ``checkpoint_every`` count local agent-steps).
 
@@ -29,7 +29,6 @@ episodes with a seed drawn from the run's seed and the iteration.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import re
 from collections.abc import Callable
@@ -37,9 +36,11 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
-from .config import TrainConfig
-from .io import write_csv, write_folder, write_text
-from .rllib_config import (
+from ..cluster import ray_session
+from ..config import TrainConfig
+from ..io import write_csv, write_folder
+from ..runs import RunDir, derived_seed, evaluate_policies, prepare_run, write_evaluation
+from .config import (
     CURVE_METRICS,
     ROLES,
     RLlibSettings,
@@ -50,8 +51,6 @@ from .rllib_config import (
     n_locals,
     train_batch_size,
 )
-from .rollout import EPISODE_COLUMNS, derived_seed, evaluate_policies, metrics_table
-from .runs import RunDir
 
 __all__ = ["RLlibResult", "RLlibSettings", "evaluate", "train_rllib"]
 
@@ -98,27 +97,9 @@ def latest_checkpoint(run: RunDir) -> tuple[int, Path | None]:
     return found[-1] if found else (0, None)
 
 
-def prepare_run(config: TrainConfig, settings: RLlibSettings, resume: bool) -> RunDir:
-    """Check the out folder against ``resume``; write config.json and rllib.json."""
-    run = RunDir(config.out)
-    meta = run.root / "rllib.json"
-    if run.config.exists():
-        if not resume:
-            raise ValueError(
-                f"{run.root} already holds a run (config.json): pass --resume to continue it, "
-                "or choose another --out"
-            )
-        if not meta.exists():
-            raise ValueError(f"{run.root} holds an sb3 run (no rllib.json): resume it with sb3")
-        stored = TrainConfig.from_json(run.config).to_dict()
-        changed = [k for k, v in config.to_dict().items() if k != "progress_bar" and stored[k] != v]
-        if changed:
-            raise ValueError(
-                f"resume must use the run's own config ({run.config}); changed fields: {changed}"
-            )
-    else:
-        write_text(run.config, config.to_json())
-    record = {
+def rllib_record(config: TrainConfig, settings: RLlibSettings) -> dict:
+    """rllib.json: the backend, its settings and the budget in iterations."""
+    return {
         "backend": "rllib",
         "settings": asdict(settings),
         "iterations": iterations(config),
@@ -126,8 +107,6 @@ def prepare_run(config: TrainConfig, settings: RLlibSettings, resume: bool) -> R
         "local_agent_steps_per_iteration": train_batch_size(config) * n_locals(config),
         "checkpoint_interval": checkpoint_interval(config),
     }
-    write_text(meta, json.dumps(record, indent=2) + "\n")
-    return run
 
 
 def _read_progress(run: RunDir, upto: int) -> list[dict]:
@@ -158,19 +137,6 @@ def progress_row(iteration: int, result: dict) -> dict:
 
 
 # ---- training ----------------------------------------------------------------------------
-def _start_ray(settings: RLlibSettings) -> bool:
-    """Start or join Ray; True if this call started it (and so should shut it down)."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    if settings.address:
-        ray.init(address=settings.address, log_to_driver=False)
-    else:
-        ray.init(num_cpus=settings.num_cpus, include_dashboard=False, log_to_driver=False)
-    return True
-
-
 def build_algorithm(config: TrainConfig, settings: RLlibSettings, run: RunDir, log):
     """A new algorithm (initial log-stds set), or one restored from the latest checkpoint;
     returns (algo, iterations done)."""
@@ -203,27 +169,19 @@ def train_rllib(
             f"mode = {config.mode!r}: the rllib backend trains the centre and the locals "
             "jointly; --mode (and the centre and local policies of its stages) is sb3's"
         )
-    run = prepare_run(config, settings, resume)
-    import ray
+    run = prepare_run(config, resume, rllib_record(config, settings))
     import torch
 
     torch.set_num_threads(config.torch_threads)
-    started = _start_ray(settings)
-    try:
+    with ray_session(settings.address, settings.num_cpus):
         algo, done = build_algorithm(config, settings, run, log)
         try:
             rows = _train_loop(algo, config, run, done, log, on_iteration)
             export_modules(algo, run)
         finally:
             algo.stop()
-    finally:
-        if started:
-            ray.shutdown()
     episodes = evaluate(config, run)
-    write_csv(run.root / "episodes.csv", episodes, EPISODE_COLUMNS)
-    table = metrics_table(episodes)
-    write_text(run.root / "metrics.txt", f"# evaluation of {run.root}\n{table}\n")
-    log(table)
+    write_evaluation(run, episodes, log)
     last = rows[-1] if rows else {}
     timesteps = {role: int(last.get(STEP_COLUMNS[role], 0)) for role in ROLES}
     return RLlibResult(run, iterations(config), timesteps, episodes)

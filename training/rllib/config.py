@@ -43,8 +43,8 @@ from dataclasses import dataclass
 
 from target_gaming.envs.target_gaming import METRICS, make_config
 
-from .config import PPOConfig, TrainConfig
-from .rollout import RETURNS
+from ..config import PPOConfig, TrainConfig
+from ..rollout import RETURNS
 
 ROLES = ("local", "centre")
 CURVE_METRICS = RETURNS + tuple(METRICS)  # logged per episode, averaged per iteration
@@ -120,7 +120,7 @@ def algorithm_config(config: TrainConfig, settings: RLlibSettings, seed: int):
     from ray.rllib.algorithms.ppo import PPOConfig as RLlibPPOConfig
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
-    from .rllib_env import TargetGamingMultiAgentEnv, policy_mapping_fn
+    from .env import TargetGamingMultiAgentEnv, policy_mapping_fn
 
     local, centre = config.ppo, config.centre_ppo
     runners = settings.num_env_runners

@@ -40,12 +40,11 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from target_gaming.agents import load_policy
 from target_gaming.envs.target_gaming import World, make_config
 
+from ..config import TrainConfig
+from ..io import write_bytes
+from ..runs import RunDir, derived_seed, evaluate_policies, prepare_run, write_evaluation
 from .callbacks import CheckpointCallback, EpisodeMetricsCallback, save_model_atomic
 from .centre_env import CentreVecEnv
-from .config import TrainConfig
-from .io import write_bytes, write_csv, write_text
-from .rollout import EPISODE_COLUMNS, derived_seed, evaluate_policies, metrics_table
-from .runs import RunDir
 from .vec_env import LocalVecEnv
 
 OTHER = {"local": "centre", "centre": "local"}
@@ -183,27 +182,6 @@ def _label(spec: str) -> str:
     return Path(spec).name
 
 
-def prepare_run(config: TrainConfig, resume: bool) -> RunDir:
-    """Check the out folder against ``resume``; write config.json for a new run."""
-    run = RunDir(config.out)
-    if run.config.exists():
-        if not resume:
-            raise ValueError(
-                f"{run.root} already holds a run (config.json): pass --resume to continue it, "
-                "or choose another --out"
-            )
-        stored = TrainConfig.from_json(run.config).to_dict()
-        given = config.to_dict()
-        changed = [k for k in given if k != "progress_bar" and stored.get(k) != given[k]]
-        if changed:
-            raise ValueError(
-                f"resume must use the run's own config ({run.config}); changed fields: {changed}"
-            )
-    else:
-        write_text(run.config, config.to_json())
-    return run
-
-
 def evaluate(config: TrainConfig, run: RunDir) -> list[dict]:
     """Deterministic episodes on fresh seeds with the final policies; one row per episode."""
     local = str(run.policy("local")) if "local" in config.roles else config.local_policy
@@ -227,8 +205,5 @@ def train(
         timesteps[role], path = run.latest(role)
         write_bytes(run.policy(role), path.read_bytes())
     rows = evaluate(config, run)
-    write_csv(run.root / "episodes.csv", rows, EPISODE_COLUMNS)
-    table = metrics_table(rows)
-    write_text(run.root / "metrics.txt", f"# evaluation of {run.root}\n{table}\n")
-    log(table)
+    write_evaluation(run, rows, log)
     return TrainResult(run, timesteps, rows)
