@@ -79,7 +79,7 @@ def centre_and_fixed_centre(runs: Path, seeds) -> list[str]:
     """The learned centre's headline targets, and the learned locals under the scripted
     ``fixed_targets`` centre (targets at their default), 32 episodes each."""
     from target_gaming.envs.target_gaming import get_scenario
-    from target_gaming.training.rollout import RolloutSpec, rollout
+    from target_gaming.training.evaluation.rollout import RolloutSpec, rollout
 
     default = get_scenario("whitehall").config().target_default
     lines = [

@@ -6,7 +6,7 @@ import csv
 
 from target_gaming.envs.target_gaming import METRICS
 from target_gaming.training.cli import main
-from target_gaming.training.rollout import EPISODE_COLUMNS, RolloutSpec, rollout
+from target_gaming.training.evaluation.rollout import EPISODE_COLUMNS, RolloutSpec, rollout
 
 
 def test_rollout_writes_one_row_per_episode_with_every_documented_column(tmp_path, capsys):

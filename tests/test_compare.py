@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from target_gaming.envs.target_gaming import METRICS
-from target_gaming.training.compare import CompareConfig
-from target_gaming.training.report import MAIN_METRICS, SUMMARY_COLUMNS
-from target_gaming.training.stats import iqm, iqm_interval, probability_of_improvement
-from target_gaming.training.sweep import PRESETS, preset, run_comparison
+from target_gaming.training.compare.grid import PRESETS, CompareConfig, preset
+from target_gaming.training.compare.report import MAIN_METRICS, SUMMARY_COLUMNS
+from target_gaming.training.compare.run import run_comparison
+from target_gaming.training.compare.stats import iqm, iqm_interval, probability_of_improvement
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {

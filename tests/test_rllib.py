@@ -17,6 +17,7 @@ from target_gaming.agents import load_policy  # noqa: E402
 from target_gaming.envs.target_gaming.parallel import TargetGamingEnv  # noqa: E402
 from target_gaming.training.cli import main  # noqa: E402
 from target_gaming.training.config import TrainConfig  # noqa: E402
+from target_gaming.training.evaluation.rollout import EPISODE_COLUMNS, RolloutSpec, rollout  # noqa: E402
 from target_gaming.training.rllib.config import (  # noqa: E402
     RLlibSettings,
     checkpoint_interval,
@@ -26,7 +27,6 @@ from target_gaming.training.rllib.config import (  # noqa: E402
 )
 from target_gaming.training.rllib.env import TargetGamingMultiAgentEnv, policy_mapping_fn  # noqa: E402
 from target_gaming.training.rllib.train import list_checkpoints, train_rllib  # noqa: E402
-from target_gaming.training.rollout import EPISODE_COLUMNS, RolloutSpec, rollout  # noqa: E402
 
 from tests.conftest import make_world  # noqa: E402
 
@@ -220,12 +220,14 @@ WITHOUT_RAY = """
 import sys
 sys.modules["ray"] = None  # `import ray` now raises ImportError
 import target_gaming.envs, target_gaming.agents
-from target_gaming.training import rollout, compare, sweep, cli, config, io, runs, cluster
+from target_gaming.training import cli, cluster, config, io, runs
+from target_gaming.training.evaluation import rollout, tables, traces
+from target_gaming.training.compare import aggregate, backends, cells, figures, grid, report, run
 from target_gaming.training.sb3 import train, learned, vec_env, centre_env, callbacks
 from target_gaming.training.rllib import config as rllib_config, learned as rllib_learned
 from target_gaming.agents import load_policy
 from target_gaming.envs.target_gaming import World, get_scenario
-from target_gaming.training.rollout import RolloutSpec, rollout
+from target_gaming.training.evaluation.rollout import RolloutSpec, rollout
 rows = rollout(RolloutSpec(policy="honest", episodes=2, overrides={"horizon": 4}))
 assert len(rows) == 2
 world = World(get_scenario("whitehall").config(), "targets")
@@ -322,7 +324,8 @@ def read_csv(path):
 
 
 def test_the_comparison_evaluates_rllib_locals_beside_the_baselines(tmp_path):
-    from target_gaming.training.compare import Cell, CompareConfig, evaluate_cell
+    from target_gaming.training.compare.cells import evaluate_cell
+    from target_gaming.training.compare.grid import Cell, CompareConfig
 
     path = tmp_path / "local_policy.rllib"
     saved_module(make_world(), path)

@@ -18,7 +18,7 @@ from target_gaming.agents import Policy, load_policy
 from target_gaming.envs.target_gaming import METRICS, observe
 from target_gaming.training.cli import main
 from target_gaming.training.config import PPOConfig, TrainConfig
-from target_gaming.training.rollout import EPISODE_COLUMNS
+from target_gaming.training.evaluation.rollout import EPISODE_COLUMNS
 from target_gaming.training.runs import RunDir
 from target_gaming.training.sb3.train import plan_stages, train
 

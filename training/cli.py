@@ -5,9 +5,14 @@ saved files) under one or every reward design, print the metrics table (mean
 and 95% interval over episodes), optionally render the first episode's
 frames, and write ``metrics.txt`` and ``episodes.csv``.
 
+``target-gaming compare``: train and evaluate every design of a grid, then write
+the report (``training/compare/``).
+
 ``target-gaming train``: train the local agents, the centre, or both in turn
-with PPO (``training/train.py``; flags and JSON fields of ``TrainConfig``), or,
-with ``--backend rllib``, both jointly on Ray RLlib (``training/rllib_train.py``).
+with PPO (``training/sb3/train.py``; flags and JSON fields of ``TrainConfig``), or,
+with ``--backend rllib``, both jointly on Ray RLlib (``training/rllib/train.py``).
+
+This module only parses the command line and calls the modules that do the work.
 """
 
 from __future__ import annotations
@@ -20,12 +25,8 @@ from target_gaming.agents import CENTRE_POLICIES, LOCAL_POLICIES
 from target_gaming.envs.target_gaming import DESIGNS, SCENARIOS
 
 from .config import add_train_arguments, config_from_args, parse_assignment
-from .io import write_csv, write_text
-from .report import MAIN_METRICS
-from .rollout import EPISODE_COLUMNS, RolloutSpec, metrics_table, rollout
-
-# the rollout table: the locals' return, the comparison's main metrics, and the hit rate
-ROLLOUT_METRICS = ("local_return", *MAIN_METRICS, "target_hit_rate")
+from .evaluation.rollout import RolloutSpec, rollout_grid
+from .evaluation.tables import ROLLOUT_METRICS, metrics_table, write_episodes
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_backend(train: argparse.ArgumentParser) -> None:
-    """``--backend rllib``: joint training on Ray RLlib (training/rllib_train.py)."""
+    """``--backend rllib``: joint training on Ray RLlib (training/rllib/train.py)."""
     train.add_argument(
         "--backend",
         default="sb3",
@@ -92,31 +93,28 @@ def _add_backend(train: argparse.ArgumentParser) -> None:
     train.add_argument("--env-runners", type=int, help="rllib: sampling processes (default 0)")
 
 
+def _command(argv_used: list[str] | None) -> str:
+    """The command as typed, for the files that record it."""
+    return "target-gaming " + " ".join(sys.argv[1:] if argv_used is None else argv_used)
+
+
 def _run_rollout(args: argparse.Namespace, argv_used: list[str] | None) -> int:
     designs = list(DESIGNS) if args.design == "all" else args.design.split(",")
     policies = list(LOCAL_POLICIES) if args.policy == "all" else args.policy.split(",")
-    overrides = dict(args.set)
-    rows = []
-    for design in designs:
-        for policy in policies:
-            spec = RolloutSpec(
-                scenario=args.scenario,
-                design=design,
-                policy=policy,
-                centre_policy=args.centre,
-                centre_params=dict(args.centre_param),
-                centre_reward=args.centre_reward,
-                episodes=args.episodes,
-                seed=args.seed,
-                overrides=overrides,
-            )
-            rows += rollout(spec, render=print if args.render else None)
+    base = RolloutSpec(
+        scenario=args.scenario,
+        centre_policy=args.centre,
+        centre_params=dict(args.centre_param),
+        centre_reward=args.centre_reward,
+        episodes=args.episodes,
+        seed=args.seed,
+        overrides=dict(args.set),
+    )
+    rows = rollout_grid(designs, policies, base, render=print if args.render else None)
     table = metrics_table(rows) if args.all_metrics else metrics_table(rows, ROLLOUT_METRICS)
     print(table)
     if args.out:
-        command = "target-gaming " + " ".join(sys.argv[1:] if argv_used is None else argv_used)
-        write_text(args.out / "metrics.txt", f"# {command}\n{table}\n")
-        write_csv(args.out / "episodes.csv", rows, EPISODE_COLUMNS)
+        write_episodes(args.out, rows, _command(argv_used), table)
         print(f"wrote {args.out / 'metrics.txt'} and {args.out / 'episodes.csv'}")
     return 0
 
@@ -137,12 +135,10 @@ def _add_compare(sub) -> None:
 
 
 def _run_compare(args: argparse.Namespace, argv_used: list[str] | None) -> int:
-    from .sweep import load_config, preset, run_comparison
+    from .compare.grid import grid_and_folder
+    from .compare.run import run_comparison  # tqdm, matplotlib: imported only to compare
 
-    name = args.preset or ("custom" if args.config else "quick")
-    config = load_config(args.config) if args.config else preset(name)
-    out = args.out or Path("runs") / f"compare-{name}"
-    command = "target-gaming " + " ".join(sys.argv[1:] if argv_used is None else argv_used)
+    config, out = grid_and_folder(args.preset, args.config, args.out)
     report = run_comparison(
         config,
         out,
@@ -151,7 +147,7 @@ def _run_compare(args: argparse.Namespace, argv_used: list[str] | None) -> int:
         address=args.address,
         force=args.force,
         progress=not args.no_progress,
-        command=command,
+        command=_command(argv_used),
     )
     print(f"wrote {report}, {out / 'summary.csv'} and the figures in {out}")
     return 0

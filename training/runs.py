@@ -29,8 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from .config import TrainConfig
-from .io import write_csv, write_text
-from .rollout import EPISODE_COLUMNS, RolloutSpec, metrics_table, rollout
+from .evaluation.rollout import RolloutSpec, rollout
+from .evaluation.tables import metrics_table, write_episodes
+from .io import write_text
 
 ROLES = ("local", "centre")
 _CHECKPOINT = re.compile(r"^(local|centre)_(\d+)\.zip$")
@@ -140,8 +141,7 @@ def evaluate_policies(config: TrainConfig, local: str, centre: str) -> list[dict
 
 
 def write_evaluation(run: RunDir, rows: list[dict], log: Callable[[str], None]) -> None:
-    """The evaluation's episodes.csv and metrics.txt (its table, also logged)."""
-    write_csv(run.root / "episodes.csv", rows, EPISODE_COLUMNS)
+    """The evaluation's metrics.txt (its table, also logged) and episodes.csv."""
     table = metrics_table(rows)
-    write_text(run.root / "metrics.txt", f"# evaluation of {run.root}\n{table}\n")
+    write_episodes(run.root, rows, f"evaluation of {run.root}", table)
     log(table)

@@ -1,6 +1,6 @@
 """RLlib's side of a run: ``TrainConfig`` mapped onto RLlib's ``PPOConfig`` (new API stack).
 
-Two RLModules, ``centre`` and ``local`` (``training/rllib_env.py`` maps each
+Two RLModules, ``centre`` and ``local`` (``training/rllib/env.py`` maps each
 agent to one by role), with separate policy and value networks.
 
 A run reuses ``TrainConfig`` (scenario, design, centre_reward, seed,
@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from target_gaming.envs.target_gaming import METRICS, make_config
 
 from ..config import PPOConfig, TrainConfig
-from ..rollout import RETURNS
+from ..evaluation.rollout import RETURNS
 
 ROLES = ("local", "centre")
 CURVE_METRICS = RETURNS + tuple(METRICS)  # logged per episode, averaged per iteration

@@ -8,7 +8,7 @@ and never updated). It keeps RLlib's contract:
   ``department_<k>``, then ``local_<n>``); ``agents``: the same list while an
   episode runs, ``[]`` once it has ended; ``observation_spaces`` and
   ``action_spaces`` map every agent to its Box.
-- The centre is a semi-MDP, as in ``training/centre_env.py``: the world reads a
+- The centre is a semi-MDP, as in ``training/sb3/centre_env.py``: the world reads a
   central action only on review steps, so a central agent receives an
   observation (and so acts) only on the steps whose action is read
   (``t % P == P - 1``) and at the end of the episode. Its rewards of the steps
@@ -24,7 +24,7 @@ and never updated). It keeps RLlib's contract:
   infinite Gaussian sample finite); a NaN still raises the env's ``ValueError``.
 - Infos are empty except at the end of an episode, where every agent's info
   holds ``episode_metrics``: the env's ``episode_metrics()`` and, as in
-  ``training/rollout.py``, ``local_return`` and ``centre_return`` (the mean over
+  ``training/evaluation/rollout.py``, ``local_return`` and ``centre_return`` (the mean over
   the role's agents of the episode's reward sum). The trainer's callback logs
   them as learning curves.
 

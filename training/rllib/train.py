@@ -19,7 +19,7 @@ The run's folder::
     checkpoints/iter_<n>/            algo.save_to_path, renamed into place whole
     progress.csv                     one row per iteration: returns and episode metrics
     local_policy.rllib/, centre_policy.rllib/   the final RLModules
-    episodes.csv, metrics.txt        the evaluation (training/rollout.py, deterministic)
+    episodes.csv, metrics.txt        the evaluation (training/runs.py, deterministic)
 
 ``resume`` restores the latest complete checkpoint (``restore_from_path``) and
 continues to the same number of iterations; the env runners restart their
@@ -229,6 +229,6 @@ def _fmt(value) -> str:
 
 def evaluate(config: TrainConfig, run: RunDir) -> list[dict]:
     """Deterministic episodes on fresh seeds with the saved modules; one row per episode
-    (``training/rollout.py``, EPISODE_COLUMNS), as the SB3 trainer's evaluation."""
+    (``training/runs.py``, EPISODE_COLUMNS), as the SB3 trainer's evaluation."""
     local, centre = (policy_path(run, role) for role in ROLES)
     return evaluate_policies(config, str(local), str(centre))

@@ -1,9 +1,9 @@
 """Step-level traces of an evaluation, for the comparison's figures.
 
-A ``TraceRecorder`` is passed as ``on_step`` to ``target_gaming.training.rollout.rollout``:
-it keeps the mean true and measured national outcome at each step, and a
-histogram of the distance of each counted measure from its target (the
-bunching picture).
+A ``TraceRecorder`` is passed as ``on_step`` to
+``target_gaming.training.evaluation.rollout.rollout``: it keeps the mean true
+and measured national outcome at each step, and a histogram of the distance of
+each counted measure from its target (the bunching picture).
 """
 
 from __future__ import annotations

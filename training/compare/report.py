@@ -1,9 +1,9 @@
-"""The comparison's summary table, Markdown report and figures.
+"""The comparison's summary table and Markdown report.
 
 ``summary.csv`` has one row per (scenario, design, seed, agent, variant): the
 mean over that cell's evaluation episodes of every metric. ``report.md``
 aggregates seeds per design with the interquartile mean and a bootstrap 95%
-interval (``target_gaming.training.stats``), ranks designs, and gives the probability that
+interval (``target_gaming.training.compare.stats``), ranks designs, and gives the probability that
 each design improves on ``targets``.
 """
 
@@ -16,25 +16,14 @@ from pathlib import Path
 import numpy as np
 from target_gaming.envs.target_gaming import METRICS
 
-from .io import write_csv, write_text
-from .rollout import RETURNS
+from ..evaluation.rollout import RETURNS
+from ..evaluation.tables import MAIN_METRICS
+from ..io import write_csv, write_text
 from .stats import intervals_overlap, iqm_interval, probability_interval
 
 KEYS = ("scenario", "design", "seed", "agent", "variant")
 VALUES = RETURNS + tuple(METRICS)
 SUMMARY_COLUMNS = KEYS + ("episodes",) + VALUES
-MAIN_METRICS = (
-    "true_welfare",
-    "measured_performance",
-    "goodhart_gap",
-    "gaming_share",
-    "neglect",
-    "bunching",
-    "slack_share",
-    "partnership",
-    "inequality",
-    "audit_cost",
-)
 # Perverse outcomes, all "lower is better": the ranking averages a design's ranks on these.
 PERVERSE = ("gaming_share", "goodhart_gap", "neglect", "bunching", "perverse_rate", "slack_share")
 BASE_DESIGN = "targets"

@@ -2,15 +2,15 @@
 
 All episodes of one (design, local policy) cell run as one batch of B
 environments; each episode becomes one row of ``EPISODE_COLUMNS``.
+``rollout_grid`` runs every (design, local policy) cell of ``target-gaming rollout``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
-from scipy import stats
 from target_gaming.agents import load_policy
 from target_gaming.envs.target_gaming import (
     METRICS,
@@ -140,30 +140,16 @@ def rollout(
     ]
 
 
-def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and a t-interval over episodes (a single episode gives a zero-width interval)."""
-    values = np.asarray(values, dtype=float)
-    mean = float(values.mean())
-    if len(values) < 2 or np.allclose(values, mean):
-        return mean, mean, mean
-    low, high = stats.t.interval(level, len(values) - 1, loc=mean, scale=stats.sem(values))
-    return mean, float(low), float(high)
-
-
-def metrics_table(rows: list[dict], metrics: tuple[str, ...] = RETURNS + tuple(METRICS)) -> str:
-    """A plain-text table: one line per (design, policy); per metric, mean ± 95% half-width."""
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for row in rows:
-        groups.setdefault((row["design"], row["policy"]), []).append(row)
-    widths = [max(11, len(n)) for n in metrics]
-    pw = max(8, *(len(p) for _, p in groups))
-    head = " ".join(f"{n:>{w}}" for n, w in zip(metrics, widths))
-    lines = [f"{'design':<17} {'policy':<{pw}} {'n':>4} {head}"]
-    for (design, policy), group in groups.items():
-        cells = []
-        for name, w in zip(metrics, widths):
-            mean, low, high = mean_ci(np.array([r[name] for r in group]))
-            cell = f"{mean:.3f}±{(high - low) / 2:.3f}"
-            cells.append(f"{cell:>{w}}")
-        lines.append(f"{design:<17} {policy:<{pw}} {len(group):>4} " + " ".join(cells))
-    return "\n".join(lines)
+def rollout_grid(
+    designs: Sequence[str],
+    policies: Sequence[str],
+    base: RolloutSpec,
+    render: Callable[[str], None] | None = None,
+) -> list[dict]:
+    """``base`` rolled out under every design and local policy (designs outer), one row per
+    episode; ``render`` as in ``rollout``, for each cell's first episode."""
+    rows = []
+    for design in designs:
+        for policy in policies:
+            rows += rollout(replace(base, design=design, policy=policy), render=render)
+    return rows

@@ -8,10 +8,11 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .io import write_png
-from .report import MAIN_METRICS, _values
+from ..evaluation.tables import MAIN_METRICS
+from ..evaluation.traces import DISTANCE_EDGES
+from ..io import write_png
+from .report import _values
 from .stats import iqm_interval
-from .traces import DISTANCE_EDGES
 
 
 def _save(fig: Figure, path: Path) -> str:
