@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+
 from target_gaming.envs.target_gaming import World, WorldConfig, observe
 
 ROLES = ("local", "centre")

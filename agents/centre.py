@@ -8,6 +8,7 @@ units and mapped to the action range; the world reads them on review steps.
 from __future__ import annotations
 
 import numpy as np
+
 from target_gaming.envs.target_gaming import World
 
 from .base import CentreView, ScriptedPolicy, compose_centre

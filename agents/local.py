@@ -8,6 +8,7 @@ effort shares; the env normalises them. They work for unitary localities
 from __future__ import annotations
 
 import numpy as np
+
 from target_gaming.envs.target_gaming import World
 
 from .base import LocalView, ScriptedPolicy, best_approach, compose_local

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.special import ndtr
+
 from target_gaming.envs.target_gaming import World
 
 from .local import LocalScripted

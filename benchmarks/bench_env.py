@@ -36,6 +36,7 @@ from collections.abc import Callable
 
 import numpy as np
 from pettingzoo import ParallelEnv
+
 from target_gaming.envs import target_gaming_v0
 from target_gaming.envs.target_gaming import World, get_scenario
 

@@ -23,24 +23,18 @@ Run from the repository root:
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import time
 
 import numpy as np
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
-import torch  # noqa: E402
-from stable_baselines3 import PPO  # noqa: E402
-from stable_baselines3.common.vec_env.base_vec_env import VecEnv  # noqa: E402
-from target_gaming.agents import load_policy  # noqa: E402
-from target_gaming.envs.target_gaming import World, get_scenario  # noqa: E402
-from target_gaming.training.config import PPOConfig  # noqa: E402
-from target_gaming.training.sb3.vec_env import LocalVecEnv  # noqa: E402
+from target_gaming.agents import load_policy
+from target_gaming.envs.target_gaming import World, get_scenario
+from target_gaming.training.config import PPOConfig
+from target_gaming.training.sb3.vec_env import LocalVecEnv
 
 GOAL_RATIO = 0.85
 

@@ -171,6 +171,7 @@ from __future__ import annotations
 from typing import Any
 
 from pettingzoo.utils import conversions, wrappers
+
 from target_gaming.envs.target_gaming.parallel import TargetGamingEnv
 
 __all__ = ["env", "parallel_env", "raw_env"]

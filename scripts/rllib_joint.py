@@ -26,8 +26,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 DESIGNS = ("targets", "audited_targets")
 METRICS = ("gaming_share", "goodhart_gap", "true_welfare", "local_return", "centre_return")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from target_gaming.envs.target_gaming import World, get_scenario
 
 # The default scenario and one with per_domain agencies and departments at the centre.

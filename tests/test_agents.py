@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from target_gaming.agents import (
     CENTRE_POLICIES,
     LOCAL_POLICIES,
@@ -15,7 +16,6 @@ from target_gaming.agents.base import CentreView
 from target_gaming.agents.myopic import MyopicBestResponse
 from target_gaming.envs import target_gaming_v0
 from target_gaming.envs.target_gaming import World, observe
-
 from tests.conftest import SCENARIO_CASES, make_world
 
 

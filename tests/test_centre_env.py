@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from stable_baselines3.common.env_checker import check_env
+
 from target_gaming.agents import load_policy
 from target_gaming.envs.target_gaming import METRICS, World, observe
 from target_gaming.training.sb3.centre_env import CentreEnv, CentreVecEnv
-
 from tests.conftest import make_world
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from target_gaming.envs.target_gaming import METRICS
 from target_gaming.training.compare.grid import PRESETS, CompareConfig, preset
 from target_gaming.training.compare.report import MAIN_METRICS, SUMMARY_COLUMNS

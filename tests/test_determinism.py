@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from target_gaming.envs import target_gaming_v0
 from target_gaming.envs.target_gaming import World
-
 from tests.conftest import SCENARIO_CASES
 
 

@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 import pytest
+
 from target_gaming.envs.target_gaming import World, make_config, observe
 from target_gaming.envs.target_gaming.designs import (
     CENTRE_REWARDS,

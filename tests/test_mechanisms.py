@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+
 from target_gaming.envs.target_gaming import World, get_scenario, observe
 from target_gaming.envs.target_gaming.designs import PayInputs, league_table_pay, threshold_pay
-
 from tests.conftest import centre_default_level, constant_actions, make_world
 
 

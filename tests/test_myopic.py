@@ -37,9 +37,9 @@ import itertools
 
 import numpy as np
 import pytest
+
 from target_gaming.agents.myopic import MyopicBestResponse
 from target_gaming.envs.target_gaming import World, get_scenario, observe
-
 from tests.conftest import centre_default_level
 
 EXACT = {"sigma_x": 0.0, "sigma_m": 0.0, "baseline_low": 0.5, "baseline_high": 0.5}

@@ -13,8 +13,8 @@ from pettingzoo.test import (
     seed_test,
     state_test,
 )
-from target_gaming.envs import target_gaming_v0
 
+from target_gaming.envs import target_gaming_v0
 from tests.conftest import SCENARIO_CASES
 
 
@@ -52,6 +52,7 @@ def test_state(scenario):
 
 def test_registered_with_pettingzoo():
     import pettingzoo
+
     import target_gaming.envs
 
     par = pettingzoo.make("parallel", target_gaming.envs.ENV_ID, n_localities=3)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from target_gaming.training.evaluation.rollout import RolloutSpec, rollout
 
 EPISODES = 32

@@ -7,6 +7,7 @@ import math
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from target_gaming.envs.target_gaming import DESIGNS, World, WorldConfig, observe
 
 NO_AUDIT_DESIGNS = [n for n, d in DESIGNS.items() if d.audits == "none"]

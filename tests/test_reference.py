@@ -12,6 +12,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+
 from target_gaming.envs.target_gaming import World, WorldState, get_scenario, observe
 from target_gaming.envs.target_gaming import reference as ref
 from target_gaming.envs.target_gaming.core import systematic_sample

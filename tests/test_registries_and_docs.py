@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from target_gaming.envs import target_gaming_v0
 from target_gaming.envs.target_gaming import (
     CONFIG_FIELDS,

@@ -27,7 +27,6 @@ from target_gaming.training.rllib.config import (  # noqa: E402
 )
 from target_gaming.training.rllib.env import TargetGamingMultiAgentEnv, policy_mapping_fn  # noqa: E402
 from target_gaming.training.rllib.train import list_checkpoints, train_rllib  # noqa: E402
-
 from tests.conftest import make_world  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

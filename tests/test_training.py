@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
+
 from target_gaming.agents import Policy, load_policy
 from target_gaming.envs.target_gaming import METRICS, observe
 from target_gaming.training.cli import main
@@ -21,7 +22,6 @@ from target_gaming.training.config import PPOConfig, TrainConfig
 from target_gaming.training.evaluation.rollout import EPISODE_COLUMNS
 from target_gaming.training.runs import RunDir
 from target_gaming.training.sb3.train import plan_stages, train
-
 from tests.conftest import make_world
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,11 +7,11 @@ import pytest
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecCheckNan, VecNormalize
 from stable_baselines3.common.vec_env.util import obs_space_info
+
 from target_gaming.agents import load_policy
 from target_gaming.envs.target_gaming import METRICS, observe
 from target_gaming.envs.target_gaming.metrics import LOCALITY_METRICS, NATIONAL_METRICS
 from target_gaming.training.sb3.vec_env import LocalVecEnv
-
 from tests.conftest import SCENARIO_CASES, make_world
 
 

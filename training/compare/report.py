@@ -14,6 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+
 from target_gaming.envs.target_gaming import METRICS
 
 from ..evaluation.rollout import RETURNS

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+
 from target_gaming.agents import load_policy
 from target_gaming.envs.target_gaming import (
     METRICS,

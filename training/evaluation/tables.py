@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy import stats
+
 from target_gaming.envs.target_gaming import METRICS
 
 from ..io import write_csv, write_text

@@ -9,6 +9,7 @@ each counted measure from its target (the bunching picture).
 from __future__ import annotations
 
 import numpy as np
+
 from target_gaming.envs.target_gaming import StepResult, WorldState
 
 # Bins of (measure - target) for counted cells; values outside are clipped into the end bins.

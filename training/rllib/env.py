@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 from ray.rllib.env.multi_agent_env import MultiAgentEnv
+
 from target_gaming.envs.target_gaming.parallel import TargetGamingEnv
 
 CENTRE, LOCAL = "centre", "local"  # the module ids: one module per role

@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from target_gaming.agents import register_loader
 from target_gaming.agents.base import check_saved_spaces
 from target_gaming.envs.target_gaming import World

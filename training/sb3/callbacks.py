@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
+
 from target_gaming.envs.target_gaming import METRICS
 
 from ..io import write_bytes

@@ -38,6 +38,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
+
 from target_gaming.agents import Policy, load_policy
 from target_gaming.envs.target_gaming import World, WorldState, make_config, observe
 from target_gaming.envs.target_gaming.metrics import NATIONAL_METRICS

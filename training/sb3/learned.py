@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
+
 from target_gaming.agents import register_loader
 from target_gaming.agents.base import check_saved_spaces
 from target_gaming.envs.target_gaming import World

@@ -37,6 +37,7 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+
 from target_gaming.agents import load_policy
 from target_gaming.envs.target_gaming import World, make_config
 

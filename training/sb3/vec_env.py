@@ -46,6 +46,7 @@ from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnvObs,
     VecEnvStepReturn,
 )
+
 from target_gaming.agents import Policy
 from target_gaming.envs.target_gaming import EpisodeMetrics, World, WorldState, observe
 from target_gaming.envs.target_gaming.metrics import LOCALITY_METRICS, NATIONAL_METRICS
