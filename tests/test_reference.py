@@ -8,6 +8,7 @@ component must agree.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import numpy as np
@@ -186,3 +187,32 @@ def test_league_table_ties_get_distinct_ranks_and_unmeasured_agencies_nothing(sc
     for a in range(cfg.n_agencies):
         expected = np.arange(cfg.n_localities) if counted[a] else np.zeros(cfg.n_localities)
         np.testing.assert_array_equal(ranks[:, :, a], np.broadcast_to(expected, ranks.shape[:2]))
+
+
+@pytest.mark.parametrize("scenario", ["whitehall", "jug_4"])
+def test_the_envs_infos_carry_each_metric_under_its_own_name(scenario):
+    """The ParallelEnv's infos (built from the stacked metrics) against the reference's
+    metrics by name: the centres get national values, local n its locality's."""
+    from target_gaming.envs import target_gaming_v0
+
+    env = target_gaming_v0.parallel_env(scenario=scenario, design="audited_targets")
+    env.reset(seed=3)
+    for agent in env.possible_agents:
+        env.action_space(agent).seed(4)
+    cfg = env.config
+    for _ in range(cfg.review_period + 1):
+        actions = {a: env.action_space(a).sample() for a in env.agents}
+        state, rng = env.world_state, copy.deepcopy(env._rng)
+        local = np.stack([actions[a] for a in env.local_agents])[None].astype(float)
+        centre = np.stack([actions[a] for a in env.centre_agents])[None].astype(float)
+        expected = ref.reference_step(
+            cfg, "audited_targets", "political", state, local, centre, rng
+        )
+        *_, infos = env.step(actions)
+        for agent in env.centre_agents:
+            for name, value in expected.national_metrics.items():
+                _close(infos[agent]["metrics"][name], value[0], f"{agent} {name}")
+        for n, agent in enumerate(env.local_agents):
+            locality = n // cfg.n_agencies
+            for name, value in expected.locality_metrics.items():
+                _close(infos[agent]["metrics"][name], value[0, locality], f"{agent} {name}")
