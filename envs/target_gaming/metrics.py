@@ -103,10 +103,14 @@ _LOC_ROW = {name: i for i, name in enumerate(_ROWS)}
 class StepMetrics:
     """One step's metrics: ``locality`` name -> (B, L) and ``national`` name -> (B,).
 
+    Read a metric by name: ``national[name]``, ``locality[name]``. The stacked
+    arrays are for copying all metrics at once: row i of ``locality_array``
+    (M_loc, B, L) is the metric ``LOCALITY_METRICS[i]`` and row i of
+    ``national_array`` (M_nat, B) is ``NATIONAL_METRICS[i]``; a reader of the
+    arrays names the rows with those tuples, never with numbers.
+
     Built either from dicts (``StepMetrics(locality, national)``) or, by the
-    core, from stacked arrays (``locality_array`` (M_loc, B, L) in
-    ``LOCALITY_METRICS`` order, ``national_array`` (M_nat, B) in
-    ``NATIONAL_METRICS`` order); the other form is derived on first use.
+    core, from the stacked arrays; the other form is derived on first use.
     """
 
     def __init__(
