@@ -13,6 +13,8 @@ What it measures (all in agent-steps per second, medians over ``--repeats``):
 3. The batched core ``World.step`` at B = 1, 64 and 1024 with pre-generated
    random actions (resetting when truncated). Agent-steps = B x (n_locals +
    n_centres) per step. Reported with the per-agent speed-up versus B = 1.
+4. The cost of ``World.step``'s argument checks: the core at B = 1 and B = 1024
+   again with ``check=False``, reported as the ratio checked / unchecked.
 
 Goals (checked and printed; the script always exits 0):
 
@@ -143,8 +145,11 @@ def parallel_stepper(env: ParallelEnv, pool: list[dict]) -> Stepper:
 
 
 # ---- batched core ------------------------------------------------------------------
-def core_stepper(world: World, d_centre: int, batch: int, seed: int = 0) -> Stepper:
-    """A stepper of ``world.step`` at batch size ``batch`` with pre-generated actions."""
+def core_stepper(
+    world: World, d_centre: int, batch: int, seed: int = 0, check: bool = True
+) -> Stepper:
+    """A stepper of ``world.step`` at batch size ``batch`` with pre-generated actions
+    (its argument checks on or off)."""
     cfg = world.config
     rng = np.random.default_rng(seed)
     pool_size = 8
@@ -156,7 +161,7 @@ def core_stepper(world: World, d_centre: int, batch: int, seed: int = 0) -> Step
         state, i = box
         for _ in range(n):
             k = i % pool_size
-            result = world.step(state, locals_[k], centres[k], rng)
+            result = world.step(state, locals_[k], centres[k], rng, check=check)
             state = result.state
             i += 1
             if result.truncated.all():
@@ -212,6 +217,8 @@ def main() -> None:
     }
     for b in BATCH_SIZES:
         benches[f"core{b}"] = (core_stepper(world, d_centre, b), b * core_agents)
+    for b in (BATCH_SIZES[0], BATCH_SIZES[-1]):  # the same without the argument checks
+        benches[f"unchecked{b}"] = (core_stepper(world, d_centre, b, check=False), b * core_agents)
 
     print(
         f"target_gaming_v0 benchmark: scenario={SCENARIO}, agents={n_agents}, "
@@ -231,6 +238,12 @@ def main() -> None:
     for b in BATCH_SIZES:
         rate = rates[f"core{b}"]
         print(f"  B={b:<5}  {fmt(rate):>14}   x{rate / base:,.1f} per agent vs B=1")
+
+    print("\nWorld.step argument checks (check=True, the default, vs check=False)")
+    for b in (BATCH_SIZES[0], BATCH_SIZES[-1]):
+        unchecked = rates[f"unchecked{b}"]
+        ratio = rates[f"core{b}"] / unchecked
+        print(f"  B={b:<5}  unchecked {fmt(unchecked):>14}   checked/unchecked {ratio:.3f}")
 
     big = rates[f"core{BATCH_SIZES[-1]}"]
     speedup = big / base

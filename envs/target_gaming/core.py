@@ -11,6 +11,8 @@ outcome, measurement, pay, audits (review steps), targets (review steps).
 
 from __future__ import annotations
 
+import functools
+import math
 import threading
 from dataclasses import dataclass
 
@@ -123,6 +125,7 @@ class World:
         self._effort_cost = _const(cfg.effort_cost)
         self._n_centres = cfg.n_centres
         self._n_target_columns = cfg.n_localities * (k // self._n_centres)
+        self._centre_action_dim = self._n_target_columns + cfg.n_localities  # then audit:<i>
         self._target_min = _const(cfg.target_min)
         self._target_span = _const(cfg.target_max - cfg.target_min)
         # mean effectiveness per locality (L, K, R): odd localities reversed with two types
@@ -279,7 +282,20 @@ class World:
         local_actions: np.ndarray,  # (B, N, D_local)
         centre_actions: np.ndarray,  # (B, C, D_centre)
         rng: np.random.Generator,
+        check: bool = True,
     ) -> StepResult:
+        """Advance every environment of ``state`` by one step.
+
+        ``local_actions`` (B, N, D_local) and ``centre_actions`` (B, C, D_centre) are
+        real numbers; finite values outside [0, 1] are clipped. With ``check`` (the
+        default) the arguments are checked first (types, shapes, real dtypes,
+        finiteness; ``benchmarks/bench_env.py`` shows the cost), and a bad one raises
+        a ``ValueError`` that names it. ``check=False`` skips that, for callers that
+        have checked their arrays already (the PettingZoo env); a bad array then gives
+        wrong numbers, not an error.
+        """
+        if check:
+            local_actions, centre_actions = self._checked(state, local_actions, centre_actions, rng)
         batch = local_actions.shape[0]
         scratch = self._scratch(batch)
         self._decode(local_actions, state.capacity, scratch)
@@ -332,6 +348,27 @@ class World:
                 ),
             )
         return StepResult._fast(state2, local, centre, metrics, t >= self._horizon)
+
+    def _checked(self, state, local_actions, centre_actions, rng) -> tuple[np.ndarray, np.ndarray]:
+        """``step``'s arguments checked (see ``step``); the actions as arrays."""
+        if not isinstance(state, WorldState):
+            raise ValueError(
+                f"state must be a WorldState (from World.reset or a step's result.state), "
+                f"not {type(state).__name__}"
+            )
+        if not isinstance(rng, np.random.Generator):
+            raise ValueError(
+                f"rng must be a numpy.random.Generator (numpy.random.default_rng(seed)), "
+                f"not {type(rng).__name__}"
+            )
+        batch = state.t.shape[0]
+        local = _checked_actions(
+            "local_actions", local_actions, (batch, self.n_locals, self.config.local_action_dim)
+        )
+        centre = _checked_actions(
+            "centre_actions", centre_actions, (batch, self.n_centres, self._centre_action_dim)
+        )
+        return local, centre
 
     def _outcomes(self, state, scratch, rng):
         """True outcome, measure and inflation after delivery, spillovers and gaming.
@@ -570,6 +607,37 @@ class World:
         total = weights.sum(axis=1, keepdims=True)
         shares = weights / np.where(total > 0, total, 1.0)
         return np.minimum(1.0, cfg.n_audits * shares)  # (B, L, C), sums to <= n_audits
+
+
+def _checked_actions(name: str, actions, shape: tuple[int, ...]) -> np.ndarray:
+    """``actions`` as an array of ``shape``, real and finite, or a ValueError naming it."""
+    array = actions if isinstance(actions, np.ndarray) else np.asarray(actions)
+    if array.dtype.kind not in "fiub":  # float, int, unsigned, bool
+        raise ValueError(f"{name} must be real numbers; got dtype {array.dtype}")
+    if array.shape != shape:
+        raise ValueError(
+            f"{name} has shape {array.shape}; expected {shape} (environments, agents, "
+            "action components: see the env's action_layout)"
+        )
+    # finite iff a weighted sum is: every value times 2**-64, summed by BLAS (cheap), can
+    # never overflow (|x| <= 1.8e308), while NaN and inf carry through
+    if array.dtype.kind == "f" and not math.isfinite(
+        array.reshape(-1).dot(_tiny_weights(array.size))
+    ):
+        where = np.argwhere(~np.isfinite(array))[0].tolist()
+        raise ValueError(
+            f"{name} contains NaN or inf (first at index {where}); actions must be finite "
+            "(finite values outside [0, 1] are clipped)"
+        )
+    return array
+
+
+@functools.lru_cache(maxsize=16)
+def _tiny_weights(size: int) -> np.ndarray:
+    """A read-only vector of ``size`` weights 2**-64 (a finiteness test by one product)."""
+    out = np.full(size, 2.0**-64)
+    out.flags.writeable = False
+    return out
 
 
 class _Scratch:
