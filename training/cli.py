@@ -139,16 +139,24 @@ def _run_compare(args: argparse.Namespace, argv_used: list[str] | None) -> int:
     from .compare.run import run_comparison  # tqdm, matplotlib: imported only to compare
 
     config, out = grid_and_folder(args.preset, args.config, args.out)
-    report = run_comparison(
-        config,
-        out,
-        workers=args.workers,
-        backend=args.backend,
-        address=args.address,
-        force=args.force,
-        progress=not args.no_progress,
-        command=_command(argv_used),
-    )
+    try:
+        report = run_comparison(
+            config,
+            out,
+            workers=args.workers,
+            backend=args.backend,
+            address=args.address,
+            force=args.force,
+            progress=not args.no_progress,
+            command=_command(argv_used),
+        )
+    except KeyboardInterrupt:
+        print(
+            f"target-gaming: compare interrupted; finished cells are kept in {out}: "
+            "rerun the same command to resume (it skips them)",
+            file=sys.stderr,
+        )
+        return 130
     print(f"wrote {report}, {out / 'summary.csv'} and the figures in {out}")
     return 0
 

@@ -1,4 +1,10 @@
-"""The comparison's outputs from every finished cell: summary.csv, the figures, report.md."""
+"""The comparison's outputs from every finished cell: summary.csv, the figures, report.md.
+
+Every table, ranking, probability and figure is per scenario: designs are compared
+within one world, never pooled across scenarios. With one scenario the figures are
+``intervals.png``, ``trajectories.png``, ``scatter.png`` and ``bunching.png``; with
+several, one of each per scenario (``intervals-<scenario>.png``, ...).
+"""
 
 from __future__ import annotations
 
@@ -9,36 +15,46 @@ from pathlib import Path
 import numpy as np
 
 from . import figures
-from .cells import DONE, is_done
-from .grid import CompareConfig
+from .cells import DONE, EPISODES, TRACES, is_done
+from .grid import FRESH, LEARNED, CompareConfig
 from .report import summarise, write_report, write_summary
 
 
 def aggregate(config: CompareConfig, root: Path, command: str, skipped: int, wall: float) -> Path:
     """summary.csv, figures and report.md from every finished cell."""
-    cells = [c for c in config.cells() if is_done(config.cell_dir(root, c))]
-    files = [config.cell_dir(root, c) / "episodes.csv" for c in cells]
+    cells = [c for c in config.cells() if is_done(config, root, c)]
+    files = [config.cell_dir(root, c) / EPISODES for c in cells]
     summary = summarise(files)
     write_summary(root / "summary.csv", summary)
     episodes = []
     for path in files:
         with open(path, newline="") as handle:
             episodes += list(csv.DictReader(handle))
-    traces: dict[str, list] = {}
+    traces: dict[tuple[str, str], list] = {}  # (scenario, design) -> one dict per seed
     for c in cells:
-        with np.load(config.cell_dir(root, c) / "traces.npz") as data:
-            traces.setdefault(c.design, []).append(dict(data))
+        with np.load(config.cell_dir(root, c) / TRACES) as data:
+            traces.setdefault((c.scenario, c.design), []).append(dict(data))
     cell_seconds = sum(
         json.loads((config.cell_dir(root, c) / DONE).read_text())["wall_seconds"] for c in cells
     )
-    designs = [d for d in config.designs if any(c.design == d for c in cells)]
-    agents = ["learned", *config.baselines]
-    names = [
-        figures.interval_plots(root, summary, designs, agents),
-        figures.trajectories(root, traces, designs),
-        figures.scatter(root, episodes, designs),
-        figures.bunching(root, traces, designs),
-    ]
+    agents = [LEARNED, *config.baselines]
+    sections = []
+    for scenario in config.scenarios:
+        designs = [d for d in config.designs if any(c == (scenario, d) for c in traces)]
+        if not designs:
+            continue
+        suffix = "" if len(config.scenarios) == 1 else f"-{scenario}"
+        rows = [r for r in summary if r["scenario"] == scenario]
+        mine = {d: traces[(scenario, d)] for d in designs}
+        names = [
+            figures.interval_plots(root, rows, designs, agents, scenario, suffix),
+            figures.trajectories(root, mine, designs, scenario, suffix),
+            figures.scatter(
+                root, [e for e in episodes if e["scenario"] == scenario], designs, scenario, suffix
+            ),
+            figures.bunching(root, mine, designs, scenario, suffix),
+        ]
+        sections.append((scenario, rows, designs, names))
     header = [
         f"Command: `{command}`" if command else "",
         f"Grid: designs {', '.join(config.designs)}; seeds {list(config.seeds)}; "
@@ -48,5 +64,5 @@ def aggregate(config: CompareConfig, root: Path, command: str, skipped: int, wal
         f"Cells finished: {len(cells)} of {len(config.cells())} ({skipped} from an earlier run); "
         f"this run's wall time {wall:.0f} s; the cells' own times add up to {cell_seconds:.0f} s.",
     ]
-    variants = ["fresh", *config.held_out]
-    return write_report(root, summary, designs, variants, agents, header, names)
+    variants = [FRESH, *config.held_out]
+    return write_report(root, sections, variants, agents, header)

@@ -2,11 +2,25 @@
 
 Each backend runs the given cells (``cells.run_cell``), one torch thread per
 worker, and advances the progress bar as each one finishes.
+
+The process pool's workers die with their parent: on Linux the kernel kills each
+worker when the parent dies (``prctl(PR_SET_PDEATHSIG, SIGKILL)``), and on every
+platform a watchdog thread in each worker exits when its parent changes, so a
+``kill -9`` of ``compare`` leaves no worker training headless into the output
+folder. Workers ignore Ctrl-C; the parent stops them (``KeyboardInterrupt``:
+the cells in flight are dropped and redone by the next run). When a cell fails,
+the cells already running finish (their work is kept), the queued ones are
+cancelled, and the failure is raised.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import sys
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
@@ -16,6 +30,8 @@ from .cells import run_cell
 from .grid import Cell, CompareConfig
 
 BACKENDS = ("process", "ray")
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+WATCHDOG_SECONDS = 0.5
 
 
 def _worker_init() -> None:
@@ -26,18 +42,68 @@ def _worker_init() -> None:
     torch.set_num_threads(1)
 
 
+def _die_with_parent(parent: int) -> None:
+    """Exit when the process ``parent`` (this worker's parent) is gone."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # no prctl: the watchdog below still stops the worker
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(WATCHDOG_SECONDS)
+        os._exit(1)
+
+    if os.getppid() != parent:  # the parent died before the death signal was armed
+        os._exit(1)
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+
+
+def _pool_worker_init(parent: int) -> None:
+    """A process-pool worker: dies with ``parent``, leaves Ctrl-C to it, one torch thread."""
+    _die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _worker_init()
+
+
 def _run_cell_in_worker(config: CompareConfig, root: Path, cell: Cell, force: bool) -> str:
     _worker_init()
     return run_cell(config, root, cell, force)
 
 
 def process_backend(config, root, cells, workers, force, bar) -> None:
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=get_context("spawn"),
+        initializer=_pool_worker_init,
+        initargs=(os.getpid(),),
+    )
+    try:
         futures = {pool.submit(_run_cell_in_worker, config, root, c, force): c for c in cells}
         for future in as_completed(futures):
             future.result()
             bar.set_postfix_str(futures[future].label)
             bar.update()
+    except KeyboardInterrupt:
+        _stop_now(pool)
+        raise
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)  # running cells finish; queued ones wait
+        raise
+    pool.shutdown(wait=True)
+
+
+def _stop_now(pool: ProcessPoolExecutor) -> None:
+    """Cancel the queued cells and kill the workers (their cells are redone next run)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+    for process in processes:
+        process.join(timeout=5)
 
 
 def ray_backend(config, root, cells, workers, force, bar, address=None) -> None:

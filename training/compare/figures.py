@@ -1,4 +1,4 @@
-"""The comparison's figures (PNG, matplotlib without a display)."""
+"""The comparison's figures (PNG, matplotlib without a display), one of each per scenario."""
 
 from __future__ import annotations
 
@@ -15,15 +15,17 @@ from .report import _values
 from .stats import iqm_interval
 
 
-def _save(fig: Figure, path: Path) -> str:
+def _save(fig: Figure, path: Path, scenario: str) -> str:
     FigureCanvasAgg(fig)
+    fig.suptitle(f"scenario {scenario}", fontsize=10)
     fig.tight_layout()
     write_png(path, fig, dpi=100)
     return path.name
 
 
-def interval_plots(root: Path, summary, designs, agents) -> str:
-    """Per metric: each design's IQM and 95% interval, learned agents beside baselines."""
+def interval_plots(root: Path, summary, designs, agents, scenario: str, suffix: str = "") -> str:
+    """Per metric: each design's IQM and 95% interval, learned agents beside baselines
+    (``summary``: one scenario's rows)."""
     cols = 5
     rows = int(np.ceil(len(MAIN_METRICS) / cols))
     fig = Figure(figsize=(3.2 * cols, 0.45 * len(designs) * rows + 1.5 * rows))
@@ -42,11 +44,14 @@ def interval_plots(root: Path, summary, designs, agents) -> str:
     for ax in axes[len(MAIN_METRICS) :]:
         ax.set_visible(False)
     axes[0].legend(fontsize=6)
-    return _save(fig, root / "intervals.png")
+    return _save(fig, root / f"intervals{suffix}.png", scenario)
 
 
-def trajectories(root: Path, traces: dict[str, dict[str, np.ndarray]], designs) -> str:
-    """Measured vs true national outcome per step, learned agents, mean over seeds."""
+def trajectories(
+    root: Path, traces: dict[str, list[dict]], designs, scenario: str, suffix: str = ""
+) -> str:
+    """Measured vs true national outcome per step, learned agents, mean over seeds
+    (``traces``: design -> one scenario's traces, one dict per seed)."""
     fig = Figure(figsize=(4 * min(len(designs), 4), 3 * int(np.ceil(len(designs) / 4))))
     axes = fig.subplots(int(np.ceil(len(designs) / 4)), min(len(designs), 4), squeeze=False)
     for ax, design in zip(axes.ravel(), designs):
@@ -63,11 +68,12 @@ def trajectories(root: Path, traces: dict[str, dict[str, np.ndarray]], designs) 
     axes.ravel()[0].legend(fontsize=7)
     for ax in axes.ravel()[len(designs) :]:
         ax.set_visible(False)
-    return _save(fig, root / "trajectories.png")
+    return _save(fig, root / f"trajectories{suffix}.png", scenario)
 
 
-def scatter(root: Path, episodes: list[dict], designs) -> str:
-    """Measured performance vs true welfare, one point per evaluation episode (learned)."""
+def scatter(root: Path, episodes: list[dict], designs, scenario: str, suffix: str = "") -> str:
+    """Measured performance vs true welfare, one point per evaluation episode (learned;
+    ``episodes``: one scenario's)."""
     fig = Figure(figsize=(6, 5))
     ax = fig.subplots()
     for design in designs:
@@ -88,11 +94,14 @@ def scatter(root: Path, episodes: list[dict], designs) -> str:
     ax.set_xlabel("true welfare")
     ax.set_ylabel("measured performance")
     ax.legend(fontsize=7)
-    return _save(fig, root / "scatter.png")
+    return _save(fig, root / f"scatter{suffix}.png", scenario)
 
 
-def bunching(root: Path, traces: dict[str, dict[str, np.ndarray]], designs) -> str:
-    """Distribution of counted measures around their targets (learned agents)."""
+def bunching(
+    root: Path, traces: dict[str, list[dict]], designs, scenario: str, suffix: str = ""
+) -> str:
+    """Distribution of counted measures around their targets (learned agents; ``traces`` as
+    in ``trajectories``)."""
     fig = Figure(figsize=(7, 4))
     ax = fig.subplots()
     centres = 0.5 * (DISTANCE_EDGES[1:] + DISTANCE_EDGES[:-1])
@@ -104,4 +113,4 @@ def bunching(root: Path, traces: dict[str, dict[str, np.ndarray]], designs) -> s
     ax.set_xlabel("measure - target (counted cells)")
     ax.set_ylabel("share of cells")
     ax.legend(fontsize=7)
-    return _save(fig, root / "bunching.png")
+    return _save(fig, root / f"bunching{suffix}.png", scenario)

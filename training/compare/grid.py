@@ -18,6 +18,20 @@ from typing import Any
 from target_gaming.envs.target_gaming import DESIGNS, SCENARIOS
 
 BASELINES = ("honest", "myopic_best_response")
+LEARNED = "learned"  # the agent name of a cell's trained locals in its tables
+FRESH = "fresh"  # the variant name of the unchanged (trained) world
+MAX_SEED = 2**32 - 1  # training and evaluation seeds are 32-bit
+# TrainConfig fields that every cell sets itself, and what a grid uses instead
+GRID_OWNED = {
+    "scenario": "use the grid field scenarios instead",
+    "design": "use the grid field designs instead",
+    "seed": "use the grid field seeds instead",
+    "centre_policy": "use the grid field centre_policy instead",
+    "eval_episodes": "use the grid field eval_episodes instead",
+    "mode": "a comparison trains the local agents (mode locals) in every cell; remove it",
+    "out": "each cell trains into runs/<design>/seed<k>/ under --out; remove it",
+}
+_TUPLES = ("designs", "seeds", "scenarios", "baselines")
 
 
 @dataclass(frozen=True)
@@ -37,23 +51,79 @@ class CompareConfig:
     baselines: tuple[str, ...] = BASELINES
 
     def __post_init__(self) -> None:
+        """The grid's own fields, their types and values; ``specs.check_grid`` goes on to
+        build every cell's training config, world and policies."""
         _check_names("designs", self.designs, DESIGNS)
         _check_names("scenarios", self.scenarios, SCENARIOS)
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            raise ValueError(f"seeds = {self.seeds!r}: give distinct integers, at least one")
-        if not 1 <= self.eval_episodes <= 10_000:
-            raise ValueError(f"eval_episodes = {self.eval_episodes!r} is not in [1, 10000]")
-        if "fresh" in self.held_out:
-            raise ValueError("held_out: the name 'fresh' is kept for the unchanged scenario")
+        if not _is_int(self.eval_seed_offset, 1, MAX_SEED):
+            _fail("eval_seed_offset", self.eval_seed_offset, f"an integer in [1, {MAX_SEED}]")
+        top = MAX_SEED - self.eval_seed_offset  # evaluation seeds are seed + offset
+        if not (
+            isinstance(self.seeds, tuple)
+            and self.seeds
+            and all(_is_int(s, 0, top) for s in self.seeds)
+            and len(set(self.seeds)) == len(self.seeds)
+        ):
+            _fail("seeds", self.seeds, f"a list of distinct integers in [0, {top}], at least one")
+        if not _is_int(self.eval_episodes, 1, 10_000):
+            _fail("eval_episodes", self.eval_episodes, "an integer in [1, 10000]")
+        if not isinstance(self.centre_policy, str) or not self.centre_policy:
+            _fail("centre_policy", self.centre_policy, "a scripted centre's name or a saved path")
+        if not (
+            isinstance(self.baselines, tuple)
+            and all(isinstance(b, str) and b for b in self.baselines)
+            and len(set(self.baselines)) == len(self.baselines)
+            and LEARNED not in self.baselines
+        ):
+            _fail(
+                "baselines",
+                self.baselines,
+                f"a list of distinct local policies (scripted names or saved paths), "
+                f"not {LEARNED!r}",
+            )
+        self._check_train()
+        self._check_held_out()
+
+    def _check_train(self) -> None:
+        if not isinstance(self.train, dict):
+            _fail("train", self.train, "a mapping of TrainConfig fields")
+        for name, instead in GRID_OWNED.items():
+            if name in self.train:
+                _fail(f"train.{name}", self.train[name], f"every cell sets it; {instead}")
+        for name in ("centre_reward", "local_policy"):
+            if name in self.train and not isinstance(self.train[name], str):
+                _fail(f"train.{name}", self.train[name], "a string")
+        if "overrides" in self.train and not isinstance(self.train["overrides"], dict):
+            _fail("train.overrides", self.train["overrides"], "a mapping of world config fields")
+
+    def _check_held_out(self) -> None:
+        if not isinstance(self.held_out, dict):
+            _fail("held_out", self.held_out, "a mapping of variant name -> world config fields")
+        for name, overrides in self.held_out.items():
+            if not isinstance(name, str) or not name or name == FRESH:
+                _fail("held_out", name, f"variant names are non-empty strings other than {FRESH!r}")
+            if not isinstance(overrides, dict):
+                _fail(f"held_out[{name!r}]", overrides, "a mapping of world config fields")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CompareConfig:
+        if not isinstance(data, dict):
+            raise ValueError(
+                f"a comparison grid is a JSON object of CompareConfig fields, "
+                f"not {type(data).__name__} {_short(data)}"
+            )
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown comparison field(s) {unknown}; allowed: {sorted(known)}")
-        tuples = ("designs", "seeds", "scenarios", "baselines")
-        return cls(**{k: tuple(v) if k in tuples else v for k, v in data.items()})
+        fixed = {}
+        for key, value in data.items():
+            if key in _TUPLES:
+                if not isinstance(value, (list, tuple)):
+                    _fail(key, value, "a list")
+                value = tuple(value)
+            fixed[key] = value
+        return cls(**fixed)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -73,10 +143,29 @@ class CompareConfig:
         return base / cell.design / f"seed{cell.seed}"
 
 
+def _fail(field_name: str, value: Any, allowed: str) -> None:
+    """The one form of a bad grid field's error: its name, its value, what is allowed."""
+    raise ValueError(f"comparison field {field_name} = {_short(value)} is not allowed: {allowed}")
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _is_int(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
 def _check_names(field_name: str, values: tuple[str, ...], known: dict) -> None:
-    bad = [v for v in values if v not in known]
-    if bad or not values:
-        raise ValueError(f"{field_name} = {values!r}: unknown {bad}; known: {', '.join(known)}")
+    if not isinstance(values, tuple) or not values:
+        _fail(field_name, values, f"a list of names, at least one, from: {', '.join(known)}")
+    bad = [v for v in values if not isinstance(v, str) or v not in known]
+    if bad or len(set(values)) != len(values):
+        raise ValueError(
+            f"comparison field {field_name} = {_short(values)}: unknown {bad} or repeated; "
+            f"known: {', '.join(known)}"
+        )
 
 
 @dataclass(frozen=True)
@@ -138,9 +227,12 @@ def load_config(path: Path) -> CompareConfig:
     """A custom grid from a JSON file with CompareConfig's fields."""
     try:
         data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueError(f"cannot read comparison config {path}: {err}") from err
-    return CompareConfig.from_dict(data)
+    try:
+        return CompareConfig.from_dict(data)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{path}: {err}") from err
 
 
 def grid_and_folder(

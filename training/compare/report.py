@@ -1,10 +1,12 @@
 """The comparison's summary table and Markdown report.
 
 ``summary.csv`` has one row per (scenario, design, seed, agent, variant): the
-mean over that cell's evaluation episodes of every metric. ``report.md``
-aggregates seeds per design with the interquartile mean and a bootstrap 95%
-interval (``target_gaming.training.compare.stats``), ranks designs, and gives the probability that
-each design improves on ``targets``.
+mean over that cell's evaluation episodes of every metric. ``report.md`` has a
+section per scenario (designs are compared within a world, never pooled across
+scenarios): it aggregates seeds per design with the interquartile mean and a
+bootstrap 95% interval (``target_gaming.training.compare.stats``), ranks designs,
+and gives the probability that each design improves on ``targets``. The table
+functions take one scenario's summary rows.
 """
 
 from __future__ import annotations
@@ -54,16 +56,20 @@ def write_summary(path: Path, summary: list[dict]) -> None:
 
 
 def _values(summary, design, metric, agent="learned", variant="fresh", scenario=None):
-    return np.array(
-        [
-            r[metric]
-            for r in summary
-            if r["design"] == design
-            and r["agent"] == agent
-            and r["variant"] == variant
-            and (scenario is None or r["scenario"] == scenario)
-        ]
-    )
+    """Per-seed values of one design, agent and variant, from one scenario's rows (or
+    ``scenario``'s rows of a longer summary): values of different worlds never pool."""
+    rows = [
+        r
+        for r in summary
+        if r["design"] == design
+        and r["agent"] == agent
+        and r["variant"] == variant
+        and (scenario is None or r["scenario"] == scenario)
+    ]
+    worlds = sorted({r["scenario"] for r in rows})
+    if len(worlds) > 1:
+        raise ValueError(f"{design}/{metric}: rows of scenarios {worlds} would pool; pick one")
+    return np.array([r[metric] for r in rows])
 
 
 def _fmt(interval: tuple[float, float, float]) -> str:
@@ -141,40 +147,53 @@ def separations(summary, designs, agent="learned", variant="fresh") -> list[str]
 
 def write_report(
     root: Path,
-    summary: list[dict],
-    designs: list[str],
+    sections: list[tuple[str, list[dict], list[str], list[str]]],
     variants: list[str],
     agents: list[str],
     header: list[str],
-    figures: list[str],
 ) -> Path:
-    """``report.md`` in ``root``: tables per agent and variant, rankings, improvement odds."""
+    """``report.md`` in ``root``: per scenario (``sections``: scenario, its summary rows, its
+    designs, its figures), tables per agent and variant, rankings, improvement odds."""
     lines = ["# Reward-design comparison", "", *header, ""]
-    lines += ["## Every design, fresh seeds", ""]
+    if len(sections) > 1:
+        lines += [
+            "Each scenario is its own world: designs are compared within a scenario, "
+            "never pooled across scenarios.",
+            "",
+        ]
+    for scenario, summary, designs, figures in sections:
+        lines += [f"## Scenario `{scenario}`", ""]
+        lines += _scenario_section(summary, designs, variants, agents, figures)
+    path = root / "report.md"
+    write_text(path, "\n".join(lines))
+    return path
+
+
+def _scenario_section(summary, designs, variants, agents, figures) -> list[str]:
+    """One scenario's part of the report (``summary``: that scenario's rows only)."""
+    lines = ["### Every design, fresh seeds", ""]
     lines += [
         "Learned local agents beside the scripted baselines under the same conditions: "
         "interquartile mean over seeds [95% bootstrap interval].",
         "",
     ]
     lines += metric_table(summary, designs, agents, "fresh") + [""]
-    lines += ["### Ranking of designs (learned agents)", ""] + rankings(summary, designs) + [""]
+    lines += ["#### Ranking of designs (learned agents)", ""] + rankings(summary, designs) + [""]
     lines += [
         "Perverse outcomes: " + ", ".join(f"`{m}`" for m in PERVERSE) + " (lower is better; "
         "each design's rank on each, averaged).",
         "",
     ]
-    lines += [f"### Probability of improving on `{BASE_DESIGN}`", ""]
+    lines += [f"#### Probability of improving on `{BASE_DESIGN}`", ""]
     lines += ["Over pairs of seeds, with a bootstrap 95% interval.", ""]
     lines += improvement_table(summary, designs) + [""]
-    lines += ["### Separated designs (95% intervals do not overlap)", ""]
+    lines += ["#### Separated designs (95% intervals do not overlap)", ""]
     lines += separations(summary, designs) + [""]
     for variant in variants:
         if variant == "fresh":
             continue
-        lines += [f"## Every design, held-out variant `{variant}` (never seen in training)", ""]
+        lines += [f"### Every design, held-out variant `{variant}` (never seen in training)", ""]
         lines += metric_table(summary, designs, agents, variant) + [""]
     if figures:
-        lines += ["## Figures", ""] + [f"![{name}]({name})" for name in figures] + [""]
-    path = root / "report.md"
-    write_text(path, "\n".join(lines))
-    return path
+        lines += ["### Figures", ""] + [f"![{name}]({name})" for name in figures] + [""]
+    return lines
