@@ -114,6 +114,37 @@ def test_a_killed_comparison_resumes_without_redoing_finished_cells(tmp_path):
     assert "from an earlier run" in (out / "report.md").read_text()
 
 
+@pytest.mark.slow
+def test_a_two_scenario_grid_with_train_overrides_is_trained_and_reported_per_scenario(tmp_path):
+    grid = {
+        **TINY,
+        "scenarios": ["whitehall", "jug_2"],
+        "train": {**TINY["train"], "overrides": {"n_localities": 4}, "centre_reward": "welfare"},
+        "eval_episodes": 2,
+        "baselines": ["honest"],
+    }
+    config = CompareConfig.from_dict(grid)
+    report = run_comparison(config, tmp_path, workers=2, progress=False).read_text()
+    for scenario in grid["scenarios"]:
+        for design in TINY["designs"]:
+            for seed in TINY["seeds"]:
+                cell = tmp_path / "runs" / scenario / design / f"seed{seed}"
+                trained = json.loads((cell / "config.json").read_text())
+                assert trained["overrides"] == {"n_localities": 4}
+                assert trained["centre_reward"] == "welfare"
+                assert json.loads((cell / "done.json").read_text())["files"]
+        for name in ("intervals", "trajectories", "scatter", "bunching"):
+            assert (tmp_path / f"{name}-{scenario}.png").stat().st_size > 0
+    with open(tmp_path / "summary.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 2 * 2 * 2 * 2 * 2  # scenarios x designs x seeds x agents x variants
+    assert [r["scenario"] for r in rows] == sorted(r["scenario"] for r in rows)
+    sections = report.split("## Scenario `")[1:]
+    assert [s.split("`")[0] for s in sections] == ["whitehall", "jug_2"]
+    for section in sections:
+        assert "Ranking" in section and "Probability of improving on `targets`" in section
+
+
 def test_a_different_grid_in_the_same_folder_is_refused(tmp_path):
     (tmp_path / "comparison.json").write_text(json.dumps({"designs": ["linear"]}))
     with pytest.raises(ValueError, match="different comparison"):
