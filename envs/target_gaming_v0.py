@@ -36,7 +36,8 @@ centre_reward="political", max_cycles=None, render_mode=None, **overrides)``
 - ``design``: the reward design (``target_gaming.envs.target_gaming.DESIGNS``), see Rewards.
 - ``centre_reward``: ``political`` or ``welfare``, see Rewards.
 - ``max_cycles``: episode length in steps (quarters); sets the config field
-  ``horizon`` (default 40).
+  ``horizon`` (default 40), which must be at least ``review_period`` (default 4;
+  ``max_cycles=2, review_period=2`` for a shorter episode).
 - ``render_mode``: ``None``, ``"human"`` (prints the ansi table), ``"ansi"`` or
   ``"rgb_array"``.
 - ``**overrides``: any field of ``target_gaming.envs.target_gaming.WorldConfig``, for example

@@ -20,8 +20,8 @@ def configs(draw):
         n_localities=draw(st.integers(2, 7)),
         agency_mode=draw(st.sampled_from(["unitary", "per_domain"])),
         centre_mode=draw(st.sampled_from(["coordinated", "departments"])),
-        horizon=draw(st.integers(1, 12)),
-        review_period=draw(st.integers(1, 5)),
+        horizon=(horizon := draw(st.integers(1, 12))),
+        review_period=draw(st.integers(1, min(5, horizon))),  # valid: at most the horizon
         heterogeneity=draw(st.floats(0.0, 1.5)),
         locality_types=draw(st.integers(1, 2)),
         alpha=draw(st.floats(0.0, 1.0)),

@@ -95,7 +95,7 @@ def test_non_numeric_action_is_refused():
 
 
 def test_step_after_the_episode_or_before_reset_is_refused():
-    env = target_gaming_v0.parallel_env(max_cycles=1)
+    env = target_gaming_v0.parallel_env(max_cycles=1, review_period=1)
     with pytest.raises(RuntimeError, match="reset"):
         env.step({})
     env.reset(seed=0)
@@ -120,3 +120,21 @@ def test_out_of_range_finite_actions_are_clipped_not_refused():
         assert all(np.isfinite(o).all() for o in obs.values())
         assert all(np.isfinite(r) for r in rewards.values())
     assert np.isfinite(env.state()).all()
+
+
+def test_a_review_period_longer_than_the_horizon_is_refused_naming_both_fields():
+    with pytest.raises(ValueError, match=r"'review_period' = 9 .*at most horizon = 8"):
+        WorldConfig(horizon=8, review_period=9)
+    with pytest.raises(ValueError, match="review_period.*horizon = 2"):
+        target_gaming_v0.parallel_env(max_cycles=2)  # the default review period is 4
+    assert WorldConfig(horizon=8, review_period=8).review_period == 8  # one review: allowed
+    target_gaming_v0.parallel_env(max_cycles=2, review_period=2)
+
+
+@pytest.mark.parametrize("container", [list, tuple])
+def test_actions_in_a_list_instead_of_a_dict_are_refused_saying_what_is_expected(container):
+    env = target_gaming_v0.parallel_env()
+    env.reset(seed=0)
+    acts = container(_actions(env).values())
+    with pytest.raises(ValueError, match=rf"must be a dict .*got a {container.__name__}"):
+        env.step(acts)

@@ -197,8 +197,8 @@ class WorldConfig:
 
     def __post_init__(self) -> None:
         check_ranges(None, self, _RANGES)
+        self._check_names()  # first: the pairs' checks count the domains
         self._check_pairs()
-        self._check_names()
         self._check_vectors()
 
     def _check_pairs(self) -> None:
@@ -214,6 +214,13 @@ class WorldConfig:
                 "target_default",
                 self.target_default,
                 f"within [target_min, target_max] = [{self.target_min}, {self.target_max}]",
+            )
+        if self.review_period > self.horizon:  # else no review, audit or new target ever
+            _fail(
+                "review_period",
+                self.review_period,
+                f"at most horizon = {self.horizon}: no review would happen in an episode "
+                "(set review_period <= horizon)",
             )
         if self.basket_size > self.n_domains:
             _fail("basket_size", self.basket_size, f"at most the {self.n_domains} domains")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import gymnasium
@@ -185,6 +185,11 @@ class TargetGamingEnv(ParallelEnv):
         return self._checked_action_arrays(actions)
 
     def _checked_action_arrays(self, actions: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        if not isinstance(actions, Mapping):
+            raise ValueError(
+                f"actions must be a dict of agent name -> action naming every live agent, "
+                f"got a {type(actions).__name__}; live agents are {self.agents}"
+            )
         missing = [a for a in self.agents if a not in actions]
         unknown = [a for a in actions if a not in self._layouts]
         if missing or unknown:
