@@ -13,24 +13,41 @@ with PPO (``training/sb3/train.py``; flags and JSON fields of ``TrainConfig``), 
 with ``--backend rllib``, both jointly on Ray RLlib (``training/rllib/train.py``).
 
 This module only parses the command line and calls the modules that do the work.
+A bad input gets one line on stderr, ``target-gaming <command>: error: <what is
+wrong>``, and exit status 2: a bad flag, a validation error (any ``ValueError``,
+``training/errors.py``'s ``UserError`` among them), or a file system fault on a path
+(missing, a folder, read-only, full). Ctrl-C prints one line saying how to continue
+and exits 130. Any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from pathlib import Path
 
 from target_gaming.agents import CENTRE_POLICIES, LOCAL_POLICIES
 from target_gaming.envs.target_gaming import DESIGNS, SCENARIOS
 
-from .config import add_train_arguments, config_from_args, parse_assignment
+from .config import add_train_arguments, config_from_args, int_in, parse_assignment
+from .errors import check_out_folder
 from .evaluation.rollout import RolloutSpec, rollout_grid
 from .evaluation.tables import ROLLOUT_METRICS, metrics_table, write_episodes
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors in one line (the usage is in --help)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+SEED = int_in(0, 2**32 - 1)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="target-gaming", description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="target-gaming", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     roll = sub.add_parser("rollout", help="run scripted policies and print the metrics table")
     roll.add_argument("--scenario", default="whitehall", choices=sorted(SCENARIOS))
@@ -58,8 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     roll.add_argument("--centre-reward", default="political", choices=["political", "welfare"])
     roll.add_argument("--render", action="store_true", help="print the first episode's frames")
-    roll.add_argument("--episodes", type=int, default=32)
-    roll.add_argument("--seed", type=int, default=0)
+    roll.add_argument("--episodes", type=int_in(1, 100_000), default=32)
+    roll.add_argument("--seed", type=SEED, default=0)
     roll.add_argument("--all-metrics", action="store_true", help="print every metric")
     roll.add_argument("--out", type=Path, help="folder for metrics.txt and episodes.csv")
     roll.add_argument(
@@ -99,6 +116,8 @@ def _command(argv_used: list[str] | None) -> str:
 
 
 def _run_rollout(args: argparse.Namespace, argv_used: list[str] | None) -> int:
+    if args.out is not None:
+        check_out_folder(args.out)  # before the episodes, not after
     designs = list(DESIGNS) if args.design == "all" else args.design.split(",")
     policies = list(LOCAL_POLICIES) if args.policy == "all" else args.policy.split(",")
     base = RolloutSpec(
@@ -162,6 +181,8 @@ def _run_compare(args: argparse.Namespace, argv_used: list[str] | None) -> int:
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    args.run_folder = config.out  # for the line printed on Ctrl-C
     if args.backend == "rllib":
         from .rllib.train import RLlibSettings, train_rllib  # Ray is imported only here
 
@@ -170,33 +191,80 @@ def _run_train(args: argparse.Namespace) -> int:
             args.address,
             0 if args.env_runners is None else args.env_runners,
         )
-        result = train_rllib(config_from_args(args), settings, resume=args.resume)
+        result = train_rllib(config, settings, resume=args.resume)
     else:
         given = [f for f in ("num_cpus", "address", "env_runners") if getattr(args, f) is not None]
         if given:
             raise ValueError(f"--{given[0].replace('_', '-')} applies to --backend rllib only")
         from .sb3.train import train  # torch and SB3 are imported only to train
 
-        result = train(config_from_args(args), resume=args.resume)
+        result = train(config, resume=args.resume)
     written = ", ".join(p.name for p in sorted(result.run.root.glob("*.*")))
     print(f"wrote {result.run.root}: {written}")
     return 0
 
 
+# file system faults on a path that the user can fix: one line, not a traceback
+USER_ERRNOS = {
+    errno.ENOENT,
+    errno.EISDIR,
+    errno.ENOTDIR,
+    errno.EEXIST,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EROFS,
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.ENAMETOOLONG,
+}
+INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command ended by Ctrl-C
+
+
+def _one_line(text: str) -> str:
+    return "; ".join(line.strip() for line in str(text).splitlines() if line.strip())
+
+
+def _os_message(err: OSError, args: argparse.Namespace) -> str:
+    reason = err.strerror or str(err)
+    if err.filename is not None:
+        paths = " -> ".join(str(p) for p in (err.filename, err.filename2) if p is not None)
+        return f"{paths}: {reason}"
+    out = getattr(args, "run_folder", None) or getattr(args, "out", None)
+    return f"{reason} (while writing under {out})" if out else reason
+
+
+def _interrupted(args: argparse.Namespace) -> str:
+    if args.command == "train":
+        out = getattr(args, "run_folder", None)
+        if out is None:
+            return "interrupted before the run started; nothing was written"
+        return (
+            f"interrupted; the checkpoints in {out} are kept: continue with "
+            f"`target-gaming train --resume --out {out}`"
+        )
+    if args.command == "compare":
+        return "interrupted; finished cells are kept: rerun the same command to continue"
+    return "interrupted; nothing was written"
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; bad input gets one line and exit status 2 (see the module docstring)."""
     parser = _parser()
     args = parser.parse_args(argv)
+    run = {"rollout": _run_rollout, "compare": _run_compare}.get(args.command)
     try:
-        if args.command == "rollout":
-            return _run_rollout(args, argv)
-        if args.command == "compare":
-            return _run_compare(args, argv)
-        if args.command == "train":
-            return _run_train(args)
+        return run(args, argv) if run is not None else _run_train(args)
+    except KeyboardInterrupt:
+        print(f"target-gaming {args.command}: {_interrupted(args)}", file=sys.stderr)
+        return INTERRUPTED
     except ValueError as err:
-        print(f"target-gaming: error: {err}", file=sys.stderr)
-        return 2
-    return 1
+        message = _one_line(err)
+    except OSError as err:
+        if err.errno not in USER_ERRNOS:
+            raise  # not a fault of a path the user named: a bug, with its traceback
+        message = _one_line(_os_message(err, args))
+    print(f"target-gaming {args.command}: error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -17,13 +17,22 @@ import argparse
 import ast
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from target_gaming.agents import CENTRE_POLICIES, LOCAL_POLICIES
 from target_gaming.envs.target_gaming import CENTRE_REWARDS, DESIGNS, SCENARIOS, make_config
-from target_gaming.envs.target_gaming.config import check_known, check_number, check_ranges, fail
+from target_gaming.envs.target_gaming.config import (
+    check_known,
+    check_number,
+    check_ranges,
+    fail,
+    is_number,
+)
+
+from .errors import UserError, read_json_object
 
 MODES = ("locals", "centre", "two_level")
 
@@ -157,8 +166,9 @@ class TrainConfig:
             ("centre_reward", CENTRE_REWARDS),
             ("mode", MODES),
         ):
-            if getattr(self, name) not in known:
-                fail(own, name, getattr(self, name), f"one of {', '.join(known)}")
+            value = getattr(self, name)
+            if not isinstance(value, str) or value not in known:
+                fail(own, name, value, f"one of {', '.join(known)}")
         for name, known in (("centre_policy", CENTRE_POLICIES), ("local_policy", LOCAL_POLICIES)):
             value = getattr(self, name)
             if not isinstance(value, str) or not (value in known or value.endswith(".zip")):
@@ -216,12 +226,14 @@ class TrainConfig:
         return {"ppo": PPOConfig(), "centre_ppo": CENTRE_PPO}
 
     @classmethod
-    def from_json(cls, path: str | Path) -> TrainConfig:
+    def from_json(cls, path: str | Path, what: str = "config") -> TrainConfig:
+        """The config in a JSON file; every failure names the file (``what`` says what it
+        is: ``"--config"``, ``"the run's config"``)."""
+        data = read_json_object(path, what, "TrainConfig fields")
         try:
-            data = json.loads(Path(path).read_text())
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path} is not valid JSON: {err}") from err
-        return cls.from_dict(data)
+            return cls.from_dict(data)
+        except ValueError as err:
+            raise UserError(f"{what} {path}: {err}") from err
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (tuples as lists)."""
@@ -281,11 +293,31 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+def int_in(low: int, high: int) -> Callable[[str], int]:
+    """An argparse ``type``: an integer in [low, high], else the flag's one-line error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not is_number(value, low, high, integer=True, numpy=False):
+            raise argparse.ArgumentTypeError(
+                f"{value} is not allowed: an integer in [{low}, {high}]"
+            )
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``target-gaming train``; each overrides --config's value."""
     parser.add_argument("--config", type=Path, help="a JSON file of TrainConfig fields")
     for name, kind in _FLAGS.items():
         flags = ["--" + name.replace("_", "-")] + (["--centre"] if name == "centre_policy" else [])
+        if kind is int:  # the range is checked as the flag is read, naming the flag
+            kind = int_in(*_TRAIN_RANGES[name][:2])
         parser.add_argument(*flags, dest=name, type=kind, default=None, help=_FLAG_HELP.get(name))
     for name in ("ppo", "centre_ppo"):
         parser.add_argument(
@@ -316,21 +348,47 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """Defaults, then --config (or, with --resume, the run's config.json), then flags."""
+    """Defaults, then --config (or, with --resume, the run's config.json), then flags.
+
+    ``--resume`` without ``--config`` needs a run in the folder (``--out``, default
+    runs/train): a folder without one is refused, not started afresh. An error in the file
+    names it; one from a flag names the field.
+    """
     data: dict[str, Any] = {}
-    stored = Path(args.out or TrainConfig.out) / "config.json"
-    source = args.config if args.config is not None else stored if args.resume else None
-    if source is not None and (args.config is not None or stored.exists()):
-        try:
-            data = json.loads(Path(source).read_text())
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{source} is not valid JSON: {err}") from err
-    if not isinstance(data, dict):
-        raise ValueError(f"{source} must hold a JSON object of TrainConfig fields")
+    folder = Path(args.out or TrainConfig.out)
+    source, what = None, "--config"
+    if args.config is not None:
+        source = args.config
+    elif args.resume:
+        source, what = folder / "config.json", "the run's config"
+        if not source.is_file():
+            raise UserError(
+                f"--resume: {folder} holds no run (no config.json); "
+                "drop --resume to start a new run there"
+            )
+    if source is not None:
+        data = read_json_object(source, what, "TrainConfig fields")
+    given = dict(data)
     data.update({n: getattr(args, n) for n in _FLAGS if getattr(args, n) is not None})
     for name in ("ppo", "centre_ppo", "overrides"):
         if getattr(args, name):
-            data[name] = {**data.get(name, {}), **dict(getattr(args, name))}
+            base = data.get(name, {})
+            if isinstance(base, dict):  # else the file's bad value is refused below
+                data[name] = {**base, **dict(getattr(args, name))}
     if args.progress_bar is not None:
         data["progress_bar"] = args.progress_bar
-    return TrainConfig.from_dict(data)
+    try:
+        return TrainConfig.from_dict(data)
+    except ValueError as err:
+        if source is not None and _same_error(given, err):  # the file's own error
+            raise UserError(f"{what} {source}: {err}") from err
+        raise
+
+
+def _same_error(data: dict[str, Any], err: ValueError) -> bool:
+    """Whether ``data`` alone fails as the merged config did (so the file is at fault)."""
+    try:
+        TrainConfig.from_dict(data)
+    except ValueError as own:
+        return str(own) == str(err)
+    return False

@@ -13,7 +13,9 @@ atomically (``training/io.py``): a checkpoint appears whole or not at all, so af
 a crash every ``.zip`` in ``checkpoints/`` is complete and the latest one per role
 is where a resumed run picks up.
 
-``prepare_run`` checks the folder against ``resume`` for both backends;
+``check_run_folder`` checks the folder against ``resume`` for both backends, writing
+nothing (a trainer checks everything else it can before ``prepare_run`` writes
+config.json, so a refused command leaves the folder as it was);
 ``derived_seed`` draws every seed of a run from its config's seed;
 ``evaluate_policies`` and ``write_evaluation`` are the final evaluation both
 trainers end with.
@@ -29,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import TrainConfig
+from .errors import UserError, check_out_folder
 from .evaluation.rollout import RolloutSpec, rollout
 from .evaluation.tables import metrics_table, write_episodes
 from .io import write_text
@@ -86,30 +89,48 @@ def _check_role(role: str) -> str:
     return role
 
 
+def check_run_folder(config: TrainConfig, resume: bool, rllib: bool = False) -> RunDir:
+    """Check the out folder against ``resume``, writing nothing: a new run needs a folder
+    that can be written and holds no run; ``resume`` needs the run, with the same config
+    (``progress_bar`` aside, and ``out``: a run's folder may be moved) and, for RLlib, its
+    rllib.json."""
+    run = RunDir(config.out)
+    check_out_folder(run.root)
+    if run.config.exists():
+        if not resume:
+            raise UserError(
+                f"{run.root} already holds a run (config.json): pass --resume to continue it, "
+                "or choose another --out"
+            )
+        if rllib and not (run.root / "rllib.json").exists():
+            raise UserError(f"{run.root} holds an sb3 run (no rllib.json): resume it with sb3")
+        stored = TrainConfig.from_json(run.config, "the run's config").to_dict()
+        given = config.to_dict()
+        changed = [k for k in given if k not in _FREE and stored.get(k) != given[k]]
+        if changed:
+            raise UserError(
+                f"resume must use the run's own config ({run.config}); changed fields: {changed}"
+            )
+    elif resume:
+        raise UserError(
+            f"--resume: {run.root} holds no run (no config.json); "
+            "drop --resume to start a new run there"
+        )
+    return run
+
+
+_FREE = ("progress_bar", "out")  # fields a resumed run may change
+
+
 def prepare_run(config: TrainConfig, resume: bool, rllib_record: dict | None = None) -> RunDir:
-    """Check the out folder against ``resume``; write config.json for a new run.
+    """``check_run_folder``, then write config.json for a new run.
 
     ``rllib_record`` (the RLlib backend's settings and budget) is written as rllib.json
     at every start; it marks an RLlib run, so resuming one with RLlib needs it.
     """
-    run = RunDir(config.out)
+    run = check_run_folder(config, resume, rllib=rllib_record is not None)
     meta = run.root / "rllib.json"
-    if run.config.exists():
-        if not resume:
-            raise ValueError(
-                f"{run.root} already holds a run (config.json): pass --resume to continue it, "
-                "or choose another --out"
-            )
-        if rllib_record is not None and not meta.exists():
-            raise ValueError(f"{run.root} holds an sb3 run (no rllib.json): resume it with sb3")
-        stored = TrainConfig.from_json(run.config).to_dict()
-        given = config.to_dict()
-        changed = [k for k in given if k != "progress_bar" and stored.get(k) != given[k]]
-        if changed:
-            raise ValueError(
-                f"resume must use the run's own config ({run.config}); changed fields: {changed}"
-            )
-    else:
+    if not run.config.exists():
         write_text(run.config, config.to_json())
     if rllib_record is not None:
         write_text(meta, json.dumps(rllib_record, indent=2) + "\n")

@@ -58,7 +58,12 @@ def load_rllib(path: str | Path, world: World, role: str = "local", seed: int = 
         raise ValueError(
             f"loading {path} needs Ray RLlib: pip install '.[ray]' (the ray extra)"
         ) from err
-    module = RLModule.from_checkpoint(str(Path(path).resolve()))
+    if not Path(path).is_dir():
+        raise ValueError(f"{path} is not a saved RLlib module (a .rllib folder)")
+    try:
+        module = RLModule.from_checkpoint(str(Path(path).resolve()))
+    except (OSError, ValueError, KeyError, EOFError, RuntimeError) as err:  # a damaged folder
+        raise ValueError(f"{path} is not a readable saved RLlib module: {err}") from err
     module.eval()
     return RLlibPolicy(module, world, role, name=Path(path).name)
 

@@ -39,7 +39,14 @@ from pathlib import Path
 from ..cluster import ray_session
 from ..config import TrainConfig
 from ..io import write_csv, write_folder
-from ..runs import RunDir, derived_seed, evaluate_policies, prepare_run, write_evaluation
+from ..runs import (
+    RunDir,
+    check_run_folder,
+    derived_seed,
+    evaluate_policies,
+    prepare_run,
+    write_evaluation,
+)
 from .config import (
     CURVE_METRICS,
     ROLES,
@@ -169,13 +176,16 @@ def train_rllib(
             f"mode = {config.mode!r}: the rllib backend trains the centre and the locals "
             "jointly; --mode (and the centre and local policies of its stages) is sb3's"
         )
-    run = prepare_run(config, resume, rllib_record(config, settings))
+    # nothing is written until Ray has started and the algorithm is built: a refused
+    # command (a folder, an address, a setting) leaves the folder as it was
+    run = check_run_folder(config, resume, rllib=True)
     import torch
 
     torch.set_num_threads(config.torch_threads)
     with ray_session(settings.address, settings.num_cpus):
         algo, done = build_algorithm(config, settings, run, log)
         try:
+            prepare_run(config, resume, rllib_record(config, settings))
             rows = _train_loop(algo, config, run, done, log, on_iteration)
             export_modules(algo, run)
         finally:

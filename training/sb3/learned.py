@@ -20,6 +20,8 @@ from target_gaming.agents import register_loader
 from target_gaming.agents.base import check_saved_spaces
 from target_gaming.envs.target_gaming import World
 
+from .checkpoints import verify_model
+
 
 class LearnedPolicy:
     """A trained model acting for ``role`` of ``world``: deterministic, in [0, 1]."""
@@ -42,7 +44,9 @@ class LearnedPolicy:
 
 
 def load_learned(path: str | Path, world: World, role: str = "local", seed: int = 0):
-    """Load a PPO model saved by ``target-gaming train`` as a policy for ``role``."""
+    """Load a PPO model saved by ``target-gaming train`` as a policy for ``role``; a file
+    that is not a whole SB3 model (truncated, say) is refused, naming it, before SB3 reads it."""
+    verify_model(path)
     model = PPO.load(str(path), device="cpu")
     return LearnedPolicy(model, world, role, name=Path(path).name)
 

@@ -24,7 +24,10 @@ frozen learned opponent acts deterministically. Every stage seeds everything
 the learner's timestep count, so a config and seed give identical parameters.
 ``resume`` continues a killed run from each learner's latest checkpoint to the
 same total timesteps; a resumed stage is not bit-identical to an uninterrupted
-one (the env restarts its episodes), but no checkpoint is lost.
+one (the env restarts its episodes), but no checkpoint is lost. A damaged
+checkpoint (truncated, say) is set aside and the learner falls back to its newest
+good one (``training/sb3/checkpoints.py``); a final model is never replaced by
+bytes that were not verified.
 """
 
 from __future__ import annotations
@@ -43,9 +46,17 @@ from target_gaming.envs.target_gaming import World, make_config
 
 from ..config import TrainConfig
 from ..io import write_bytes
-from ..runs import RunDir, derived_seed, evaluate_policies, prepare_run, write_evaluation
+from ..runs import (
+    RunDir,
+    check_run_folder,
+    derived_seed,
+    evaluate_policies,
+    prepare_run,
+    write_evaluation,
+)
 from .callbacks import CheckpointCallback, EpisodeMetricsCallback, save_model_atomic
 from .centre_env import CentreVecEnv
+from .checkpoints import set_aside_damaged, verify_model
 from .vec_env import LocalVecEnv
 
 OTHER = {"local": "centre", "centre": "local"}
@@ -100,6 +111,15 @@ def plan_stages(config: TrainConfig) -> list[Stage]:
 def build_world(config: TrainConfig) -> World:
     world_config = make_config(config.scenario, **config.overrides)
     return World(world_config, config.design, config.centre_reward)
+
+
+def check_opponents(config: TrainConfig) -> None:
+    """Load every scripted or saved opponent the run's stages name, as they will be loaded
+    (a missing, damaged or mismatched saved policy is refused before the run starts)."""
+    world = build_world(config)
+    for stage in plan_stages(config):
+        if stage.opponent is not None:
+            load_policy(stage.opponent, world, OTHER[stage.role])
 
 
 def make_env(config: TrainConfig, role: str, opponent: str, seed: int) -> VecEnv:
@@ -196,15 +216,27 @@ def train(
     callbacks: Sequence[BaseCallback] = (),
     log: Callable[[str], None] = print,
 ) -> TrainResult:
-    """Run every stage, save the final models, evaluate them; see the module docstring."""
+    """Run every stage, save the final models, evaluate them; see the module docstring.
+
+    Everything is checked before anything is written (the config, the folder, every
+    scripted or saved opponent the stages name); a resumed run starts from verified
+    checkpoints (``set_aside_damaged``), and a final model is written only from bytes
+    just verified."""
+    check_run_folder(config, resume)
+    check_opponents(config)
     run = prepare_run(config, resume)
+    set_aside_damaged(run, config.roles, log)
     torch.set_num_threads(config.torch_threads)
     for stage in plan_stages(config):
         run_stage(config, run, stage, callbacks, log)
     timesteps = {}
     for role in config.roles:
         timesteps[role], path = run.latest(role)
-        write_bytes(run.policy(role), path.read_bytes())
+        data = path.read_bytes()
+        verify_model(data, str(path))
+        final = run.policy(role)
+        if not (final.is_file() and final.read_bytes() == data):
+            write_bytes(final, data)
     rows = evaluate(config, run)
     write_evaluation(run, rows, log)
     return TrainResult(run, timesteps, rows)
