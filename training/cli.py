@@ -171,7 +171,7 @@ def _run_compare(args: argparse.Namespace, argv_used: list[str] | None) -> int:
         )
     except KeyboardInterrupt:
         print(
-            f"target-gaming: compare interrupted; finished cells are kept in {out}: "
+            f"target-gaming compare: interrupted; finished cells are kept in {out}: "
             "rerun the same command to resume (it skips them)",
             file=sys.stderr,
         )
