@@ -399,7 +399,13 @@ def _start_with_workers(tmp_path: Path) -> tuple[subprocess.Popen, list[int], Pa
     cmd = [sys.executable, "-m", "target_gaming.training.cli", "compare", "--config", str(grid)]
     cmd += ["--out", str(out), "--workers", "2", "--no-progress"]
     proc = subprocess.Popen(
-        cmd, cwd=ROOT, start_new_session=True, stderr=subprocess.PIPE, text=True
+        cmd,
+        cwd=ROOT,
+        start_new_session=True,
+        stderr=subprocess.PIPE,
+        text=True,
+        # Ctrl-C as a terminal gives it, even where the tests run with SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 120
     workers: list[int] = []

@@ -178,14 +178,26 @@ def _interrupt(command: list[str], ready, timeout: float = 120) -> subprocess.Co
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},  # lines arrive as printed
+        preexec_fn=_default_sigint,
     )
-    deadline = time.monotonic() + timeout
-    for line in process.stdout:
-        if ready(line) or time.monotonic() > deadline:
-            break
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=timeout)
+    try:
+        deadline = time.monotonic() + timeout
+        for line in process.stdout:
+            if ready(line) or time.monotonic() > deadline:
+                break
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:  # it did not stop: leave nothing running
+            process.kill()
+            process.wait()
     return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def _default_sigint() -> None:
+    """In the child: Ctrl-C as a terminal gives it, even where the tests run with SIGINT
+    ignored (a background job), which Python would otherwise keep ignoring."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_ctrl_c_during_rollout_prints_one_line_and_exits_130():

@@ -44,9 +44,9 @@ def train_config(config: CompareConfig, cell: Cell, out: str | Path = "runs/cell
 
 
 def centre_params(trained: TrainConfig) -> dict[str, Any]:
-    """The parameters of the centre the cell trained under (none unless TrainConfig has
-    them)."""
-    return dict(getattr(trained, "centre_params", None) or {})
+    """The parameters of the centre the cell trained under: none, as training runs its
+    centre policy with its defaults (``TrainConfig`` has no centre parameters)."""
+    return {}
 
 
 def eval_specs(
