@@ -229,3 +229,20 @@ def test_ctrl_c_of_a_real_train_prints_the_resume_command_and_exits_130(tmp_path
         f"continue with `target-gaming train --resume --out {out}`"
     ]
     assert all(verify_model(p) == s for s, p in run.list_checkpoints("local"))
+
+
+def test_ctrl_c_during_a_checkpoint_save_waits_for_the_checkpoint(tmp_path):
+    """torch's zip writer turns an interrupt inside it into a RuntimeError: the save holds
+    the interrupt back, writes the checkpoint whole, then raises KeyboardInterrupt."""
+    from target_gaming.training.sb3.callbacks import save_model_atomic
+
+    class Model:
+        def save(self, buffer):
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C in the middle of the save
+            buffer.write(b"model bytes")
+
+    path = tmp_path / "checkpoint.zip"
+    with pytest.raises(KeyboardInterrupt):
+        save_model_atomic(Model(), path)
+    assert path.read_bytes() == b"model bytes"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

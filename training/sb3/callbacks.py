@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import signal
+import threading
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +32,37 @@ LOGGED_METRICS = (
 
 
 def save_model_atomic(model: BaseAlgorithm, path: Path) -> Path:
-    """``model.save`` to a temporary file, then an atomic rename onto ``path``."""
-    buffer = io.BytesIO()
-    model.save(buffer)
-    write_bytes(path, buffer.getvalue())
+    """``model.save`` to a temporary file, then an atomic rename onto ``path``.
+
+    A Ctrl-C that arrives during the save waits until the checkpoint is written: torch's
+    zip writer turns an interrupt inside it into a RuntimeError, which would hide the
+    interrupt behind a traceback.
+    """
+    with _interrupt_after():
+        buffer = io.BytesIO()
+        model.save(buffer)
+        write_bytes(path, buffer.getvalue())
     return path
+
+
+@contextmanager
+def _interrupt_after():
+    """Hold back SIGINT inside the block and raise KeyboardInterrupt after it, if one came
+    (only in the main thread, where Python handles signals)."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):  # signals go elsewhere, or SIGINT is ignored or handled by someone else
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 class EpisodeMetricsCallback(BaseCallback):
