@@ -35,17 +35,12 @@ from target_gaming.training.compare.report import _values
 from target_gaming.training.compare.run import LOCK, folder_lock, run_comparison
 from target_gaming.training.compare.specs import check_grid, eval_specs, train_config
 from target_gaming.training.compare.stats import iqm_interval
+from tests.test_compare import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
+# the tiny grid of test_compare, with fewer evaluations
 SMALL = {
-    "designs": ["targets", "audited_targets"],
-    "seeds": [0, 1],
-    "train": {
-        "timesteps": 2048,
-        "n_envs": 8,
-        "checkpoint_every": 1024,
-        "ppo": {"n_steps": 32, "batch_size": 256, "n_epochs": 1},
-    },
+    **TINY,
     "eval_episodes": 2,
     "baselines": ["honest"],
     "held_out": {"held_out": {"heterogeneity": 0.8}},
