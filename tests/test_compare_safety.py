@@ -452,3 +452,57 @@ def test_ctrl_c_says_how_to_resume_and_stops_the_workers(tmp_path):
         for w in workers:
             if _alive(w):
                 os.kill(w, signal.SIGKILL)
+
+
+# ---- 9. per-agent baseline patterns ------------------------------------------------------
+
+
+def test_a_pattern_baseline_gives_each_local_agent_its_element(monkeypatch):
+    config = CompareConfig.from_dict(
+        {
+            **SMALL,
+            "scenarios": ["jug_1"],
+            "baselines": ["honest+silo", "learned+learned+learned+silo"],
+            "held_out": {"small": {"n_localities": 3}},
+        }
+    )
+    check_grid(config)
+    cell = Cell("jug_1", "targets", 0)
+    trained = train_config(config, cell)
+    specs = {(a, v): s for a, v, s in eval_specs(config, cell, trained, "run/local.zip")}
+    n_locals = make_config("jug_1").n_locals
+    assert specs["learned", "fresh"].policy == "run/local.zip"
+    assert specs["honest+silo", "fresh"].policy == ("honest", "silo") * (n_locals // 2)
+    mixed = specs["learned+learned+learned+silo", "small"].policy
+    assert len(mixed) == make_config("jug_1", n_localities=3).n_locals == 12
+    assert mixed == ("run/local.zip",) * 3 + ("silo",) + mixed[4:]
+    assert [n for n, p in enumerate(mixed) if p == "silo"] == [3, 7, 11]
+
+    # each row is labelled with the pattern's name, and agent 3 of each locality plays silo
+    seen = []
+    real = cells_module.rollout
+
+    def recording(spec, on_step=None):
+        seen.append(spec.policy)
+        return real(spec, on_step=on_step)
+
+    monkeypatch.setattr(cells_module, "rollout", recording)
+    rows, _ = evaluate_cell(config, cell, "honest")
+    assert {r["agent"] for r in rows} == {"learned", "honest+silo", "learned+learned+learned+silo"}
+    assert {r["policy"] for r in rows} == {r["agent"] for r in rows}
+    assert ("honest", "honest", "honest", "silo") * (n_locals // 4) in seen
+
+
+@pytest.mark.parametrize(
+    "baselines, words",
+    [
+        (["honest+hnest"], ["baselines", "'hnest'", "honest"]),
+        (["honest++silo"], ["baselines", "honest++silo", "patterns"]),
+        (["learned+learned"], ["baselines", "learned+learned", "alone"]),
+    ],
+)
+def test_a_bad_pattern_is_refused_naming_it(baselines, words):
+    with pytest.raises(ValueError) as err:
+        check_grid(CompareConfig.from_dict({**SMALL, "baselines": baselines}))
+    for word in words:
+        assert word in str(err.value), (word, str(err.value))

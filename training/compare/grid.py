@@ -21,6 +21,7 @@ BASELINES = ("honest", "myopic_best_response")
 LEARNED = "learned"  # the agent name of a cell's trained locals in its tables
 FRESH = "fresh"  # the variant name of the unchanged (trained) world
 MAX_SEED = 2**32 - 1  # training and evaluation seeds are 32-bit
+PATTERN = "+"  # joins the elements of a per-agent baseline pattern ("honest+silo")
 # TrainConfig fields that every cell sets itself, and what a grid uses instead
 GRID_OWNED = {
     "scenario": "use the grid field scenarios instead",
@@ -71,15 +72,15 @@ class CompareConfig:
             _fail("centre_policy", self.centre_policy, "a scripted centre's name or a saved path")
         if not (
             isinstance(self.baselines, tuple)
-            and all(isinstance(b, str) and b for b in self.baselines)
+            and all(isinstance(b, str) and all(pattern(b)) for b in self.baselines)
             and len(set(self.baselines)) == len(self.baselines)
-            and LEARNED not in self.baselines
+            and not any(set(pattern(b)) == {LEARNED} for b in self.baselines)
         ):
             _fail(
                 "baselines",
                 self.baselines,
-                f"a list of distinct local policies (scripted names or saved paths), "
-                f"not {LEARNED!r}",
+                f"a list of distinct local policies (scripted names, saved paths, or per-agent "
+                f"patterns such as 'learned+silo'), not {LEARNED!r} alone",
             )
         self._check_train()
         self._check_held_out()
@@ -141,6 +142,13 @@ class CompareConfig:
         if len(self.scenarios) > 1:
             base = base / cell.scenario
         return base / cell.design / f"seed{cell.seed}"
+
+
+def pattern(name: str) -> tuple[str, ...]:
+    """The elements of a baseline: ``("honest",)`` for a policy, or those of a per-agent
+    pattern, ``"learned+learned+learned+silo"`` (local agent n plays element
+    ``n % len(pattern)``; ``learned`` is the cell's trained policy)."""
+    return tuple(name.split(PATTERN))
 
 
 def _fail(field_name: str, value: Any, allowed: str) -> None:

@@ -64,7 +64,7 @@ def run_comparison(
         raise ValueError(f"--out {root} is a file, not a folder")
     root.mkdir(parents=True, exist_ok=True)
     with folder_lock(root, log):
-        _check_same_grid(config, root, force)
+        check_same_record(root / "comparison.json", config.to_dict(), force, "comparison")
         cells = config.cells()
         todo = []
         for cell in cells:
@@ -84,10 +84,13 @@ def run_comparison(
 
 
 @contextmanager
-def folder_lock(root: Path, log: Callable[[str], None] = _stderr) -> Iterator[Path]:
-    """Hold ``root/runs/compare.lock`` (``flock``, released by the kernel when the holder
-    dies, however it dies) for the block; the file records the holder's pid."""
-    path = Path(root) / "runs" / LOCK
+def folder_lock(
+    root: Path, log: Callable[[str], None] = _stderr, name: str = LOCK, command: str = "compare"
+) -> Iterator[Path]:
+    """Hold ``root/runs/<name>`` (``flock``, released by the kernel when the holder dies,
+    however it dies) for the block; the file records the holder's pid. ``command`` names
+    the kind of run that holds it in the refusal (``compare``, ``validate``)."""
+    path = Path(root) / "runs" / name
     if fcntl is None:
         yield path
         return
@@ -99,7 +102,7 @@ def folder_lock(root: Path, log: Callable[[str], None] = _stderr) -> Iterator[Pa
         except BlockingIOError:
             holder = _read_pid(fd) or "unknown"
             raise ValueError(
-                f"{root} is in use by another compare: {path} is held by pid {holder}; "
+                f"{root} is in use by another {command}: {path} is held by pid {holder}; "
                 "wait for it to finish, or use another --out"
             ) from None
         previous = _read_pid(fd)
@@ -120,8 +123,9 @@ def _read_pid(fd: int) -> str:
     return os.pread(fd, 64, 0).decode(errors="replace").strip()
 
 
-def _check_same_grid(config: CompareConfig, root: Path, force: bool) -> None:
-    path = root / "comparison.json"
+def check_same_record(path: Path, record: dict, force: bool, what: str) -> None:
+    """Refuse to run a different ``what`` (``comparison``, ``validation``) in a folder whose
+    ``path`` records another, unless ``force``; then record this one there."""
     if path.exists() and not force:
         try:
             saved = json.loads(path.read_text())
@@ -130,8 +134,8 @@ def _check_same_grid(config: CompareConfig, root: Path, force: bool) -> None:
                 f"{path} is corrupt ({err}); restore it, use another --out, "
                 "or --force to redo every cell"
             ) from err
-        if saved != json.loads(json.dumps(config.to_dict())):
+        if saved != json.loads(json.dumps(record)):
             raise ValueError(
-                f"{root} holds a different comparison ({path}); use another --out or --force"
+                f"{path.parent} holds a different {what} ({path}); use another --out or --force"
             )
-    write_text(path, json.dumps(config.to_dict(), indent=2) + "\n")
+    write_text(path, json.dumps(record, indent=2) + "\n")

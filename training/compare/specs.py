@@ -6,7 +6,10 @@ cell's scenario, design and seed, the grid's centre and its evaluation size.
 locals, then each baseline) and variant (``fresh``, then each held-out one): each
 runs in the world the cell trained in (its scenario, ``train.overrides``,
 ``centre_reward``, centre policy and parameters), with the variant's overrides
-layered on top. ``check_grid`` builds all of these for every cell, and each
+layered on top. A baseline whose name holds ``+`` is a per-agent pattern (``"honest+silo"``,
+``"learned+learned+learned+silo"``): local agent n plays element ``n % len(pattern)``,
+and the element ``learned`` is the cell's trained policy; its rows are labelled with the
+pattern's name. ``check_grid`` builds all of these for every cell, and each
 distinct world and its scripted policies, before the first cell trains: a bad
 field is found in seconds, not after hours of training.
 """
@@ -21,7 +24,7 @@ from target_gaming.envs.target_gaming import World, make_config
 
 from ..config import TrainConfig
 from ..evaluation.rollout import RolloutSpec
-from .grid import FRESH, LEARNED, Cell, CompareConfig
+from .grid import FRESH, LEARNED, Cell, CompareConfig, pattern
 
 
 def train_config(config: CompareConfig, cell: Cell, out: str | Path = "runs/cell") -> TrainConfig:
@@ -54,28 +57,42 @@ def eval_specs(
 ) -> list[tuple[str, str, RolloutSpec]]:
     """(agent, variant, spec) of each of the cell's evaluations: ``policy`` (the learned
     locals) and the baselines, in the trained world and in each held-out variant of it."""
-    agents = {LEARNED: str(policy), **{name: name for name in config.baselines}}
+    agents = (LEARNED, *config.baselines)
     variants = {FRESH: {}, **config.held_out}
     seed = cell.seed + config.eval_seed_offset
-    return [
-        (
-            agent,
-            variant,
-            RolloutSpec(
+    specs = []
+    for agent in agents:
+        for variant, overrides in variants.items():
+            world = {**trained.overrides, **overrides}
+            spec = RolloutSpec(
                 scenario=trained.scenario,
                 design=trained.design,
-                policy=local,
+                policy=local_policies(agent, str(policy), trained.scenario, world),
                 centre_policy=trained.centre_policy,
                 centre_params=centre_params(trained),
                 centre_reward=trained.centre_reward,
                 episodes=config.eval_episodes,
                 seed=seed,
-                overrides={**trained.overrides, **overrides},
-            ),
-        )
-        for agent, local in agents.items()
-        for variant, overrides in variants.items()
-    ]
+                overrides=world,
+            )
+            specs.append((agent, variant, spec))
+    return specs
+
+
+def local_policies(
+    agent: str, learned: str, scenario: str, overrides: dict[str, Any]
+) -> str | tuple[str, ...]:
+    """``RolloutSpec.policy`` of an agent of the table: ``learned`` for the learned locals,
+    a baseline's name, or for a pattern one policy per local agent of the world
+    (``scenario`` with ``overrides``): agent n plays element ``n % len(pattern)``."""
+    if agent == LEARNED:
+        return learned
+    elements = pattern(agent)
+    if len(elements) == 1:
+        return agent
+    n_locals = make_config(scenario, **overrides).n_locals
+    chosen = (elements[n % len(elements)] for n in range(n_locals))
+    return tuple(learned if name == LEARNED else name for name in chosen)
 
 
 def check_grid(config: CompareConfig) -> None:
@@ -83,19 +100,20 @@ def check_grid(config: CompareConfig) -> None:
     baselines and centre, raising the first bad field as one line (ValueError)."""
     for cell in config.cells():
         train_config(config, cell)
-    checked: set[tuple] = set()
     for scenario in config.scenarios:
         for design in config.designs:
             cell = Cell(scenario, design, config.seeds[0])
             trained = train_config(config, cell)
+            worlds = {  # first: the patterns' agents are counted in these worlds
+                variant: _world(scenario, design, trained, variant, overrides)
+                for variant, overrides in {FRESH: {}, **config.held_out}.items()
+            }
             for agent, variant, spec in eval_specs(config, cell, trained, "<learned>"):
-                world = _world(spec, variant, trained)
-                key = (scenario, design, variant, agent)
-                if key in checked:
-                    continue
-                checked.add(key)
+                world = worlds[variant]
                 if agent != LEARNED:  # the learned locals do not exist yet
-                    _policy(spec.policy, world, "local", spec.seed, {}, "baselines", scenario)
+                    for name in pattern(agent):
+                        if name != LEARNED:
+                            _policy(name, world, "local", spec.seed, {}, "baselines", scenario)
                 else:  # the centre, once per world
                     _policy(
                         spec.centre_policy,
@@ -108,16 +126,18 @@ def check_grid(config: CompareConfig) -> None:
                     )
 
 
-def _world(spec: RolloutSpec, variant: str, trained: TrainConfig) -> World:
+def _world(scenario: str, design: str, trained: TrainConfig, variant: str, overrides) -> World:
+    """The world of one variant (``overrides``: the variant's, on the trained world's)."""
     if variant == FRESH:
         where = "train.overrides"
     else:
         where = f"held_out[{variant!r}] (on train.overrides {trained.overrides})"
     try:
-        return World(make_config(spec.scenario, **spec.overrides), spec.design, spec.centre_reward)
+        world = make_config(scenario, **{**trained.overrides, **overrides})
+        return World(world, design, trained.centre_reward)
     except (ValueError, TypeError) as err:
         raise ValueError(
-            f"comparison field {where}, scenario {spec.scenario}, design {spec.design}: {err}"
+            f"comparison field {where}, scenario {scenario}, design {design}: {err}"
         ) from err
 
 
