@@ -8,6 +8,10 @@ frames, and write ``metrics.txt`` and ``episodes.csv``.
 ``target-gaming compare``: train and evaluate every design of a grid, then write
 the report (``training/compare/``).
 
+``target-gaming validate``: train local agents in the contrasting conditions of each
+phenomenon the theory predicts, evaluate them beside scripted baselines, and write a
+verdict per phenomenon (``training/validate/``).
+
 ``target-gaming train``: train the local agents, the centre, or both in turn
 with PPO (``training/sb3/train.py``; flags and JSON fields of ``TrainConfig``), or,
 with ``--backend rllib``, both jointly on Ray RLlib (``training/rllib/train.py``).
@@ -88,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
         help="override a config field, e.g. --set n_localities=8",
     )
     _add_compare(sub)
+    _add_validate(sub)
     train = sub.add_parser(
         "train", help="train local agents, the centre, or both in turn, with PPO"
     )
@@ -180,6 +185,53 @@ def _run_compare(args: argparse.Namespace, argv_used: list[str] | None) -> int:
     return 0
 
 
+def _add_validate(sub) -> None:
+    val = sub.add_parser(
+        "validate", help="train local agents in each phenomenon's conditions; test the theory"
+    )
+    settings = val.add_mutually_exclusive_group()
+    settings.add_argument("--preset", default=None, help="quick or full (default quick)")
+    settings.add_argument(
+        "--config",
+        type=Path,
+        help="a JSON file of seeds, timesteps, n_envs, checkpoint_every, eval_episodes, "
+        "phenomena, ppo",
+    )
+    val.add_argument("--out", type=Path, help="output folder (default runs/validate-<preset>)")
+    val.add_argument("--workers", type=int, default=2, help="cells run at once")
+    val.add_argument("--backend", default="process", choices=["process", "ray"])
+    val.add_argument("--address", help="a Ray cluster's address (with --backend ray)")
+    val.add_argument("--force", action="store_true", help="redo finished cells")
+    val.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _run_validate(args: argparse.Namespace, argv_used: list[str] | None) -> int:
+    from .validate.config import config_and_folder
+    from .validate.run import run_validation  # tqdm, matplotlib: imported only to validate
+
+    config, out = config_and_folder(args.preset, args.config, args.out)
+    try:
+        report = run_validation(
+            config,
+            out,
+            workers=args.workers,
+            backend=args.backend,
+            address=args.address,
+            force=args.force,
+            progress=not args.no_progress,
+            command=_command(argv_used),
+        )
+    except KeyboardInterrupt:
+        print(
+            f"target-gaming validate: interrupted; finished cells are kept in {out}: "
+            "rerun the same command to resume (it skips them)",
+            file=sys.stderr,
+        )
+        return 130
+    print(f"wrote {report}, {out / 'summary.csv'} and the figures in {out}")
+    return 0
+
+
 def _run_train(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     args.run_folder = config.out  # for the line printed on Ctrl-C
@@ -242,7 +294,7 @@ def _interrupted(args: argparse.Namespace) -> str:
             f"interrupted; the checkpoints in {out} are kept: continue with "
             f"`target-gaming train --resume --out {out}`"
         )
-    if args.command == "compare":
+    if args.command in ("compare", "validate"):
         return "interrupted; finished cells are kept: rerun the same command to continue"
     return "interrupted; nothing was written"
 
@@ -251,7 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; bad input gets one line and exit status 2 (see the module docstring)."""
     parser = _parser()
     args = parser.parse_args(argv)
-    run = {"rollout": _run_rollout, "compare": _run_compare}.get(args.command)
+    run = {"rollout": _run_rollout, "compare": _run_compare, "validate": _run_validate}.get(
+        args.command
+    )
     try:
         return run(args, argv) if run is not None else _run_train(args)
     except KeyboardInterrupt:

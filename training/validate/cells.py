@@ -1,0 +1,129 @@
+"""The validation's cells: one per condition and seed, each a comparison cell that records
+the exact grid it ran.
+
+A cell is ``compare.cells.run_cell`` of the condition's one-cell grid
+(``config.condition_config``), under ``runs/<condition>/`` of the output folder; once
+it is done, ``condition.json`` records the condition, the seed and that grid. A cell is
+finished only if its comparison files hold (``compare.cells.cell_problem``) and its
+``condition.json`` is the grid it would run now (``job_problem``): a matched cell whose
+target level changed (its source cell was redone) is redone. The cells' values for the
+checks (``read_values``) and a matched condition's target level (``target_level``) are
+read from their ``episodes.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from ..compare.backends import Job
+from ..compare.cells import DONE, EPISODES, cell_problem, run_cell
+from ..compare.grid import FRESH, LEARNED
+from ..compare.report import VALUES, summarise
+from ..io import write_text
+from .config import (
+    ValidateConfig,
+    condition_cell,
+    condition_config,
+    condition_root,
+    target_bounds,
+)
+from .effects import Values, matched_target
+from .phenomena import CONDITIONS
+
+RECORD = "condition.json"  # in each cell's folder, written once the cell is done
+MATCHED_METRIC = "target_level"  # what a matched condition matches, learned agents, fresh
+
+
+def condition_job(
+    config: ValidateConfig, root: Path, name: str, seed: int, target: float | None = None
+) -> Job:
+    """The job of condition ``name``'s cell for ``seed`` (``target``: a matched cell's
+    target_default). The validation decides which cells to redo, so a job always runs."""
+    return Job(
+        condition_config(config, name, seed, target),
+        condition_root(root, name),
+        condition_cell(name, seed),
+        force=True,
+        label=f"{name}/seed{seed}",
+    )
+
+
+def record(job: Job) -> dict:
+    """What a finished cell's condition.json holds (JSON values)."""
+    return json.loads(json.dumps({"cell": job.name, "grid": job.config.to_dict()}))
+
+
+def cell_folder(job: Job) -> Path:
+    return job.config.cell_dir(job.root, job.cell)
+
+
+def job_problem(job: Job) -> str | None:
+    """None if the job's cell is finished and was run with the job's grid; else why not."""
+    problem = cell_problem(job.config, job.root, job.cell)
+    if problem is not None:
+        return problem
+    path = cell_folder(job) / RECORD
+    try:
+        saved = json.loads(path.read_text())
+    except FileNotFoundError:
+        return f"{RECORD} is missing"
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        return f"{RECORD} cannot be read ({err})"
+    if saved != record(job):
+        return f"it ran with another grid than this one ({RECORD})"
+    return None
+
+
+def has_started(job: Job) -> bool:
+    """Whether the cell once finished (its done.json exists): redoing it is news."""
+    return (cell_folder(job) / DONE).exists()
+
+
+def run_condition_job(job: Job) -> str:
+    """Run the job's cell (in a worker), then record the grid it ran."""
+    status = run_cell(job.config, job.root, job.cell, job.force)
+    write_text(cell_folder(job) / RECORD, json.dumps(record(job), indent=2) + "\n")
+    return status
+
+
+def cell_seconds(job: Job) -> float:
+    """The finished cell's own wall time (its done.json)."""
+    return float(json.loads((cell_folder(job) / DONE).read_text())["wall_seconds"])
+
+
+def _episodes(job: Job) -> list[dict]:
+    with open(cell_folder(job) / EPISODES, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def target_level(config: ValidateConfig, root: Path, name: str, seed: int) -> float:
+    """The target_default of matched condition ``name`` in ``seed``: the mean target level of
+    the learned agents (fresh) in that seed of the condition it is matched to."""
+    source = CONDITIONS[name].match_target_level_of
+    job = condition_job(config, root, source, seed)
+    problem = job_problem(job)
+    if problem is not None:
+        raise RuntimeError(f"cannot match {name} to {job.name}: that cell is not done ({problem})")
+    levels = [
+        float(row[MATCHED_METRIC])
+        for row in _episodes(job)
+        if row["agent"] == LEARNED and row["variant"] == FRESH
+    ]
+    low, _, high = target_bounds(name)
+    return matched_target(levels, low, high)
+
+
+def read_values(jobs: dict[tuple[str, int], Job]) -> Values:
+    """The values of each finished job of ``jobs`` ((condition, seed) -> job): condition ->
+    seed -> (agent, variant) -> metric -> the mean over its evaluation episodes."""
+    values: Values = {}
+    for (name, seed), job in jobs.items():
+        if job_problem(job) is not None:
+            continue
+        rows = summarise([cell_folder(job) / EPISODES])
+        values.setdefault(name, {})[seed] = {
+            (r["agent"], r["variant"]): {m: r[m] for m in VALUES} for r in rows
+        }
+    return values

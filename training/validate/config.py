@@ -1,0 +1,208 @@
+"""The validation's settings, its presets, and the comparison grid of each condition and seed.
+
+``ValidateConfig`` is what ``target-gaming validate --config FILE`` reads (its fields:
+``seeds``, ``timesteps``, ``n_envs``, ``checkpoint_every``, ``eval_episodes``,
+``phenomena``, ``ppo``); ``PRESETS`` are the named ones (``--preset quick``, ``full``).
+Each condition of the chosen phenomena runs, per seed, as a one-cell ``CompareConfig``
+(``condition_config``) whose cell lives under ``runs/<condition>/`` of the output folder
+(``condition_root``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from target_gaming.envs.target_gaming import make_config
+
+from ..compare.grid import MAX_SEED, Cell, CompareConfig
+from ..errors import UserError, read_json_object
+from .phenomena import CONDITIONS, PHENOMENA, Condition
+
+_TUPLES = ("seeds", "phenomena")
+OFFSET = CompareConfig.eval_seed_offset  # evaluation seeds: seed + offset
+
+
+@dataclass(frozen=True)
+class ValidateConfig:
+    """Seeds, the training budget of a condition of scale 1 (local agent-steps), the PPO
+    settings of every cell, evaluation episodes per agent and variant, the phenomena."""
+
+    seeds: tuple[int, ...] = (0, 1, 2)
+    timesteps: int = 300_000
+    n_envs: int = 64
+    checkpoint_every: int = 100_000
+    eval_episodes: int = 16
+    phenomena: tuple[str, ...] = tuple(PHENOMENA)
+    ppo: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        top = MAX_SEED - OFFSET
+        if not (
+            isinstance(self.seeds, tuple)
+            and self.seeds
+            and all(_is_int(s, 0, top) for s in self.seeds)
+            and len(set(self.seeds)) == len(self.seeds)
+        ):
+            _fail("seeds", self.seeds, f"a list of distinct integers in [0, {top}], at least one")
+        for name, low, high in (
+            ("timesteps", 1, 10**10),
+            ("n_envs", 1, 100_000),
+            ("checkpoint_every", 0, 10**10),
+            ("eval_episodes", 1, 10_000),
+        ):
+            if not _is_int(getattr(self, name), low, high):
+                _fail(name, getattr(self, name), f"an integer in [{low}, {high}]")
+        names = self.phenomena
+        if not (
+            isinstance(names, tuple)
+            and names
+            and all(isinstance(n, str) and n in PHENOMENA for n in names)
+            and len(set(names)) == len(names)
+        ):
+            _fail("phenomena", names, f"a list of distinct names from: {', '.join(PHENOMENA)}")
+        if not isinstance(self.ppo, dict):
+            _fail("ppo", self.ppo, "a mapping of PPO settings (PPOConfig fields)")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ValidateConfig:
+        if not isinstance(data, dict):
+            raise ValueError(
+                f"a validation config is a JSON object of ValidateConfig fields, "
+                f"not {type(data).__name__}"
+            )
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ValueError(f"unknown validation field(s) {unknown}; allowed: {known}")
+        fixed = dict(data)
+        for key in _TUPLES:
+            if key in fixed:
+                if not isinstance(fixed[key], (list, tuple)):
+                    _fail(key, fixed[key], "a list")
+                fixed[key] = tuple(fixed[key])
+        return cls(**fixed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def conditions(self) -> tuple[str, ...]:
+        """Every condition the chosen phenomena read, and any that one of them is matched
+        to, in the table's order."""
+        needed = {c for name in self.phenomena for c in PHENOMENA[name].conditions()}
+        needed |= {CONDITIONS[c].match_target_level_of for c in needed} - {None}
+        return tuple(c for c in CONDITIONS if c in needed)
+
+
+def _fail(name: str, value: Any, allowed: str) -> None:
+    """The one form of a bad field's error: its name, its value, what is allowed."""
+    text = repr(value)
+    text = text if len(text) <= 120 else text[:117] + "..."
+    raise ValueError(f"validation field {name} = {text} is not allowed: {allowed}")
+
+
+def _is_int(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "quick": {
+        "seeds": (0, 1, 2),
+        "timesteps": 300_000,
+        "n_envs": 64,
+        "checkpoint_every": 100_000,
+        "eval_episodes": 16,
+    },
+    "full": {
+        "seeds": (0, 1, 2, 3, 4),
+        "timesteps": 1_000_000,
+        "n_envs": 64,
+        "checkpoint_every": 100_000,
+        "eval_episodes": 32,
+    },
+}
+
+
+def preset(name: str) -> ValidateConfig:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
+    return ValidateConfig.from_dict(PRESETS[name])
+
+
+def load_config(path: Path) -> ValidateConfig:
+    """A custom validation from a JSON file with ValidateConfig's fields."""
+    data = read_json_object(path, "--config", "validation fields")
+    try:
+        return ValidateConfig.from_dict(data)
+    except (ValueError, TypeError) as err:
+        raise UserError(f"--config {path}: {err}") from err
+
+
+def config_and_folder(
+    preset_name: str | None, config_path: Path | None, out: Path | None
+) -> tuple[ValidateConfig, Path]:
+    """The validation to run, a preset (default ``quick``) or a JSON file, and its output
+    folder (default ``runs/validate-<preset>``, or ``runs/validate-custom`` for a file)."""
+    name = preset_name or ("custom" if config_path else "quick")
+    config = load_config(config_path) if config_path else preset(name)
+    return config, out or Path("runs") / f"validate-{name}"
+
+
+# ---- each condition's grid ---------------------------------------------------------------
+
+
+def training_steps(config: ValidateConfig, condition: Condition) -> int:
+    """The condition's budget: the config's timesteps times the condition's scale."""
+    return max(1, round(config.timesteps * condition.timesteps_scale))
+
+
+def condition_config(
+    config: ValidateConfig, name: str, seed: int, target_default: float | None = None
+) -> CompareConfig:
+    """The one-cell grid of condition ``name`` and ``seed`` (``target_default``: a matched
+    condition's target level for this seed)."""
+    cond = CONDITIONS[name]
+    overrides = dict(cond.overrides)
+    if target_default is not None:
+        overrides["target_default"] = target_default
+    train: dict[str, Any] = {
+        "timesteps": training_steps(config, cond),
+        "n_envs": config.n_envs,
+        "checkpoint_every": config.checkpoint_every,
+        "overrides": overrides,
+    }
+    if config.ppo:
+        train["ppo"] = dict(config.ppo)
+    try:
+        return CompareConfig(
+            designs=(cond.design,),
+            seeds=(seed,),
+            scenarios=(cond.scenario,),
+            train=train,
+            centre_policy=cond.centre_policy,
+            eval_episodes=config.eval_episodes,
+            held_out={k: dict(v) for k, v in cond.held_out.items()},
+            baselines=tuple(cond.baselines),
+        )
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"condition {name} (seed {seed}): {err}") from err
+
+
+def condition_root(root: Path, name: str) -> Path:
+    """The folder under which condition ``name``'s cells live (``runs/<design>/seed<k>/``)."""
+    return Path(root) / "runs" / name
+
+
+def condition_cell(name: str, seed: int) -> Cell:
+    cond = CONDITIONS[name]
+    return Cell(cond.scenario, cond.design, seed)
+
+
+def target_bounds(name: str) -> tuple[float, float, float]:
+    """(target_min, target_default, target_max) of condition ``name``'s world."""
+    cond = CONDITIONS[name]
+    world = make_config(cond.scenario, **cond.overrides)
+    return world.target_min, world.target_default, world.target_max
