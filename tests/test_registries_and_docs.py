@@ -385,6 +385,11 @@ NOT_REPO_PATHS = {
     "metrics/true_welfare",
     "target_gaming/target_gaming_v0",
     "t/T",  # a formula
+    # the validation's outputs, committed under results/validation/ by its own run
+    "validation/report.md",
+    "validation/summary.csv",
+    "validation/validation.json",
+    "validation/runs/",
 }
 _PATH = re.compile(r"[\w.-]+(/[\w.-]+)*/?")
 _FILE_SUFFIXES = (".md", ".py", ".toml", ".csv", ".json", ".txt", ".png")

@@ -5,6 +5,7 @@
 - ``rllib``: joint training on Ray RLlib (config mapping, env adapter, the run).
 - ``evaluation``: rollouts, metrics tables, step traces.
 - ``compare``: the comparison grid, its cells, backends, statistics, report, figures.
+- ``validate``: learned agents in each phenomenon's contrasting conditions, a verdict each.
 - ``config`` (``TrainConfig``, ``PPOConfig``) and ``runs`` (a run's folder, seeds and
   final evaluation) serve both backends; ``io`` writes every file atomically;
   ``cluster`` starts or joins Ray.
