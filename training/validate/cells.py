@@ -76,6 +76,11 @@ def job_problem(job: Job) -> str | None:
     return None
 
 
+def has_finished(job: Job) -> bool:
+    """Whether the cell's comparison files are done (whatever grid it ran)."""
+    return cell_problem(job.config, job.root, job.cell) is None
+
+
 def has_started(job: Job) -> bool:
     """Whether the cell once finished (its done.json exists): redoing it is news."""
     return (cell_folder(job) / DONE).exists()

@@ -4,8 +4,9 @@
 the effect's IQM over seeds, its 95% interval, the number of seeds, the check's
 verdict and the phenomenon's, and the per-seed effects. ``report.md`` gives the
 command, the settings and the times, a verdict per phenomenon, then per phenomenon its
-prediction, source, conditions, checks and figure, and the reported beside the true
-hit rate under ``targets`` (learned agents and each baseline).
+prediction, source, conditions, checks and figure; after the first phenomenon that reads
+``targets``, the reported beside the true hit rate there (learned agents and each
+baseline).
 """
 
 from __future__ import annotations
@@ -150,10 +151,12 @@ def aggregate(
     lines = ["# Validation: learned agents against the theory", "", *header, ""]
     lines += _method() + [""]
     lines += ["## Verdicts", ""] + _verdict_table(found) + [""]
+    hit_rates = HIT_RATES in values  # after the first phenomenon that reads the condition
     for result in found:
         lines += _section(result, jobs, pictures[result.phenomenon.name])
-    if HIT_RATES in values:
-        lines += _hit_rates(values)
+        if hit_rates and HIT_RATES in result.phenomenon.conditions():
+            lines += _hit_rates(values)
+            hit_rates = False
     path = root / "report.md"
     write_text(path, "\n".join(lines))
     return path
@@ -203,9 +206,11 @@ def _section(result: Result, jobs: dict[tuple[str, int], Job], picture: str) -> 
     lines = [f"## {phen.title} (`{phen.name}`)", ""]
     lines += [f"**Prediction.** {phen.prediction}", "", f"**Source.** {phen.source}", ""]
     lines += [f"**Verdict: {result.verdict}** ({result.held('learned')} learned checks hold).", ""]
-    lines += ["| condition | scenario | design | centre | overrides | held-out variants | "]
-    lines[-1] += "baselines | training steps |"
-    lines += ["|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "| condition | scenario | design | centre | overrides | held-out variants | baselines "
+        "| training steps |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name in phen.conditions():
         lines.append(_condition_row(name, jobs))
     lines += [""]
@@ -263,7 +268,7 @@ def _hit_rates(values: Values) -> list[str]:
     agents.sort(key=lambda a: a != LEARNED)
     reported, true = HIT_RATE_METRICS
     lines = [
-        f"## Reported and true hit rates under `{HIT_RATES}`",
+        f"### Reported and true hit rates under `{HIT_RATES}`",
         "",
         f"The share of measured cells at or above their targets by the measure (`{reported}`) "
         f"and by the true outcome (`{true}`), IQM over seeds [95% CI]. Bevan & Hood (2006) "

@@ -25,7 +25,14 @@ from ..compare.backends import BACKENDS, Job, run_jobs
 from ..compare.report import VALUES
 from ..compare.run import check_same_record, folder_lock
 from ..compare.specs import check_grid
-from .cells import condition_job, has_started, job_problem, run_condition_job, target_level
+from .cells import (
+    condition_job,
+    has_finished,
+    has_started,
+    job_problem,
+    run_condition_job,
+    target_level,
+)
 from .config import ValidateConfig, condition_config, target_bounds
 from .phenomena import CONDITIONS, PHENOMENA, check_table
 from .report import aggregate
@@ -98,7 +105,9 @@ def run_validation(
             (n, s)
             for n in matched
             for s in config.seeds
-            if force or (CONDITIONS[n].match_target_level_of, s) in todo
+            if force
+            or (CONDITIONS[n].match_target_level_of, s) in todo
+            or not has_finished(condition_job(config, root, n, s))
         ]
         start = time.perf_counter()
         with tqdm(
