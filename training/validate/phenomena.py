@@ -100,7 +100,7 @@ class Check:
 
 def _side_text(side: Side, metric: str) -> str:
     where = side.condition if side.variant == FRESH else f"{side.condition}/{side.variant}"
-    agent = "" if side.agent in (None, AGENT) else f" ({side.agent})"
+    agent = "" if side.agent in (None, AGENT) else f" ({side.agent.replace(AGENT, 'agent')})"
     return f"{metric} of {where}{agent}"
 
 
