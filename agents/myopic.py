@@ -200,6 +200,8 @@ class MyopicBestResponse(LocalScripted):
             cells = cfg.linear_slope * cfg.n_domains * w * (m - tau)
         elif rule == "league_table":
             cells = m  # its rank rises with its measure
+        elif rule == "flat":
+            cells = np.zeros_like(m)  # no performance pay
         else:  # oracle: change in true outcome (every domain counts: see _counted)
             cells = cfg.oracle_scale * cfg.n_domains * w * (x_next - x)
         return (cells * counted).sum(axis=-1) / np.maximum(counted.sum(axis=-1), 1.0)

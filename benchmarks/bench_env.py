@@ -1,4 +1,4 @@
-"""Throughput benchmark for target_gaming_v0 and its batched core.
+"""Throughput benchmark for target_gaming_v1 and its batched core.
 
 What it measures (all in agent-steps per second, medians over ``--repeats``):
 
@@ -39,7 +39,7 @@ from collections.abc import Callable
 import numpy as np
 from pettingzoo import ParallelEnv
 
-from target_gaming.envs import target_gaming_v0
+from target_gaming.envs import target_gaming_v1
 from target_gaming.envs.target_gaming import World, get_scenario
 
 SCENARIO = "whitehall"
@@ -200,7 +200,7 @@ def main() -> None:
     args = parser.parse_args()
     repeats, seconds = max(1, args.repeats), max(0.01, args.seconds)
 
-    env = target_gaming_v0.parallel_env()
+    env = target_gaming_v1.parallel_env()
     horizon = env.config.horizon
     n_agents = len(env.possible_agents)
     floor = FloorEnv(env, horizon)
@@ -221,7 +221,7 @@ def main() -> None:
         benches[f"unchecked{b}"] = (core_stepper(world, d_centre, b, check=False), b * core_agents)
 
     print(
-        f"target_gaming_v0 benchmark: scenario={SCENARIO}, agents={n_agents}, "
+        f"target_gaming_v1 benchmark: scenario={SCENARIO}, agents={n_agents}, "
         f"horizon={horizon}, repeats={repeats}, seconds={seconds:g}"
     )
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}")
@@ -229,7 +229,7 @@ def main() -> None:
 
     env_rate, floor_rate = rates["env"], rates["floor"]
     print("\nParallelEnv.step (agent-steps/s, median; resets included)")
-    print(f"  target_gaming_v0     {fmt(env_rate):>14}")
+    print(f"  target_gaming_v1     {fmt(env_rate):>14}")
     print(f"  do-nothing floor     {fmt(floor_rate):>14}")
     print(f"  ratio real/floor     {env_rate / floor_rate:>14.4f}")
 

@@ -108,3 +108,28 @@ def test_targets_raise_true_outcomes_where_gaming_is_audited_or_costly():
     assert audited.mean() > idle.mean() + 0.1
     gain = costly - idle  # paired: the same localities and noise
     assert gain.mean() > 0.03 and gain.mean() > 5 * gain.std() / np.sqrt(EPISODES)
+
+
+def test_departmental_silos_at_the_centre_cost_true_welfare():
+    # the same localities and noise (paired seeds); departments let through half the spillovers
+    for coordinated, departmental in (("jug_1", "jug_3"), ("jug_2", "jug_4")):
+        for policy, floor in (("honest", 0.015), ("silo", 0.004)):
+            gain = metric("targets", policy, "true_welfare", coordinated) - metric(
+                "targets", policy, "true_welfare", departmental
+            )
+            assert gain.mean() > floor, (coordinated, policy)
+            assert gain.mean() > 5 * gain.std() / np.sqrt(EPISODES), (coordinated, policy)
+
+
+def test_joint_partnership_is_the_geometric_mean_of_the_agencies_shares():
+    honest = metric("targets", "honest", "joint_partnership", "jug_2")
+    assert honest == pytest.approx(0.3)  # every agency partners 0.3
+    assert metric("targets", "honest", "joint_partnership", "whitehall") == pytest.approx(0.3)
+
+
+def test_a_flat_budget_buys_no_improvement_where_targets_with_audits_do():
+    flat = metric("flat_pay", "myopic_best_response", "measured_change")
+    audited = metric("audited_targets", "myopic_best_response", "measured_change")
+    assert abs(flat.mean()) < 0.02
+    gain = audited - flat  # paired
+    assert gain.mean() > 0.1 and gain.mean() > 5 * gain.std() / np.sqrt(EPISODES)

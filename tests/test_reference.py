@@ -193,9 +193,9 @@ def test_league_table_ties_get_distinct_ranks_and_unmeasured_agencies_nothing(sc
 def test_the_envs_infos_carry_each_metric_under_its_own_name(scenario):
     """The ParallelEnv's infos (built from the stacked metrics) against the reference's
     metrics by name: the centres get national values, local n its locality's."""
-    from target_gaming.envs import target_gaming_v0
+    from target_gaming.envs import target_gaming_v1
 
-    env = target_gaming_v0.parallel_env(scenario=scenario, design="audited_targets")
+    env = target_gaming_v1.parallel_env(scenario=scenario, design="audited_targets")
     env.reset(seed=3)
     for agent in env.possible_agents:
         env.action_space(agent).seed(4)

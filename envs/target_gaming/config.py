@@ -34,6 +34,7 @@ _RANGES: dict[str, tuple[float, float, bool]] = {
     "eta": (0.0, 1.0, False),
     "s0": (0.0, 5.0, False),
     "s1": (0.0, 10.0, False),
+    "departmental_joining": (0.0, 1.0, False),
     "sigma_x": (0.0, 0.5, False),
     "sigma_m": (0.0, 0.5, False),
     "heterogeneity": (0.0, 2.0, False),
@@ -161,6 +162,7 @@ class WorldConfig:
     delta: float = 0.05
     s0: float = 0.2
     s1: float = 2.0
+    departmental_joining: float = 0.5  # spillovers kept under departmental silos at the centre
     spillover: tuple[tuple[float, ...], ...] | None = None  # S[k, k']; None: default
     sigma_x: float = 0.01
     # gaming and measurement
@@ -292,6 +294,12 @@ class WorldConfig:
     @property
     def departments(self) -> bool:
         return self.centre_mode == "departments"
+
+    @property
+    def coordination(self) -> float:
+        """kappa: the share of the spillovers a centre lets through (1 if coordinated,
+        ``departmental_joining`` with departmental silos)."""
+        return self.departmental_joining if self.departments else 1.0
 
     @property
     def n_agencies(self) -> int:

@@ -110,7 +110,7 @@ class World:
         self._n_effort = k_per_agency * (r + 1)
         self._ones_k = np.ones(k)
         # sums of: all, game, slack, partner, partner again (for a unitary locality, the
-        # weakest agency's partner share: the metrics copy the last four rows at once)
+        # joint partnership J is its partner share: the metrics copy the last four rows)
         rows = np.zeros((5, self._d))
         rows[0] = 1.0
         rows[1, self._n_deliver : self._n_effort] = 1.0
@@ -121,7 +121,10 @@ class World:
         self._alpha_sum = cfg.alpha * np.kron(np.eye(k_per_agency), np.ones((r, 1)))
         self._keep = _const(1.0 - cfg.rho)
         self._neg_eta, self._delta = _const(-cfg.eta), _const(cfg.delta)
-        self._s0, self._s1 = _const(cfg.s0), _const(cfg.s1)
+        # spillover factor kappa * (s0 + s1 * J): kappa = the centre's coordination
+        self._s0 = _const(cfg.coordination * cfg.s0)
+        self._s1 = _const(cfg.coordination * cfg.s1)
+        self._geometric = _const(1.0 / cfg.n_agencies)
         self._effort_cost = _const(cfg.effort_cost)
         self._n_centres = cfg.n_centres
         self._n_target_columns = cfg.n_localities * (k // self._n_centres)
@@ -386,10 +389,13 @@ class World:
         # 1. genuine delivery with diminishing returns: alpha * sum_r E * sqrt(deliver): row 1
         scratch.deliver.dot(self._alpha_sum, scratch.gain)
         scratch.gain_cells *= np.subtract(_ONE, x, scratch.cell)
-        # 2. joined-up spillovers scaled by partnership (per_domain: the weakest agency): row 2
+        # 2. joined-up spillovers scaled by partnership (per_domain: the geometric mean over
+        # the agencies, 0 if one stays in its silo): row 2
         partner = scratch.partner_share
         if self._n_ag > 1:
-            partner = partner.reshape(-1, self._n_ag).min(axis=-1)
+            partner = np.power(
+                np.multiply.reduce(partner.reshape(-1, self._n_ag), axis=-1), self._geometric
+            )
         scratch.gain_by_locality.dot(self._spill_t, scratch.spill)
         factor = np.multiply(partner, self._s1, scratch.factor)
         factor += self._s0

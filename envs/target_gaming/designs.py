@@ -104,6 +104,11 @@ def oracle_pay(cfg: WorldConfig, inputs: PayInputs) -> np.ndarray:
     return pool(cfg.oracle_scale * k * inputs.priorities * change, inputs)
 
 
+def flat_pay(cfg: WorldConfig, inputs: PayInputs) -> np.ndarray:
+    """No performance pay: 0 for every agency (a flat budget, whatever is measured)."""
+    return np.zeros(inputs.measured.shape[:2] + inputs.weights.shape[:1])
+
+
 PayRule = Callable[[WorldConfig, PayInputs], np.ndarray]
 PAY_RULES: dict[str, PayRule] = {
     "threshold": threshold_pay,
@@ -111,6 +116,7 @@ PAY_RULES: dict[str, PayRule] = {
     "league_table": league_table_pay,
     "priorities": priorities_pay,
     "oracle": oracle_pay,
+    "flat": flat_pay,
 }
 
 
@@ -168,6 +174,7 @@ DESIGNS: dict[str, Design] = {
         ),
         Design("pooled_budget", "threshold", "all", "random_low", "locality", "joined-up budgets"),
         Design("oracle_outcomes", "oracle", "all", "none", "own", "unattainable reference"),
+        Design("flat_pay", "flat", "headline", "none", "own", "a flat budget: no performance pay"),
     )
 }
 

@@ -25,7 +25,10 @@ METRICS: dict[str, str] = {
     "local_welfare": "mean",
     "measured_performance": "mean",
     "target_hit_rate": "mean",
+    "true_hit_rate": "mean",
     "goodhart_gap": "mean",
+    "target_margin": "mean",
+    "target_level": "mean",
     "gaming_share": "mean",
     "slack_share": "mean",
     "partnership": "mean",
@@ -62,7 +65,10 @@ _CELLS = (
     # weight 1 on the measured domains (the basket)
     "measured",  # m
     "gap",  # m - x
+    "margin",  # m - tau
+    "level",  # tau
     "hit",  # 1[m >= tau]
+    "true_hit",  # 1[x >= tau]
     "perverse",  # 1[m rose while x fell]
     "near",  # 1[tau <= m < tau + bunching_band]
     # weight 1 on the headline domains; summed again over the other domains
@@ -70,9 +76,11 @@ _CELLS = (
 )
 _CELL_ROW = {name: i for i, name in enumerate(_CELLS)}  # name -> row of the stack
 _EVERY = slice(_CELL_ROW["true"], _CELL_ROW["zero"] + 1)
-# rows counted only on measured domains: measured, gap, hit, perverse, near
+# rows counted only on measured domains: measured, gap, margin, level, hit, true_hit,
+# perverse, near
 _MASKED = slice(_CELL_ROW["measured"], _CELL_ROW["near"] + 1)
-_FLAGS = slice(_CELL_ROW["hit"], _CELL_ROW["near"] + 1)  # hit, perverse, near: consecutive
+# hit, true_hit, perverse, near: consecutive
+_FLAGS = slice(_CELL_ROW["hit"], _CELL_ROW["near"] + 1)
 _CHANGE = slice(_CELL_ROW["change"], _CELL_ROW["change"] + 1)
 # The sums over domains: one per cell row, then the change over the other domains.
 _SUMS = _CELLS + ("change_other",)
@@ -87,7 +95,10 @@ _REDUCED = {
     "local_welfare": ("local_welfare", 1),
     "measured_performance": ("measured", "counted"),
     "target_hit_rate": ("hit", "counted"),
+    "true_hit_rate": ("true_hit", "counted"),
     "goodhart_gap": ("gap", "counted"),
+    "target_margin": ("margin", "counted"),
+    "target_level": ("level", "counted"),
     "measured_change": ("change", "headline"),
     "unmeasured_change": ("change_other", "other"),
     "perverse_rate": ("perverse", "counted"),
@@ -193,10 +204,11 @@ class MetricsWork:
         self.masked = self.cells[_MASKED]
         self.divisors = np.array(np.broadcast_to(kernel._div, (len(_ROWS), batch, n_loc)))
         self.national_divisors = np.array(np.broadcast_to(kernel._nat_div, (len(_ROWS), batch)))
-        self.flag_rows = self.cells[_FLAGS]  # hit, perverse, near
-        flags = np.empty((4, batch, n_loc, k), dtype=bool)  # hit, perverse, near as booleans; work
-        self.hit, self.perverse, self.near, self.fell = flags
-        self.flag_head = flags[:3]
+        self.flag_rows = self.cells[_FLAGS]  # hit, true_hit, perverse, near
+        # hit, true_hit, perverse, near as booleans, then work
+        flags = np.empty((5, batch, n_loc, k), dtype=bool)
+        self.hit, self.true_hit, self.perverse, self.near, self.fell = flags
+        self.flag_head = flags[:4]
         self.threshold = np.empty((batch, n_loc, k))  # tau + bunching_band
         self.threshold_of = None  # the targets it was computed from
         self.wbar = np.array(np.broadcast_to(kernel._wbar, (batch, n_loc, k)))  # national weights
@@ -334,8 +346,11 @@ class MetricsKernel:
         np.subtract(x, before.initial, row["change"])
         row["measured"][...] = m
         np.subtract(m, x, row["gap"])
+        np.subtract(m, before.targets, row["margin"])
+        row["level"][...] = before.targets
         hit, perverse, near = work.hit, work.perverse, work.near
         np.greater_equal(m, before.targets, hit)
+        np.greater_equal(x, before.targets, work.true_hit)
         np.greater(m, before.measured, perverse)
         np.logical_and(perverse, np.less(x, before.true, work.fell), perverse)
         if work.threshold_of is not before.targets:  # targets change only at reviews
@@ -357,13 +372,14 @@ class MetricsKernel:
     def _locality_rows(work: MetricsWork, shares: np.ndarray, sanction: np.ndarray | None) -> None:
         """The per-locality rows not picked from the sums: shares, neglect, bunching, sanctions."""
         # gaming_share, slack_share, partnership (mean shares over agencies), joint_partnership
-        # (the weakest agency's partner share): consecutive rows
+        # (the geometric mean of the agencies' partner shares): consecutive rows
         a_, row = shares.shape[3], work.loc_row
         if a_ == 1:  # the fourth share row repeats the partner share: joint_partnership
             work.loc_shares[...] = shares
         else:
             np.divide(shares.sum(axis=-1), a_, work.loc_shares[..., 0])
-            np.minimum.reduce(shares[2], axis=-1, out=work.loc_joint)
+            np.multiply.reduce(shares[2], axis=-1, out=work.loc_joint)
+            np.power(work.loc_joint, 1.0 / a_, work.loc_joint)  # the geometric mean
         np.subtract(row["measured_change"], row["unmeasured_change"], row["neglect"])
         floor = np.maximum(row["hit_sum"], _ONE, out=work.floor)
         np.divide(row["near_sum"], floor, row["bunching"])

@@ -41,9 +41,9 @@ _locality_info = _dict_maker(LOCALITY_METRICS, wrap="metrics")
 
 
 class TargetGamingEnv(ParallelEnv):
-    """Central target-setting and local delivery, gaming and partnership (see target_gaming_v0)."""
+    """Central target-setting and local delivery, gaming and partnership (see target_gaming_v1)."""
 
-    metadata = {"name": "target_gaming_v0", "render_modes": list(RENDER_MODES), "render_fps": 4}
+    metadata = {"name": "target_gaming_v1", "render_modes": list(RENDER_MODES), "render_fps": 4}
 
     def __init__(
         self,

@@ -102,14 +102,15 @@ def delivery_gain(cfg: WorldConfig, state: WorldState, deliver: np.ndarray) -> n
 
 
 def joint_partnership(partner_share: np.ndarray) -> np.ndarray:
-    """``J[i] = min_a p[i,a]``: the weakest agency's partner share (B, L)."""
-    return partner_share.min(axis=-1)
+    """``J[i] = (prod_a p[i,a]) ** (1/A)``: the geometric mean of the agencies' partner
+    shares (B, L); 0 if any agency stays in its silo."""
+    return np.prod(partner_share, axis=-1) ** (1.0 / partner_share.shape[-1])
 
 
 def spillovers(cfg: WorldConfig, gain: np.ndarray, joint: np.ndarray) -> np.ndarray:
-    """``spill[i,k] = (s0 + s1 J[i]) * sum_k' S[k,k'] gain[i,k']``."""
+    """``spill[i,k] = kappa (s0 + s1 J[i]) * sum_k' S[k,k'] gain[i,k']``."""
     helped = np.einsum("kj,bij->bik", cfg.spillover_matrix, gain)
-    return (cfg.s0 + cfg.s1 * joint)[..., None] * helped
+    return (cfg.coordination * (cfg.s0 + cfg.s1 * joint))[..., None] * helped
 
 
 def gaming(cfg: WorldConfig, inflation: np.ndarray, game: np.ndarray):
@@ -261,6 +262,8 @@ def cell_pay(cfg, rule, measured, targets, true_now, true_before, priorities) ->
         return cfg.linear_slope * k * priorities * (measured - targets)
     if rule == "oracle":
         return cfg.oracle_scale * k * priorities * (true_now - true_before)
+    if rule == "flat":
+        return np.zeros_like(measured)
     raise ValueError(f"unknown pay rule {rule!r}")
 
 
@@ -357,7 +360,10 @@ def locality_metrics(cfg, before, true, measured, effort, audited, found, sancti
         "local_welfare": (before.priorities * true).sum(axis=-1),
         "measured_performance": masked_mean(measured, mu),
         "target_hit_rate": masked_mean(hit, mu),
+        "true_hit_rate": masked_mean((true >= before.targets).astype(float), mu),
         "goodhart_gap": masked_mean(measured - true, mu),
+        "target_margin": masked_mean(measured - before.targets, mu),
+        "target_level": masked_mean(before.targets, mu),
         "gaming_share": effort.game_share.mean(axis=-1),
         "slack_share": effort.slack_share.mean(axis=-1),
         "partnership": effort.partner_share.mean(axis=-1),

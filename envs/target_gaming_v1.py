@@ -1,6 +1,6 @@
-"""target_gaming_v0: a centre sets targets and audits; localities deliver, game, partner, idle.
+"""target_gaming_v1: a centre sets targets and audits; localities deliver, game, partner, idle.
 
-| Import             | ``from target_gaming.envs import target_gaming_v0``                     |
+| Import             | ``from target_gaming.envs import target_gaming_v1``                     |
 |--------------------|-------------------------------------------------------------------------|
 | Actions            | Continuous (Box in [0, 1]^D, normalised to effort shares)               |
 | Parallel API       | Yes (native); AEC via ``env()``                                        |
@@ -9,7 +9,7 @@
 | Action shape       | local 18 (unitary) / 6 (per_domain); centre 30 / department 12 |
 | Observation shape  | local 42 (unitary) / 20 (per_domain); centre 106 / department 41 |
 | State shape        | 234 (default scenario)                                                  |
-| Registered ids     | ``target_gaming/target_gaming_v0`` (aec and parallel registries)        |
+| Registered ids     | ``target_gaming/target_gaming_v1`` (aec and parallel registries)        |
 
 A central agent steers L localities on K interlinked domains (health,
 education, safety, economy) by targets on measured ("headline") domains,
@@ -22,7 +22,7 @@ one environment (B = 1).
 
 Arguments
 ---------
-``target_gaming_v0.parallel_env(scenario="whitehall", design="targets",
+``target_gaming_v1.parallel_env(scenario="whitehall", design="targets",
 centre_reward="political", max_cycles=None, render_mode=None, **overrides)``
 
 - ``scenario``: a named preset (``target_gaming.envs.target_gaming.SCENARIOS``):
@@ -122,6 +122,7 @@ review steps when the locality is audited. ``pay`` is the design's:
 | ``local_priorities`` | ``linear_slope * K * w * (m - tau)`` | all | random, low | own |
 | ``pooled_budget`` | threshold | all | random, low | locality |
 | ``oracle_outcomes`` | ``oracle_scale * K * w * (change in x)`` | all (on truth) | none | own |
+| ``flat_pay`` | 0 (a flat budget: the control) | headline | none | own |
 
 "random, low" audits at rate ``audit_rate_low``. Pay is averaged over the agency's
 counted domains ("own") or over all of its
@@ -143,11 +144,14 @@ summarises the episode (means over steps; the ``*_change`` metrics and
 
 ``true_welfare`` (wbar-weighted true x), ``local_welfare`` (w-weighted),
 ``measured_performance`` (mean measure over measured cells),
-``target_hit_rate``, ``goodhart_gap`` (mean m - x over measured cells),
+``target_hit_rate`` (share of measured cells whose measure meets the target),
+``true_hit_rate`` (share whose true outcome does), ``goodhart_gap`` (mean m - x
+over measured cells), ``target_margin`` (mean m - tau over measured cells),
+``target_level`` (mean target in force over measured cells),
 ``gaming_share``, ``slack_share`` and ``partnership`` (shares of effort,
 averaged over the locality's agencies), ``joint_partnership`` (the locality's
-effective partnership J: the weakest agency's partner share in per_domain
-mode, so one silo agency makes it 0), ``measured_change`` and ``unmeasured_change``
+effective partnership J: the geometric mean of its agencies' partner shares
+in per_domain mode, so one silo agency makes it 0), ``measured_change`` and ``unmeasured_change``
 (true x since reset, over the scenario's headline and other domains),
 ``neglect`` (their difference), ``bunching`` (share of hit targets within
 ``bunching_band`` above the target), ``perverse_rate`` (share of measured
@@ -165,6 +169,12 @@ with matplotlib (an (H, W, 3) uint8 array).
 Version History
 ---------------
 - v0: initial release.
+- v1: joint partnership J is the geometric mean of the agencies' partner shares
+  (was the weakest agency's share), and a departmental centre lets through only
+  ``departmental_joining`` (0.5) of the spillovers between domains (the
+  vertical side of joined-up government); new design ``flat_pay`` (no
+  performance pay, the control); infos gain ``true_hit_rate``,
+  ``target_margin`` and ``target_level``.
 """
 
 from __future__ import annotations
