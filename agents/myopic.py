@@ -137,7 +137,7 @@ class MyopicBestResponse(LocalScripted):
         if cfg.per_domain:  # own choice on its domain, the partners' reference elsewhere
             d, g = own * d + (1 - own) * 0.5, own * g
         gain = cfg.alpha * norm_e * np.sqrt(effort * d) * (1.0 - x)
-        spill = (cfg.s0 + cfg.s1 * p)[..., None] * (gain @ self._spill.T)
+        spill = (cfg.coordination * (cfg.s0 + cfg.s1 * p))[..., None] * (gain @ self._spill.T)
         x_next = np.clip(
             x + gain + spill - cfg.eta * effort * g - cfg.delta * (x - self._b_hat), 0, 1
         )
@@ -149,7 +149,7 @@ class MyopicBestResponse(LocalScripted):
         steps = np.rint(obs[:, v.time_to_review] * cfg.review_period)
         liability = self._audit_prob * cfg.sanction * (1 - cfg.rho) ** steps
         sanction = liability[:, None] * (u_next * own).sum(axis=-1)
-        cost = cfg.effort_cost * (1.0 - s)
+        cost = cfg.effort_cost * (1.0 - s) ** cfg.effort_exponent
         reward = pay - sanction - cost
         good = np.zeros_like(reward)
         if v.motivation >= 0:

@@ -106,10 +106,11 @@ E, capacities, motivations, the measured domains and the time features.
 Rewards
 -------
 Local agency a of locality i, every step:
-``pay - sanction - effort_cost * (1 - slack share) + psi[i] * good``, where
-``good`` is the w-weighted true outcome above the structural baseline over
-the agency's domains, and the sanction ``F * (inflation found)`` falls on
-review steps when the locality is audited. ``pay`` is the design's:
+``pay - sanction - effort_cost * (1 - slack share) ** effort_exponent + psi[i] * good``
+(``effort_exponent`` 1 by default: a linear cost), where ``good`` is the
+w-weighted true outcome above the structural baseline over the agency's
+domains, and the sanction ``F * (inflation found)`` falls on review steps
+when the locality is audited. ``pay`` is the design's:
 
 | design | pay | measured domains | audits | pooling |
 |---|---|---|---|---|
@@ -172,7 +173,8 @@ Version History
 - v1: joint partnership J is the geometric mean of the agencies' partner shares
   (was the weakest agency's share), and a departmental centre lets through only
   ``departmental_joining`` (0.5) of the spillovers between domains (the
-  vertical side of joined-up government); new design ``flat_pay`` (no
+  vertical side of joined-up government); the effort cost may be convex
+  (``effort_exponent``, 1 by default: unchanged); new design ``flat_pay`` (no
   performance pay, the control); infos gain ``true_hit_rate``,
   ``target_margin`` and ``target_level``.
 """

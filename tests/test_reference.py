@@ -116,7 +116,26 @@ def _assert_same_step(core, mine: ref.ReferenceStep, where: str) -> None:
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_the_fast_core_steps_as_the_readable_reference(scenario, design, centre_reward):
     """Same state and draws in: same next state, rewards, metrics and observations out."""
-    cfg = get_scenario(scenario).config()
+    _assert_core_steps_as_reference(get_scenario(scenario).config(), design, centre_reward)
+
+
+@pytest.mark.parametrize(
+    "scenario, overrides",
+    [
+        ("whitehall", {"effort_exponent": 2.0}),
+        ("jug_2", {"effort_exponent": 1.5, "effort_cost": 0.7}),
+        ("jug_4", {"departmental_joining": 0.2, "s1": 5.0}),
+        ("jug_3", {"departmental_joining": 1.0}),
+    ],
+)
+def test_the_fast_core_steps_as_the_reference_off_the_default_calibration(scenario, overrides):
+    """The branches the defaults do not take: a convex effort cost, other spillover shares."""
+    cfg = get_scenario(scenario).config(**overrides)
+    for design in ("targets", "pooled_budget"):
+        _assert_core_steps_as_reference(cfg, design, "political")
+
+
+def _assert_core_steps_as_reference(cfg, design, centre_reward) -> None:
     world = World(cfg, design, centre_reward)
     gen = np.random.default_rng(7)
     state = world.reset(np.random.default_rng(11), BATCH)

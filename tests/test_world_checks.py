@@ -31,18 +31,18 @@ def _with(array: np.ndarray, index: tuple, value) -> np.ndarray:
 
 
 BAD = {
-    "NaN local action": ("local_actions", lambda l, c: (_with(l, (1, 2, 3), np.nan), c), "NaN"),
-    "inf local action": ("local_actions", lambda l, c: (_with(l, (0, 0, 0), -np.inf), c), "inf"),
-    "NaN centre action": ("centre_actions", lambda l, c: (l, _with(c, (2, 0, 5), np.nan)), "NaN"),
+    "NaN local action": ("local_actions", lambda a, c: (_with(a, (1, 2, 3), np.nan), c), "NaN"),
+    "inf local action": ("local_actions", lambda a, c: (_with(a, (0, 0, 0), -np.inf), c), "inf"),
+    "NaN centre action": ("centre_actions", lambda a, c: (a, _with(c, (2, 0, 5), np.nan)), "NaN"),
     "centre action too wide": (
         "centre_actions",
-        lambda l, c: (l, np.concatenate([c, c[..., :1]], axis=-1)),
+        lambda a, c: (a, np.concatenate([c, c[..., :1]], axis=-1)),
         "shape",
     ),
-    "local action too short": ("local_actions", lambda l, c: (l[..., :-1], c), "shape"),
-    "wrong batch": ("local_actions", lambda l, c: (l[:2], c), "shape"),
-    "complex local": ("local_actions", lambda l, c: (l + 0j, c), "real numbers"),
-    "strings": ("centre_actions", lambda l, c: (l, c.astype(str)), "real numbers"),
+    "local action too short": ("local_actions", lambda a, c: (a[..., :-1], c), "shape"),
+    "wrong batch": ("local_actions", lambda a, c: (a[:2], c), "shape"),
+    "complex local": ("local_actions", lambda a, c: (a + 0j, c), "real numbers"),
+    "strings": ("centre_actions", lambda a, c: (a, c.astype(str)), "real numbers"),
 }
 
 

@@ -47,6 +47,7 @@ _RANGES: dict[str, tuple[float, float, bool]] = {
     "psi_knight": (0.0, 100.0, False),
     "psi_knave": (0.0, 100.0, False),
     "effort_cost": (0.0, 10.0, False),
+    "effort_exponent": (1.0, 4.0, False),
     "target_default": (0.0, 1.0, False),
     "target_min": (0.0, 1.0, False),
     "target_max": (0.0, 1.0, False),
@@ -183,6 +184,7 @@ class WorldConfig:
     psi_knight: float = 1.0
     psi_knave: float = 0.1
     effort_cost: float = 0.1
+    effort_exponent: float = 1.0  # the cost is effort_cost * (busy share) ** effort_exponent
     # targets, audits, pay
     target_default: float = 0.62
     target_min: float = 0.3

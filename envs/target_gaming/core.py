@@ -126,6 +126,8 @@ class World:
         self._s1 = _const(cfg.coordination * cfg.s1)
         self._geometric = _const(1.0 / cfg.n_agencies)
         self._effort_cost = _const(cfg.effort_cost)
+        linear = cfg.effort_exponent == 1.0
+        self._effort_exponent = None if linear else _const(cfg.effort_exponent)
         self._n_centres = cfg.n_centres
         self._n_target_columns = cfg.n_localities * (k // self._n_centres)
         self._centre_action_dim = self._n_target_columns + cfg.n_localities  # then audit:<i>
@@ -489,8 +491,14 @@ class World:
         good *= factor
         local = good
         local += pay
-        local += scratch.slack_by_agency * self._effort_cost  # per unit of non-slack effort
-        local -= self._effort_cost
+        if self._effort_exponent is None:  # linear: effort_cost per unit of non-slack share
+            local += scratch.slack_by_agency * self._effort_cost
+            local -= self._effort_cost
+        else:  # effort_cost * (1 - slack) ** effort_exponent
+            busy = np.subtract(_ONE, scratch.slack_by_agency)
+            np.power(busy, self._effort_exponent, busy)
+            busy *= self._effort_cost
+            local -= busy
         if sanction is not None:
             local -= sanction
         return local.reshape(scratch.rewards_shape)

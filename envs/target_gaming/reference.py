@@ -286,8 +286,9 @@ def good_done(cfg: WorldConfig, state: WorldState, true_now: np.ndarray) -> np.n
 
 
 def local_reward(cfg, state, pay, sanction, slack_share, good) -> np.ndarray:
-    """``r[i,a] = pay - sanction - effort_cost (1 - s) + psi[i] good`` as (B, N)."""
-    r = pay - sanction - cfg.effort_cost * (1.0 - slack_share)
+    """``r[i,a] = pay - sanction - effort_cost (1 - s)^effort_exponent + psi[i] good``
+    as (B, N)."""
+    r = pay - sanction - cfg.effort_cost * (1.0 - slack_share) ** cfg.effort_exponent
     r = r + state.motivation[..., None] * good
     return r.reshape(r.shape[0], -1)
 
