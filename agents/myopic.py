@@ -137,6 +137,7 @@ class MyopicBestResponse(LocalScripted):
         if cfg.per_domain:  # own choice on its domain, the partners' reference elsewhere
             d, g = own * d + (1 - own) * 0.5, own * g
         gain = cfg.alpha * norm_e * np.sqrt(effort * d) * (1.0 - x)
+        gain = gain * cfg.holistic_factor(p)[..., None]  # it believes J = its partnership
         spill = (cfg.coordination * (cfg.s0 + cfg.s1 * p))[..., None] * (gain @ self._spill.T)
         x_next = np.clip(
             x + gain + spill - cfg.eta * effort * g - cfg.delta * (x - self._b_hat), 0, 1

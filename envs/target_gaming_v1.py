@@ -171,9 +171,11 @@ Version History
 ---------------
 - v0: initial release.
 - v1: joint partnership J is the geometric mean of the agencies' partner shares
-  (was the weakest agency's share), and a departmental centre lets through only
-  ``departmental_joining`` (0.5) of the spillovers between domains (the
-  vertical side of joined-up government); the effort cost may be convex
+  (was the weakest agency's share); in per_domain mode only ``1 - holism`` (0.5)
+  of genuine delivery works without joint working, all of it once J reaches
+  ``full_partnership`` (0.25) (the domains are complements); a departmental
+  centre lets through only ``departmental_joining`` (0.5) of the spillovers
+  between domains (the vertical side of joined-up government); the effort cost may be convex
   (``effort_exponent``, 1 by default: unchanged); new design ``flat_pay`` (no
   performance pay, the control); infos gain ``true_hit_rate``,
   ``target_margin`` and ``target_level``.

@@ -155,12 +155,25 @@ def test_a_silo_agency_wastes_its_partners_partnership_effort():
 
 
 def test_per_domain_agencies_with_equal_splits_match_one_unitary_agent():
+    """Joined up (J = full_partnership, so H = 1), K agencies deliver what one unitary agent
+    does; in their silos (J = 0) their delivery falls to 1 - holism of it."""
     unitary = make_world(sigma_x=0.0)
     split = make_world(scenario="jug_2", sigma_x=0.0)
-    vec = local_action(unitary, **{f"deliver__{d}__0": 1.0 for d in unitary.config.domains})
-    agency = np.array([1.0, 0, 0, 0, 0, 0])
+    full = split.config.full_partnership
+    deliver = {f"deliver__{d}__0": (1.0 - full) / 4 for d in unitary.config.domains}
+    vec = local_action(unitary, partner=full, **deliver)
+    agency = np.array([1.0 - full, 0, 0, 0, full, 0])
     np.testing.assert_allclose(
         final_true(run(unitary, vec, 6)), final_true(run(split, agency, 6)), rtol=1e-12
+    )
+    # in silos, without spillovers to tell them apart: the holistic share is lost
+    alone = make_world(scenario="jug_2", sigma_x=0.0, s0=0.0)
+    unitary_alone = make_world(sigma_x=0.0, s0=0.0, alpha=0.12 * (1 - alone.config.holism))
+    vec = local_action(unitary_alone, **{f"deliver__{d}__0": 1.0 for d in unitary.config.domains})
+    np.testing.assert_allclose(
+        final_true(run(unitary_alone, vec, 6)),
+        final_true(run(alone, np.array([1.0, 0, 0, 0, 0, 0]), 6)),
+        rtol=1e-12,
     )
 
 

@@ -93,7 +93,7 @@ def test_all_agencies_partnering_beats_none_and_one_silo_wastes_the_partners_eff
     nobody = metric("targets", "silo", "true_welfare", "jug_2").mean()
     mixed = ("honest", "honest", "honest", "silo") * 6  # the economy agency stays in its silo
     one_silo = metric("targets", mixed, "true_welfare", "jug_2")
-    assert all_in > nobody + 0.008
+    assert all_in > nobody + 0.05  # the holistic half of delivery needs joint working
     assert one_silo.mean() < nobody - 0.008  # partners paid for partnership that bought nothing
     assert metric("targets", mixed, "joint_partnership", "jug_2").max() == 0.0
 

@@ -124,7 +124,9 @@ def test_the_fast_core_steps_as_the_readable_reference(scenario, design, centre_
     [
         ("whitehall", {"effort_exponent": 2.0}),
         ("jug_2", {"effort_exponent": 1.5, "effort_cost": 0.7}),
-        ("jug_4", {"departmental_joining": 0.2, "s1": 5.0}),
+        ("jug_4", {"departmental_joining": 0.2, "s1": 5.0, "holism": 0.9}),
+        ("jug_1", {"holism": 0.0}),
+        ("jug_2", {"full_partnership": 1.0}),
         ("jug_3", {"departmental_joining": 1.0}),
     ],
 )

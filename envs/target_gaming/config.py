@@ -35,6 +35,8 @@ _RANGES: dict[str, tuple[float, float, bool]] = {
     "s0": (0.0, 5.0, False),
     "s1": (0.0, 10.0, False),
     "departmental_joining": (0.0, 1.0, False),
+    "holism": (0.0, 1.0, False),
+    "full_partnership": (0.01, 1.0, False),
     "sigma_x": (0.0, 0.5, False),
     "sigma_m": (0.0, 0.5, False),
     "heterogeneity": (0.0, 2.0, False),
@@ -164,6 +166,8 @@ class WorldConfig:
     s0: float = 0.2
     s1: float = 2.0
     departmental_joining: float = 0.5  # spillovers kept under departmental silos at the centre
+    holism: float = 0.5  # per_domain: share of delivery that works only when agencies join up
+    full_partnership: float = 0.25  # per_domain: J at which the holistic share fully works
     spillover: tuple[tuple[float, ...], ...] | None = None  # S[k, k']; None: default
     sigma_x: float = 0.01
     # gaming and measurement
@@ -302,6 +306,13 @@ class WorldConfig:
         """kappa: the share of the spillovers a centre lets through (1 if coordinated,
         ``departmental_joining`` with departmental silos)."""
         return self.departmental_joining if self.departments else 1.0
+
+    def holistic_factor(self, joint):
+        """``H = 1 - holism + holism * min(1, J / full_partnership)`` for per_domain agencies
+        (1 for a unitary locality, whose one organisation holds every domain)."""
+        if not self.per_domain:
+            return np.ones_like(joint)
+        return 1.0 - self.holism + self.holism * np.minimum(1.0, joint / self.full_partnership)
 
     @property
     def n_agencies(self) -> int:

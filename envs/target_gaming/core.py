@@ -125,6 +125,10 @@ class World:
         self._s0 = _const(cfg.coordination * cfg.s0)
         self._s1 = _const(cfg.coordination * cfg.s1)
         self._geometric = _const(1.0 / cfg.n_agencies)
+        # H = (1 - holism) + min(holism, holism / full_partnership * J)
+        self._holism = _const(cfg.holism)
+        self._holism_slope = _const(cfg.holism / cfg.full_partnership)
+        self._holism_floor = _const(1.0 - cfg.holism)
         self._effort_cost = _const(cfg.effort_cost)
         linear = cfg.effort_exponent == 1.0
         self._effort_exponent = None if linear else _const(cfg.effort_exponent)
@@ -391,13 +395,18 @@ class World:
         # 1. genuine delivery with diminishing returns: alpha * sum_r E * sqrt(deliver): row 1
         scratch.deliver.dot(self._alpha_sum, scratch.gain)
         scratch.gain_cells *= np.subtract(_ONE, x, scratch.cell)
-        # 2. joined-up spillovers scaled by partnership (per_domain: the geometric mean over
-        # the agencies, 0 if one stays in its silo): row 2
+        # joint partnership J (per_domain: the geometric mean over the agencies, 0 if one
+        # stays in its silo); per_domain delivery works in full only when they join up (H)
         partner = scratch.partner_share
         if self._n_ag > 1:
             partner = np.power(
                 np.multiply.reduce(partner.reshape(-1, self._n_ag), axis=-1), self._geometric
             )
+            holistic = np.multiply(partner, self._holism_slope, scratch.factor)
+            np.minimum(holistic, self._holism, out=holistic)
+            holistic += self._holism_floor
+            scratch.gain_by_locality *= scratch.factor_column
+        # 2. joined-up spillovers scaled by partnership: row 2
         scratch.gain_by_locality.dot(self._spill_t, scratch.spill)
         factor = np.multiply(partner, self._s1, scratch.factor)
         factor += self._s0

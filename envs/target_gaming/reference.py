@@ -421,8 +421,9 @@ def reference_step(
     batch, n_loc, k = state.t.shape[0], cfg.n_localities, cfg.n_domains
     effort = decode_local_action(cfg, local_actions, state.capacity)
     # 1-5: delivery, spillovers, gaming, true outcome, measure
-    gain = delivery_gain(cfg, state, effort.deliver)
-    spill = spillovers(cfg, gain, joint_partnership(effort.partner_share))
+    joint = joint_partnership(effort.partner_share)
+    gain = delivery_gain(cfg, state, effort.deliver) * cfg.holistic_factor(joint)[..., None]
+    spill = spillovers(cfg, gain, joint)
     inflation, harm = gaming(cfg, state.inflation, effort.game)
     eps = rng.standard_normal((2, batch, n_loc, k))
     true = true_outcome(cfg, state, gain, spill, harm, eps[0])
