@@ -3,10 +3,13 @@
 
 from pettingzoo import aec_registry, parallel_registry, register
 
-ENV_ID = "target_gaming/target_gaming_v1"
+from .target_gaming import WORLD_VERSION
 
-if ENV_ID.replace("_v1", "-v1") not in parallel_registry:
-    register("aec", ENV_ID, entry_point="target_gaming.envs.target_gaming_v1:env")
-    register("parallel", ENV_ID, entry_point="target_gaming.envs.target_gaming_v1:parallel_env")
+ENV_ID = f"target_gaming/{WORLD_VERSION}"
+_MODULE = f"target_gaming.envs.{WORLD_VERSION}"
+
+if ENV_ID.replace("_v", "-v") not in parallel_registry:
+    register("aec", ENV_ID, entry_point=f"{_MODULE}:env")
+    register("parallel", ENV_ID, entry_point=f"{_MODULE}:parallel_env")
 
 __all__ = ["ENV_ID", "aec_registry", "parallel_registry"]

@@ -181,6 +181,16 @@ def _drop_last_row(path: Path) -> None:
     path.write_text("".join(lines[:-1]))
 
 
+def _set_world(path, world) -> None:
+    """done.json as another version of the world (None: one that recorded none) wrote it."""
+    record = json.loads(path.read_text())
+    if world is None:
+        del record["world"]
+    else:
+        record["world"] = world
+    path.write_text(json.dumps(record))
+
+
 @pytest.mark.parametrize(
     "damage, why",
     [
@@ -190,8 +200,19 @@ def _drop_last_row(path: Path) -> None:
         (lambda d: (d / DONE).write_text('{"cell": "whitehall/ta'), "cannot be read"),
         (lambda d: (d / DONE).write_text('{"cell": "x", "wall_seconds": 1}'), "vouches for no"),
         (lambda d: (d / DONE).write_text("[1, 2]"), "vouches for no files"),
+        (lambda d: _set_world(d / DONE, "target_gaming_v0"), "in target_gaming_v0, not"),
+        (lambda d: _set_world(d / DONE, None), "in an earlier world, not"),
     ],
-    ids=["missing-rows", "missing-traces", "corrupt-traces", "cut-done", "old-done", "list-done"],
+    ids=[
+        "missing-rows",
+        "missing-traces",
+        "corrupt-traces",
+        "cut-done",
+        "old-done",
+        "list-done",
+        "other-world",
+        "no-world",
+    ],
 )
 def test_a_cell_with_missing_rows_is_redone(tmp_path, scripted_cells, damage, why):
     config = CompareConfig.from_dict(SMALL)

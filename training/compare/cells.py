@@ -5,7 +5,8 @@ with the cell's ``specs.train_config``), then evaluates them with deterministic
 actions on fresh seeds and on held-out variants of the world it trained in
 (``specs.eval_specs``), beside the scripted baselines under the same conditions.
 Cells write into ``runs/<design>/seed<k>/`` and mark themselves done last,
-atomically, with ``done.json``: it vouches for the cell's label and for the row
+atomically, with ``done.json``: it vouches for the cell's label, the world version
+(``WORLD_VERSION``: a cell of another version of the world is redone), and for the row
 count and sha256 checksum of ``episodes.csv`` and ``traces.npz``. A cell is done
 only if those hold (``cell_problem``), so a rerun skips finished cells, redoes a cell
 whose files are incomplete or corrupt (``force`` redoes every one), and a killed
@@ -23,6 +24,8 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from target_gaming.envs.target_gaming import WORLD_VERSION
 
 from ..evaluation.rollout import EPISODE_COLUMNS, rollout
 from ..evaluation.traces import TraceRecorder
@@ -56,6 +59,9 @@ def cell_problem(config: CompareConfig, root: Path, cell: Cell) -> str | None:
         return f"{done} vouches for no files (it is corrupt or from an older version)"
     if record.get("cell") != cell.label:
         return f"{done} is for cell {record.get('cell')!r}, not {cell.label}"
+    if record.get("world") != WORLD_VERSION:
+        found = record.get("world", "an earlier world")
+        return f"{done} was trained and evaluated in {found}, not {WORLD_VERSION}"
     files = record["files"]
     for name, count in ((EPISODES, "rows"), (TRACES, "arrays")):
         path, entry = out / name, files.get(name)
@@ -95,6 +101,7 @@ def run_cell(config: CompareConfig, root: Path, cell: Cell, force: bool = False)
     wall = time.perf_counter() - start
     record = {
         "cell": cell.label,
+        "world": WORLD_VERSION,
         "wall_seconds": wall,
         "files": {
             EPISODES: {"rows": len(rows), "sha256": _sha256(out / EPISODES)},
