@@ -145,7 +145,7 @@ CONDITIONS: dict[str, Condition] = {
             "targets",
             "whitehall",
             "targets",
-            baselines=("honest", "myopic_best_response", "gamer"),
+            baselines=("honest", "myopic_best_response", "gamer", "measured_only"),
         ),
         Condition("audited", "whitehall", "audited_targets"),
         Condition("rotating", "whitehall", "rotating_basket"),
@@ -224,7 +224,15 @@ _PHENOMENA = (
         "What is not measured is neglected; randomised measures cut neglect and gaming.",
         "Holmström & Milgrom (1991), multitask principal-agent; Smith (1995), tunnel vision.",
         (
-            Check("unmeasured domains are neglected", "neglect", Side("targets"), 0.05, ">"),
+            Check(
+                "unmeasured domains are neglected",
+                "neglect",
+                Side("targets"),
+                0.05,
+                ">",
+                scripted="measured_only",  # effort substitution itself (the myopic agent
+                # spreads its effort: it does not neglect at the default calibration)
+            ),
             Check(
                 "a rotating basket cuts neglect",
                 "neglect",
