@@ -308,9 +308,9 @@ class WorldConfig:
         return self.departmental_joining if self.departments else 1.0
 
     def holistic_factor(self, joint):
-        """``H = 1 - holism + holism * min(1, J / full_partnership)`` for per_domain agencies
-        (1 for a unitary locality, whose one organisation holds every domain)."""
-        if not self.per_domain:
+        """``H = 1 - holism + holism * min(1, J / full_partnership)`` for a locality of several
+        agencies (1 for a locality of one, e.g. unitary: one organisation holds every domain)."""
+        if self.n_agencies == 1:
             return np.ones_like(joint)
         return 1.0 - self.holism + self.holism * np.minimum(1.0, joint / self.full_partnership)
 
