@@ -160,6 +160,14 @@ indicators whose measure rose while the truth fell), ``inequality`` (national
 only: standard deviation of local welfare), ``audits``, ``detections``,
 ``sanctions`` (counts and amounts at reviews), ``audit_cost`` (national only).
 
+Copies and pickles
+------------------
+``copy.deepcopy(env)``, ``pickle`` and ``cloudpickle`` round trips give an env that
+steps exactly like the original from where it was (the world state, the random
+generator, the live agents and the episode's metrics travel; the work buffers are
+rebuilt), so spawn-based vector envs and ``ray.put`` are safe. Spaces belong to
+each env (the same object at every call), and an env is freed once unreferenced.
+
 Rendering
 ---------
 ``"human"`` prints the ``"ansi"`` text and returns None.

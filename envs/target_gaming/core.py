@@ -164,6 +164,14 @@ class World:
         self._scratches: dict[tuple[int, int], _Scratch] = {}
         self._zero_arrays: dict[tuple[int, ...], np.ndarray] = {}
 
+    # ---- copies and pickles ----------------------------------------------------
+    def __getstate__(self) -> dict:
+        """Everything but the work arrays (their views would not survive a copy): a copy
+        or an unpickled world makes its own on first use."""
+        state = dict(self.__dict__)
+        state["_scratches"], state["_zero_arrays"] = {}, {}
+        return state
+
     # ---- sizes ---------------------------------------------------------------
     @property
     def n_locals(self) -> int:

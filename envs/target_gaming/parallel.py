@@ -6,7 +6,6 @@ into arrays (validating them), and arrays back into PettingZoo's dicts.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -56,6 +55,14 @@ class TargetGamingEnv(ParallelEnv):
     ):
         if max_cycles is not None:
             overrides["horizon"] = max_cycles
+        # what builds this env again: a copy or an unpickled env is rebuilt from it
+        self._arguments = dict(
+            scenario=scenario,
+            design=design,
+            centre_reward=centre_reward,
+            render_mode=render_mode,
+            **overrides,
+        )
         if render_mode is not None and render_mode not in RENDER_MODES:
             raise ValueError(f"render_mode {render_mode!r} is not one of {list(RENDER_MODES)}")
         self.scenario = scenario
@@ -90,6 +97,28 @@ class TargetGamingEnv(ParallelEnv):
         self._observer = observe.Observer(cfg)  # its own: it keeps the last state's slow part
         low, high = observe.layout_bounds(observe.state_layout(cfg))
         self.state_space = gymnasium.spaces.Box(low, high, dtype=np.float32)
+        self._observation_spaces = {a: self._space(a, 0) for a in self.possible_agents}
+        self._action_spaces = {a: self._space(a, 1) for a in self.possible_agents}
+
+    # ---- copies and pickles -------------------------------------------------------
+    # The action buffer and its views, the compiled dict builders and the world's work
+    # arrays are not state: a copy that copied them would read its actions from arrays
+    # it no longer shares. A copy or unpickled env is built anew from its arguments and
+    # takes over the episode: the world state, the random generator, the live agents,
+    # the last step's result and the episode's metrics so far.
+    _EPISODE = ("agents", "_rng", "world_state", "last_result", "_episode")
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "arguments": self._arguments,
+            **{name: getattr(self, name) for name in self._EPISODE},
+        }
+
+    def __setstate__(self, saved: dict[str, Any]) -> None:
+        arguments = dict(saved["arguments"])
+        self.__init__(**arguments)
+        for name in self._EPISODE:
+            setattr(self, name, saved[name])
 
     # ---- spaces and layouts -----------------------------------------------------
     def _make_layouts(self, agent: str) -> tuple[observe.Layout, observe.Layout]:
@@ -113,15 +142,21 @@ class TargetGamingEnv(ParallelEnv):
             return "local", int(agent.split("_")[1])
         raise ValueError(f"unknown agent {agent!r}; agents are {self.possible_agents}")
 
-    @functools.cache  # noqa: B019 - one env, a handful of agents
-    def observation_space(self, agent: str) -> gymnasium.spaces.Box:
-        low, high = observe.layout_bounds(self._layouts[self._check(agent)][0])
-        return gymnasium.spaces.Box(low, high, dtype=np.float32)
-
-    @functools.cache  # noqa: B019
-    def action_space(self, agent: str) -> gymnasium.spaces.Box:
-        n = len(self._layouts[self._check(agent)][1])
+    def _space(self, agent: str, which: int) -> gymnasium.spaces.Box:
+        """The agent's observation (0) or action (1) space."""
+        if which == 0:
+            low, high = observe.layout_bounds(self._layouts[agent][0])
+            return gymnasium.spaces.Box(low, high, dtype=np.float32)
+        n = len(self._layouts[agent][1])
         return gymnasium.spaces.Box(0.0, 1.0, (n,), dtype=np.float32)
+
+    def observation_space(self, agent: str) -> gymnasium.spaces.Box:
+        """The agent's observation space (the same object at every call, this env's own)."""
+        return self._observation_spaces[self._check(agent)]
+
+    def action_space(self, agent: str) -> gymnasium.spaces.Box:
+        """The agent's action space (the same object at every call, this env's own)."""
+        return self._action_spaces[self._check(agent)]
 
     def action_layout(self, agent: str) -> list[str]:
         """Names of the agent's action components, in order."""
