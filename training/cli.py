@@ -150,21 +150,24 @@ def _add_compare(sub) -> None:
     grid = comp.add_mutually_exclusive_group()
     grid.add_argument("--preset", default=None, help="quick, standard or full (default quick)")
     grid.add_argument("--config", type=Path, help="a JSON file with the grid's fields")
-    comp.add_argument("--out", type=Path, help="output folder (default runs/compare-<preset>)")
-    comp.add_argument("--workers", type=int, default=2, help="cells run at once")
-    comp.add_argument("--backend", default="process", choices=["process", "ray"])
-    comp.add_argument("--address", help="a Ray cluster's address (with --backend ray)")
-    comp.add_argument("--force", action="store_true", help="redo finished cells")
-    comp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_cell_run_options(comp, "compare")
 
 
-def _run_compare(args: argparse.Namespace, argv_used: list[str] | None) -> int:
-    from .compare.grid import grid_and_folder
-    from .compare.run import run_comparison  # tqdm, matplotlib: imported only to compare
+def _add_cell_run_options(parser: argparse.ArgumentParser, name: str) -> None:
+    """The options of a command that trains cells (compare, validate)."""
+    parser.add_argument("--out", type=Path, help=f"output folder (default runs/{name}-<preset>)")
+    parser.add_argument("--workers", type=int, default=2, help="cells run at once")
+    parser.add_argument("--backend", default="process", choices=["process", "ray"])
+    parser.add_argument("--address", help="a Ray cluster's address (with --backend ray)")
+    parser.add_argument("--force", action="store_true", help="redo finished cells")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    config, out = grid_and_folder(args.preset, args.config, args.out)
+
+def _run_cells(name, run, config, out: Path, args, argv_used: list[str] | None) -> int:
+    """``run`` (run_comparison or run_validation) with the command's options; Ctrl-C says
+    how to resume."""
     try:
-        report = run_comparison(
+        report = run(
             config,
             out,
             workers=args.workers,
@@ -176,13 +179,21 @@ def _run_compare(args: argparse.Namespace, argv_used: list[str] | None) -> int:
         )
     except KeyboardInterrupt:
         print(
-            f"target-gaming compare: interrupted; finished cells are kept in {out}: "
+            f"target-gaming {name}: interrupted; finished cells are kept in {out}: "
             "rerun the same command to resume (it skips them)",
             file=sys.stderr,
         )
         return 130
     print(f"wrote {report}, {out / 'summary.csv'} and the figures in {out}")
     return 0
+
+
+def _run_compare(args: argparse.Namespace, argv_used: list[str] | None) -> int:
+    from .compare.grid import grid_and_folder
+    from .compare.run import run_comparison  # tqdm, matplotlib: imported only to compare
+
+    config, out = grid_and_folder(args.preset, args.config, args.out)
+    return _run_cells("compare", run_comparison, config, out, args, argv_used)
 
 
 def _add_validate(sub) -> None:
@@ -197,12 +208,7 @@ def _add_validate(sub) -> None:
         help="a JSON file of seeds, timesteps, n_envs, checkpoint_every, eval_episodes, "
         "phenomena, ppo",
     )
-    val.add_argument("--out", type=Path, help="output folder (default runs/validate-<preset>)")
-    val.add_argument("--workers", type=int, default=2, help="cells run at once")
-    val.add_argument("--backend", default="process", choices=["process", "ray"])
-    val.add_argument("--address", help="a Ray cluster's address (with --backend ray)")
-    val.add_argument("--force", action="store_true", help="redo finished cells")
-    val.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_cell_run_options(val, "validate")
 
 
 def _run_validate(args: argparse.Namespace, argv_used: list[str] | None) -> int:
@@ -210,26 +216,7 @@ def _run_validate(args: argparse.Namespace, argv_used: list[str] | None) -> int:
     from .validate.run import run_validation  # tqdm, matplotlib: imported only to validate
 
     config, out = config_and_folder(args.preset, args.config, args.out)
-    try:
-        report = run_validation(
-            config,
-            out,
-            workers=args.workers,
-            backend=args.backend,
-            address=args.address,
-            force=args.force,
-            progress=not args.no_progress,
-            command=_command(argv_used),
-        )
-    except KeyboardInterrupt:
-        print(
-            f"target-gaming validate: interrupted; finished cells are kept in {out}: "
-            "rerun the same command to resume (it skips them)",
-            file=sys.stderr,
-        )
-        return 130
-    print(f"wrote {report}, {out / 'summary.csv'} and the figures in {out}")
-    return 0
+    return _run_cells("validate", run_validation, config, out, args, argv_used)
 
 
 def _run_train(args: argparse.Namespace) -> int:

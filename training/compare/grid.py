@@ -59,12 +59,7 @@ class CompareConfig:
         if not _is_int(self.eval_seed_offset, 1, MAX_SEED):
             _fail("eval_seed_offset", self.eval_seed_offset, f"an integer in [1, {MAX_SEED}]")
         top = MAX_SEED - self.eval_seed_offset  # evaluation seeds are seed + offset
-        if not (
-            isinstance(self.seeds, tuple)
-            and self.seeds
-            and all(_is_int(s, 0, top) for s in self.seeds)
-            and len(set(self.seeds)) == len(self.seeds)
-        ):
+        if not distinct_seeds(self.seeds, top):
             _fail("seeds", self.seeds, f"a list of distinct integers in [0, {top}], at least one")
         if not _is_int(self.eval_episodes, 1, 10_000):
             _fail("eval_episodes", self.eval_episodes, "an integer in [1, 10000]")
@@ -159,6 +154,16 @@ def _fail(field_name: str, value: Any, allowed: str) -> None:
 def _short(value: Any, limit: int = 120) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def distinct_seeds(seeds: Any, top: int) -> bool:
+    """Whether ``seeds`` is a non-empty tuple of distinct integers in [0, top]."""
+    return (
+        isinstance(seeds, tuple)
+        and bool(seeds)
+        and all(_is_int(s, 0, top) for s in seeds)
+        and len(set(seeds)) == len(seeds)
+    )
 
 
 def _is_int(value: Any, low: int, high: int) -> bool:

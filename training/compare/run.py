@@ -54,15 +54,9 @@ def run_comparison(
     log: Callable[[str], None] = _stderr,
 ) -> Path:
     """Run the grid's unfinished cells, then write summary.csv, report.md and figures."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend {backend!r} is not one of {list(BACKENDS)}")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers = {workers!r} must be an integer, at least 1")
+    check_run_options(backend, workers)
     check_grid(config)  # before anything is written or trained
-    root = Path(root)
-    if root.exists() and not root.is_dir():
-        raise ValueError(f"--out {root} is a file, not a folder")
-    root.mkdir(parents=True, exist_ok=True)
+    root = output_folder(root)
     with folder_lock(root, log):
         check_same_record(root / "comparison.json", config.to_dict(), force, "comparison")
         cells = config.cells()
@@ -81,6 +75,23 @@ def run_comparison(
                 ray_backend(config, root, todo, workers, force, bar, address)
         wall = time.perf_counter() - start
         return aggregate(config, root, command, len(cells) - len(todo), wall)
+
+
+def check_run_options(backend: str, workers: int) -> None:
+    """A run's backend and worker count, checked before any work (ValueError)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend {backend!r} is not one of {list(BACKENDS)}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers = {workers!r} must be an integer, at least 1")
+
+
+def output_folder(root: Path) -> Path:
+    """``root`` as a folder, made if missing (ValueError if it is a file)."""
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"--out {root} is a file, not a folder")
+    root.mkdir(parents=True, exist_ok=True)
+    return root
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from typing import Any
 
 from target_gaming.envs.target_gaming import make_config
 
-from ..compare.grid import MAX_SEED, Cell, CompareConfig
+from ..compare.grid import MAX_SEED, Cell, CompareConfig, distinct_seeds
 from ..errors import UserError, read_json_object
 from .phenomena import CONDITIONS, PHENOMENA, Condition
 
@@ -41,12 +41,7 @@ class ValidateConfig:
 
     def __post_init__(self) -> None:
         top = MAX_SEED - OFFSET
-        if not (
-            isinstance(self.seeds, tuple)
-            and self.seeds
-            and all(_is_int(s, 0, top) for s in self.seeds)
-            and len(set(self.seeds)) == len(self.seeds)
-        ):
+        if not distinct_seeds(self.seeds, top):
             _fail("seeds", self.seeds, f"a list of distinct integers in [0, {top}], at least one")
         for name, low, high in (
             ("timesteps", 1, 10**10),

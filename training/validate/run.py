@@ -21,9 +21,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..compare.backends import BACKENDS, Job, run_jobs
+from ..compare.backends import Job, run_jobs
 from ..compare.report import VALUES
-from ..compare.run import check_same_record, folder_lock
+from ..compare.run import check_run_options, check_same_record, folder_lock, output_folder
 from ..compare.specs import check_grid
 from .cells import (
     condition_job,
@@ -83,15 +83,9 @@ def run_validation(
     log: Callable[[str], None] = _stderr,
 ) -> Path:
     """Run the validation's unfinished cells, then write summary.csv, report.md, figures."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend {backend!r} is not one of {list(BACKENDS)}")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers = {workers!r} must be an integer, at least 1")
+    check_run_options(backend, workers)
     check_validation(config)
-    root = Path(root)
-    if root.exists() and not root.is_dir():
-        raise ValueError(f"--out {root} is a file, not a folder")
-    root.mkdir(parents=True, exist_ok=True)
+    root = output_folder(root)
     names = config.conditions()
     first = [n for n in names if CONDITIONS[n].match_target_level_of is None]
     matched = [n for n in names if n not in first]
