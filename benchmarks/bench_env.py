@@ -1,6 +1,6 @@
-"""Throughput benchmark for target_gaming_v1 and its batched core.
+"""Throughput benchmark for target_gaming_v1 and its batched core, and render() timing.
 
-What it measures (all in agent-steps per second, medians over ``--repeats``):
+What it measures (1 to 4 in agent-steps per second, medians over ``--repeats``):
 
 1. ``ParallelEnv.step`` on the default scenario (7 agents), with actions drawn
    in advance from a pool of 64 sampled action dicts and cycled through. When
@@ -15,12 +15,16 @@ What it measures (all in agent-steps per second, medians over ``--repeats``):
    n_centres) per step. Reported with the per-agent speed-up versus B = 1.
 4. The cost of ``World.step``'s argument checks: the core at B = 1 and B = 1024
    again with ``check=False``, reported as the ratio checked / unchecked.
+5. ``render()`` in milliseconds per frame, a step between frames: ``"rgb_array"``'s
+   first frame (it builds and lays out the figure) and the median of the later
+   ones, and ``"ansi"``'s median.
 
 Goals (checked and printed; the script always exits 0):
 
 - ParallelEnv >= 30,000 agent-steps/s;
 - core at B = 1024 >= 1,000,000 agent-steps/s;
-- core at B = 1024 >= 30x the per-agent throughput of B = 1.
+- core at B = 1024 >= 30x the per-agent throughput of B = 1;
+- an ``"rgb_array"`` frame after the first <= 50 ms.
 
 Run from the repository root:  python benchmarks/bench_env.py [--repeats 5] [--seconds 1.0]
 
@@ -50,6 +54,8 @@ BATCH_SIZES = (1, 64, 1024)
 GOAL_ENV = 30_000
 GOAL_CORE = 1_000_000
 GOAL_SPEEDUP = 30.0
+GOAL_FRAME_MS = 50.0
+RENDER_FRAMES = 40
 
 # A stepper runs n steps and returns nothing; its state lives in a closure.
 Stepper = Callable[[int], None]
@@ -171,6 +177,24 @@ def core_stepper(
     return run
 
 
+# ---- rendering ---------------------------------------------------------------------
+def render_ms(render_mode: str, frames: int, pool: list[dict]) -> list[float]:
+    """Milliseconds of each of ``frames`` calls of ``render()`` on a fresh env, a step
+    (cycling through ``pool``, resetting at the episode's end) between frames."""
+    env = target_gaming_v1.parallel_env(render_mode=render_mode)
+    env.reset(seed=0)
+    times = []
+    for i in range(frames):
+        start = time.perf_counter()
+        env.render()
+        times.append(1000 * (time.perf_counter() - start))
+        env.step(pool[i % len(pool)])
+        if not env.agents:
+            env.reset()
+    env.close()
+    return times
+
+
 # ---- measurement -------------------------------------------------------------------
 def measure(benches: dict[str, tuple[Stepper, int]], repeats: int, seconds: float) -> dict:
     """Median agent-steps/s of each bench; repeats interleaved to share the noise.
@@ -245,6 +269,13 @@ def main() -> None:
         ratio = rates[f"core{b}"] / unchecked
         print(f"  B={b:<5}  unchecked {fmt(unchecked):>14}   checked/unchecked {ratio:.3f}")
 
+    rgb, text = render_ms("rgb_array", RENDER_FRAMES, pool), render_ms("ansi", RENDER_FRAMES, pool)
+    later = statistics.median(rgb[1:])
+    print(f"\nrender() (ms per frame, {RENDER_FRAMES} frames, a step between frames)")
+    print(f"  rgb_array first      {rgb[0]:>14.1f}")
+    print(f"  rgb_array later      {later:>14.1f}   (median)")
+    print(f"  ansi                 {statistics.median(text):>14.2f}   (median)")
+
     big = rates[f"core{BATCH_SIZES[-1]}"]
     speedup = big / base
     print("\nGoals")
@@ -256,6 +287,10 @@ def main() -> None:
     print(
         f"  core B=1024 >= {GOAL_SPEEDUP:g}x B=1 per agent: "
         f"{verdict(speedup >= GOAL_SPEEDUP)} ({speedup:,.1f}x)"
+    )
+    print(
+        f"  rgb_array frame after the first <= {GOAL_FRAME_MS:g} ms: "
+        f"{verdict(later <= GOAL_FRAME_MS)} ({later:.1f} ms)"
     )
 
 

@@ -173,7 +173,15 @@ Rendering
 ``"human"`` prints the ``"ansi"`` text and returns None.
 ``"ansi"``: a table per locality of true / measured / target per domain,
 gaming, slack, partnership and audits. ``"rgb_array"``: a dashboard drawn
-with matplotlib (an (H, W, 3) uint8 array).
+with matplotlib (a (360, 640, 3) uint8 array): per domain, the true outcome
+(bars), the measured one (dots, for the domains in the basket) and the target
+(ticks) of each locality, and each locality's gaming and slack shares. The first
+frame builds the figure and lays it out (some tenths of a second); later frames
+redraw only what changed (tens of milliseconds). ``close()`` frees the figure; a
+copy of the env builds its own at its first frame.
+``target_gaming.envs.target_gaming.render.record_episode(env, actions, path)``
+plays an episode of an ``"rgb_array"`` env, under a policy (observations ->
+actions) or a list of the actions of each step, and writes its frames to a GIF.
 
 Version History
 ---------------

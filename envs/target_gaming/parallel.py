@@ -95,17 +95,18 @@ class TargetGamingEnv(ParallelEnv):
         self.last_result: StepResult | None = None
         self._episode = EpisodeMetrics(1)
         self._observer = observe.Observer(cfg)  # its own: it keeps the last state's slow part
+        self._dashboard = None  # the rgb_array figure (a Dashboard), made at the first frame
         low, high = observe.layout_bounds(observe.state_layout(cfg))
         self.state_space = gymnasium.spaces.Box(low, high, dtype=np.float32)
         self._observation_spaces = {a: self._space(a, 0) for a in self.possible_agents}
         self._action_spaces = {a: self._space(a, 1) for a in self.possible_agents}
 
     # ---- copies and pickles -------------------------------------------------------
-    # The action buffer and its views, the compiled dict builders and the world's work
-    # arrays are not state: a copy that copied them would read its actions from arrays
-    # it no longer shares. A copy or unpickled env is built anew from its arguments and
-    # takes over the episode: the world state, the random generator, the live agents,
-    # the last step's result and the episode's metrics so far.
+    # The action buffer and its views, the compiled dict builders, the world's work
+    # arrays and the rgb_array figure are not state: a copy that copied them would read
+    # its actions from arrays it no longer shares. A copy or unpickled env is built anew
+    # from its arguments and takes over the episode: the world state, the random
+    # generator, the live agents, the last step's result and the episode's metrics so far.
     _EPISODE = ("agents", "_rng", "world_state", "last_result", "_episode")
 
     def __getstate__(self) -> dict[str, Any]:

@@ -1,8 +1,20 @@
-"""Rendering: a compact text table ("ansi") and a matplotlib dashboard ("rgb_array")."""
+"""Rendering: a compact text table ("ansi"), a matplotlib dashboard ("rgb_array", see
+``dashboard``), and ``record_episode``, which writes an episode's dashboards to a GIF.
+
+An env's ``Dashboard`` is built at its first ``rgb_array`` frame (the slow one: it lays
+the figure out) and kept as the env's ``_dashboard``; later frames only update its
+artists. Copies and pickles of the env leave it out (the env's ``__getstate__`` keeps
+only its arguments and episode) and build their own at their first frame;
+``close()`` frees it.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -11,6 +23,10 @@ from .state import WorldState
 
 if TYPE_CHECKING:
     from .parallel import TargetGamingEnv
+
+Actions = Mapping[str, np.ndarray]
+# a policy (observations -> actions) or the actions of each step in turn
+ActionSource = Callable[[Mapping[str, np.ndarray]], Actions] | Iterable[Actions]
 
 
 def _last_shares(env: TargetGamingEnv) -> tuple[np.ndarray, np.ndarray]:
@@ -57,39 +73,74 @@ def ansi_frame(
 
 
 def rgb_array(env: TargetGamingEnv) -> np.ndarray:
-    """A dashboard: true vs measured vs target per locality and domain, and effort use."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    """The env's dashboard (see ``Dashboard``), built at the env's first frame."""
+    if env._dashboard is None:
+        from .dashboard import Dashboard  # matplotlib is imported by the first frame only
 
-    cfg, st = env.config, env.world_state
+        env._dashboard = Dashboard(env.config, env.world.design.name)
     gaming, slack = _last_shares(env)
-    fig = Figure(figsize=(8, 4.5), dpi=80)
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, cfg.n_domains + 1, sharey=False)
-    loc = np.arange(cfg.n_localities)
-    for k, ax in enumerate(axes[:-1]):
-        ax.barh(loc, st.true[0, :, k], color="tab:green", alpha=0.7, label="true")
-        if st.basket[0, k]:
-            ax.scatter(
-                st.measured[0, :, k], loc, color="tab:red", marker="o", s=12, label="measured"
-            )
-        ax.scatter(st.targets[0, :, k], loc, color="black", marker="|", s=80, label="target")
-        ax.set_xlim(0, 1)
-        ax.set_title(cfg.domains[k], fontsize=9)
-        ax.set_yticks(loc)
-        ax.tick_params(labelsize=7)
-    axes[0].legend(fontsize=6, loc="lower right")
-    ax = axes[-1]
-    ax.barh(loc, gaming, color="tab:red", label="gaming")
-    ax.barh(loc, slack, left=gaming, color="tab:gray", label="slack")
-    ax.set_xlim(0, 1)
-    ax.set_title("effort use", fontsize=9)
-    ax.legend(fontsize=6, loc="lower right")
-    fig.suptitle(f"{env.world.design.name}: t={int(st.t[0])}/{cfg.horizon}", fontsize=10)
-    fig.tight_layout()
-    fig.canvas.draw()
-    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    return env._dashboard.frame(env.world_state, gaming, slack)
 
 
 def close(env: TargetGamingEnv) -> None:
-    """Nothing is held open: each dashboard is a fresh, unshown Figure."""
+    """Free the env's dashboard, if it drew one (the next frame builds a new one)."""
+    if env._dashboard is not None:
+        env._dashboard.close()
+        env._dashboard = None
+
+
+def record_episode(
+    env: TargetGamingEnv,
+    actions: ActionSource,
+    path: str | Path,
+    seed: int | None = None,
+    fps: float | None = None,
+) -> Path:
+    """Play one episode of ``env`` (made with ``render_mode="rgb_array"``) and write its
+    dashboards to ``path`` as a looping GIF: the frame after ``reset(seed=seed)``, then one
+    after each step.
+
+    ``actions`` is a policy, called with the observations and returning the actions (a
+    dict per agent, as ``env.step`` takes), or the actions of each step in turn; the
+    episode ends at the horizon or when they run out. The GIF plays at ``fps`` frames per
+    second (the env's ``metadata["render_fps"]`` by default). The file appears whole or
+    not at all: it is written to a temporary file in its folder, then renamed onto
+    ``path``. Returns ``path``.
+    """
+    if env.render_mode != "rgb_array":
+        raise ValueError(
+            f"record_episode needs an env made with render_mode='rgb_array', "
+            f"not {env.render_mode!r}"
+        )
+    if callable(actions):
+        policy = actions
+    else:
+        queue = iter(actions)
+        policy = lambda _observations: next(queue, None)  # noqa: E731
+    observations, _ = env.reset(seed=seed)
+    frames = [env.render()]
+    while env.agents and (step_actions := policy(observations)) is not None:
+        observations, *_ = env.step(step_actions)
+        frames.append(env.render())
+    return _write_gif(Path(path), frames, fps or env.metadata["render_fps"])
+
+
+def _write_gif(path: Path, frames: list[np.ndarray], fps: float) -> Path:
+    """``frames`` (each (H, W, 3) uint8) as a looping GIF, atomically onto ``path``."""
+    from PIL import Image  # Pillow: a dependency of matplotlib
+
+    images = [Image.fromarray(frame) for frame in frames]
+    options: dict[str, Any] = {"duration": round(1000 / fps), "loop": 0}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            images[0].save(handle, format="GIF", save_all=True, append_images=images[1:], **options)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes files private; a recording is for reading
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
