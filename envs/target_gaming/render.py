@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .config import WorldConfig
+from .metrics import StepMetrics
 from .state import WorldState
 
 if TYPE_CHECKING:
@@ -29,13 +30,21 @@ Actions = Mapping[str, np.ndarray]
 ActionSource = Callable[[Mapping[str, np.ndarray]], Actions] | Iterable[Actions]
 
 
+def effort_shares(
+    cfg: WorldConfig, metrics: StepMetrics | None, b: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gaming and slack share per locality, each (L,), in environment ``b`` of a step's
+    ``metrics``; zeros where no step has been taken yet (``metrics`` None)."""
+    if metrics is None:
+        return np.zeros(cfg.n_localities), np.zeros(cfg.n_localities)
+    loc = metrics.locality
+    return loc["gaming_share"][b], loc["slack_share"][b]
+
+
 def _last_shares(env: TargetGamingEnv) -> tuple[np.ndarray, np.ndarray]:
-    """Gaming and slack share per locality at the last step (zeros before the first)."""
-    n_loc = env.config.n_localities
-    if env.last_result is None:
-        return np.zeros(n_loc), np.zeros(n_loc)
-    loc = env.last_result.metrics.locality
-    return loc["gaming_share"][0], loc["slack_share"][0]
+    """Gaming and slack share per locality at the env's last step (zeros before the first)."""
+    result = env.last_result
+    return effort_shares(env.config, None if result is None else result.metrics)
 
 
 def ansi(env: TargetGamingEnv) -> str:
