@@ -1,4 +1,4 @@
-"""Throughput benchmark for target_gaming_v1 and its batched core, and render() timing.
+"""Throughput benchmark for target_gaming_v2 and its batched core, and render() timing.
 
 What it measures (1 to 4 in agent-steps per second, medians over ``--repeats``):
 
@@ -43,7 +43,7 @@ from collections.abc import Callable
 import numpy as np
 from pettingzoo import ParallelEnv
 
-from target_gaming.envs import target_gaming_v1
+from target_gaming.envs import target_gaming_v2
 from target_gaming.envs.target_gaming import World, get_scenario
 
 SCENARIO = "whitehall"
@@ -181,7 +181,7 @@ def core_stepper(
 def render_ms(render_mode: str, frames: int, pool: list[dict]) -> list[float]:
     """Milliseconds of each of ``frames`` calls of ``render()`` on a fresh env, a step
     (cycling through ``pool``, resetting at the episode's end) between frames."""
-    env = target_gaming_v1.parallel_env(render_mode=render_mode)
+    env = target_gaming_v2.parallel_env(render_mode=render_mode)
     env.reset(seed=0)
     times = []
     for i in range(frames):
@@ -224,7 +224,7 @@ def main() -> None:
     args = parser.parse_args()
     repeats, seconds = max(1, args.repeats), max(0.01, args.seconds)
 
-    env = target_gaming_v1.parallel_env()
+    env = target_gaming_v2.parallel_env()
     horizon = env.config.horizon
     n_agents = len(env.possible_agents)
     floor = FloorEnv(env, horizon)
@@ -245,7 +245,7 @@ def main() -> None:
         benches[f"unchecked{b}"] = (core_stepper(world, d_centre, b, check=False), b * core_agents)
 
     print(
-        f"target_gaming_v1 benchmark: scenario={SCENARIO}, agents={n_agents}, "
+        f"target_gaming_v2 benchmark: scenario={SCENARIO}, agents={n_agents}, "
         f"horizon={horizon}, repeats={repeats}, seconds={seconds:g}"
     )
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}")
@@ -253,7 +253,7 @@ def main() -> None:
 
     env_rate, floor_rate = rates["env"], rates["floor"]
     print("\nParallelEnv.step (agent-steps/s, median; resets included)")
-    print(f"  target_gaming_v1     {fmt(env_rate):>14}")
+    print(f"  target_gaming_v2     {fmt(env_rate):>14}")
     print(f"  do-nothing floor     {fmt(floor_rate):>14}")
     print(f"  ratio real/floor     {env_rate / floor_rate:>14.4f}")
 

@@ -1,7 +1,7 @@
 """Environments of target-gaming. Importing this package registers
-``target_gaming/target_gaming_v1`` in PettingZoo's AEC and parallel registries, where the
+``target_gaming/target_gaming_v2`` in PettingZoo's AEC and parallel registries, where the
 installed PettingZoo has them (1.27 and later); with an older PettingZoo the env is used
-through its module (``target_gaming.envs.target_gaming_v1``) alone, and ``REGISTERED`` is
+through its module (``target_gaming.envs.target_gaming_v2``) alone, and ``REGISTERED`` is
 False."""
 
 import pettingzoo

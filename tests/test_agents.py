@@ -14,7 +14,7 @@ from target_gaming.agents import (
 )
 from target_gaming.agents.base import CentreView
 from target_gaming.agents.myopic import MyopicBestResponse
-from target_gaming.envs import target_gaming_v1
+from target_gaming.envs import target_gaming_v2
 from target_gaming.envs.target_gaming import World, observe
 from tests.conftest import SCENARIO_CASES, make_world
 
@@ -54,13 +54,13 @@ def test_every_centre_policy_acts_in_range(scenario, name):
     obs = obs.reshape(-1, obs.shape[-1])
     policy = load_policy(name, world, "centre", seed=1)
     actions = policy.act(obs)
-    env = target_gaming_v1.parallel_env(scenario=scenario)
+    env = target_gaming_v2.parallel_env(scenario=scenario)
     assert actions.shape == (obs.shape[0], env.action_space(env.possible_agents[0]).shape[0])
     assert np.isfinite(actions).all() and (actions >= 0).all() and (actions <= 1).all()
 
 
 def test_scripted_policies_drive_the_parallel_env():
-    env = target_gaming_v1.parallel_env(scenario="jug_4", design="pooled_budget")
+    env = target_gaming_v2.parallel_env(scenario="jug_4", design="pooled_budget")
     world = env.world
     local = load_policy("myopic_best_response", world, "local")
     centre = load_policy("ratchet", world, "centre")

@@ -15,7 +15,7 @@ import cloudpickle
 import numpy as np
 import pytest
 
-from target_gaming.envs import target_gaming_v1
+from target_gaming.envs import target_gaming_v2
 from target_gaming.envs.target_gaming import World, make_config
 
 COPIERS = {
@@ -42,7 +42,7 @@ def _same(one, other) -> None:
 @pytest.mark.parametrize("copier", list(COPIERS))
 @pytest.mark.parametrize("scenario", ["whitehall", "jug_4"])
 def test_a_copied_env_steps_like_the_original_over_the_episode(scenario, copier):
-    env = target_gaming_v1.parallel_env(scenario=scenario, design="audited_targets")
+    env = target_gaming_v2.parallel_env(scenario=scenario, design="audited_targets")
     env.reset(seed=5)
     gen = np.random.default_rng(0)
     for _ in range(6):  # mid-episode, past a review
@@ -86,7 +86,7 @@ def test_a_copied_world_steps_like_the_original(copier):
 
 
 def test_an_env_is_freed_after_del():
-    env = target_gaming_v1.parallel_env()
+    env = target_gaming_v2.parallel_env()
     env.reset(seed=0)
     for agent in env.possible_agents:
         env.observation_space(agent), env.action_space(agent)
@@ -98,7 +98,7 @@ def test_an_env_is_freed_after_del():
 
 
 def test_spaces_are_the_env_s_own_and_the_same_at_every_call():
-    one, two = target_gaming_v1.parallel_env(), target_gaming_v1.parallel_env()
+    one, two = target_gaming_v2.parallel_env(), target_gaming_v2.parallel_env()
     assert one.observation_space("local_0") is one.observation_space("local_0")
     assert one.action_space("centre_0") is one.action_space("centre_0")
     assert one.observation_space("local_0") is not two.observation_space("local_0")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from target_gaming.envs import target_gaming_v1
+from target_gaming.envs import target_gaming_v2
 from target_gaming.envs.target_gaming import World
 from tests.conftest import SCENARIO_CASES
 
@@ -20,27 +20,27 @@ def _rollout(env, seed: int, action_seed: int = 7):
         obs, rewards, _, _, infos = env.step(actions)
         trace.append(np.concatenate([obs[a] for a in env.possible_agents]))
         trace.append(np.array([rewards[a] for a in env.possible_agents]))
-        trace.append(np.array(list(infos["local_0"]["metrics"].values())))
+        trace.append(np.array(list(infos["local_0"].values())))
     return trace
 
 
 @pytest.mark.parametrize("scenario", SCENARIO_CASES)
 def test_same_seed_gives_the_same_whole_episode(scenario):
-    first = _rollout(target_gaming_v1.parallel_env(scenario=scenario), seed=3)
-    second = _rollout(target_gaming_v1.parallel_env(scenario=scenario), seed=3)
+    first = _rollout(target_gaming_v2.parallel_env(scenario=scenario), seed=3)
+    second = _rollout(target_gaming_v2.parallel_env(scenario=scenario), seed=3)
     assert len(first) == len(second) == 1 + 3 * 40
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
 
 
 def test_different_seeds_give_different_episodes():
-    first = _rollout(target_gaming_v1.parallel_env(), seed=3)
-    second = _rollout(target_gaming_v1.parallel_env(), seed=4)
+    first = _rollout(target_gaming_v2.parallel_env(), seed=3)
+    second = _rollout(target_gaming_v2.parallel_env(), seed=4)
     assert not np.array_equal(first[-1], second[-1])
 
 
 def test_reset_without_seed_continues_the_stream():
-    env = target_gaming_v1.parallel_env()
+    env = target_gaming_v2.parallel_env()
     a, _ = env.reset(seed=1)
     b, _ = env.reset()
     assert not np.array_equal(a["local_0"], b["local_0"])
@@ -49,7 +49,7 @@ def test_reset_without_seed_continues_the_stream():
 @pytest.mark.parametrize("scenario", SCENARIO_CASES)
 @pytest.mark.parametrize("design", ["targets", "targeted_audits", "rotating_basket"])
 def test_batched_core_and_parallel_env_give_identical_trajectories(scenario, design):
-    env = target_gaming_v1.parallel_env(scenario=scenario, design=design)
+    env = target_gaming_v2.parallel_env(scenario=scenario, design=design)
     world = World(env.config, design)
     core_rng = np.random.default_rng(11)
     state = world.reset(core_rng, 1)
@@ -84,7 +84,7 @@ def test_batched_core_and_parallel_env_give_identical_trajectories(scenario, des
 
 
 def test_auto_reset_merge_takes_fresh_environments_only_where_asked():
-    world = World(target_gaming_v1.parallel_env().config)
+    world = World(target_gaming_v2.parallel_env().config)
     rng = np.random.default_rng(0)
     old = world.reset(rng, 4)
     fresh = world.reset(rng, 4)

@@ -75,9 +75,9 @@ def test_the_cores_rewards_are_the_registry_rules(scenario, design):
 @pytest.mark.parametrize("design", ["targets", "rotating_basket", "targeted_audits"])
 def test_a_step_issues_no_warnings(scenario, design):
     """Deprecated numpy calls warn on every step and cost time; the core makes none."""
-    from target_gaming.envs import target_gaming_v1
+    from target_gaming.envs import target_gaming_v2
 
-    env = target_gaming_v1.parallel_env(scenario=scenario, design=design)
+    env = target_gaming_v2.parallel_env(scenario=scenario, design=design)
     env.reset(seed=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

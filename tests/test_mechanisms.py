@@ -136,8 +136,10 @@ def test_spillovers_grow_with_partnership():
     assert joined[-1].metrics.national["partnership"].mean() == 0.5
 
 
-def test_a_silo_agency_wastes_its_partners_partnership_effort():
-    world = make_world(scenario="jug_2", sigma_x=0.0)
+def _silo_runs(**overrides):
+    """All four agencies partnering 0.3, the economy agency of every locality in its silo,
+    and nobody partnering, in jug_2 with the same delivery: their last steps."""
+    world = make_world(scenario="jug_2", sigma_x=0.0, **overrides)
     cfg = world.config
     # deliver:<d>:0..2, game:<d>, partner, slack
     partner = np.array([0.7, 0.0, 0.0, 0.0, 0.3, 0.0])  # deliver by approach 0, partner 0.3
@@ -146,12 +148,26 @@ def test_a_silo_agency_wastes_its_partners_partnership_effort():
     one_silo = all_in.copy()
     one_silo[3 :: cfg.n_agencies] = alone  # the economy agency of every locality stays out
     nobody = np.tile(alone, (cfg.n_locals, 1))
-    w_all, w_silo, w_none = (run(world, acts, 12)[-1] for acts in (all_in, one_silo, nobody))
+    return cfg, [run(world, acts, 12)[-1] for acts in (all_in, one_silo, nobody)]
+
+
+def test_a_silo_agency_wastes_its_partners_partnership_effort_without_latent_partnership():
+    _, (w_all, w_silo, w_none) = _silo_runs(latent_partnership=0.0)  # v1's J
     assert w_silo.metrics.national["joint_partnership"].max() == 0.0
     assert w_silo.metrics.national["partnership"].min() > 0.2  # three of four agencies tried
     np.testing.assert_allclose(w_silo.state.true, w_none.state.true)  # the effort bought nothing
     assert (w_all.state.true.mean(axis=(1, 2)) > w_none.state.true.mean(axis=(1, 2)) + 0.02).all()
     assert (w_silo.local_rewards[:, :3] < w_none.local_rewards[:, :3]).all()  # paid effort cost
+
+
+def test_a_silo_agency_holds_joint_partnership_low_and_its_partners_effort_buys_part():
+    cfg, (w_all, w_silo, w_none) = _silo_runs()
+    latent = cfg.latent_partnership
+    expected = ((0.3 + latent) ** 3 * latent) ** 0.25 - latent  # about 0.165 of 0.3
+    np.testing.assert_allclose(w_silo.metrics.national["joint_partnership"], expected)
+    np.testing.assert_allclose(w_all.metrics.national["joint_partnership"], 0.3)
+    true = [w.state.true.mean(axis=(1, 2)) for w in (w_all, w_silo, w_none)]
+    assert (true[0] > true[1] + 0.01).all() and (true[1] > true[2] + 0.01).all()
 
 
 def test_per_domain_agencies_with_equal_splits_match_one_unitary_agent():

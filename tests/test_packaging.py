@@ -42,10 +42,10 @@ def test_imports_with_unrelated_top_level_agents_envs_training_first_on_path(tmp
         (tmp_path / name / "__init__.py").write_text(f"raise ImportError('the other {name}')\n")
     code = (
         "import sys; sys.path.insert(0, sys.argv[1])\n"
-        "from target_gaming.envs import target_gaming_v1\n"
+        "from target_gaming.envs import target_gaming_v2\n"
         "from target_gaming.agents import load_policy\n"
         "from target_gaming.training import cli\n"
-        "env = target_gaming_v1.parallel_env()\n"
+        "env = target_gaming_v2.parallel_env()\n"
         "obs, _ = env.reset(seed=0)\n"
         "policy = load_policy('honest', env.world, role='local')\n"
         "assert not {'agents', 'envs', 'training'} & set(sys.modules), sorted(sys.modules)\n"

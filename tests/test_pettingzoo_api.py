@@ -14,39 +14,39 @@ from pettingzoo.test import (
     state_test,
 )
 
-from target_gaming.envs import target_gaming_v1
+from target_gaming.envs import target_gaming_v2
 from tests.conftest import SCENARIO_CASES
 
 
 @pytest.mark.parametrize("scenario", SCENARIO_CASES)
 def test_parallel_api(scenario):
-    parallel_api_test(target_gaming_v1.parallel_env(scenario=scenario), num_cycles=200)
+    parallel_api_test(target_gaming_v2.parallel_env(scenario=scenario), num_cycles=200)
 
 
 @pytest.mark.parametrize("scenario", SCENARIO_CASES)
 def test_aec_api(scenario):
-    api_test(target_gaming_v1.env(scenario=scenario), num_cycles=200)
+    api_test(target_gaming_v2.env(scenario=scenario), num_cycles=200)
 
 
 @pytest.mark.parametrize("scenario", SCENARIO_CASES)
 def test_aec_seed(scenario):
-    seed_test(functools.partial(target_gaming_v1.env, scenario=scenario), num_cycles=200)
+    seed_test(functools.partial(target_gaming_v2.env, scenario=scenario), num_cycles=200)
 
 
 def test_max_cycles():
-    max_cycles_test(target_gaming_v1)
+    max_cycles_test(target_gaming_v2)
 
 
 @pytest.mark.parametrize("scenario", SCENARIO_CASES)
 def test_render_modes(scenario):
-    render_test(functools.partial(target_gaming_v1.env, scenario=scenario))
+    render_test(functools.partial(target_gaming_v2.env, scenario=scenario))
 
 
 @pytest.mark.parametrize("scenario", SCENARIO_CASES)
 def test_state(scenario):
     state_test(
-        target_gaming_v1.env(scenario=scenario),
-        target_gaming_v1.parallel_env(scenario=scenario),
+        target_gaming_v2.env(scenario=scenario),
+        target_gaming_v2.parallel_env(scenario=scenario),
     )
 
 

@@ -214,9 +214,9 @@ def test_league_table_ties_get_distinct_ranks_and_unmeasured_agencies_nothing(sc
 def test_the_envs_infos_carry_each_metric_under_its_own_name(scenario):
     """The ParallelEnv's infos (built from the stacked metrics) against the reference's
     metrics by name: the centres get national values, local n its locality's."""
-    from target_gaming.envs import target_gaming_v1
+    from target_gaming.envs import target_gaming_v2
 
-    env = target_gaming_v1.parallel_env(scenario=scenario, design="audited_targets")
+    env = target_gaming_v2.parallel_env(scenario=scenario, design="audited_targets")
     env.reset(seed=3)
     for agent in env.possible_agents:
         env.action_space(agent).seed(4)
@@ -232,8 +232,8 @@ def test_the_envs_infos_carry_each_metric_under_its_own_name(scenario):
         *_, infos = env.step(actions)
         for agent in env.centre_agents:
             for name, value in expected.national_metrics.items():
-                _close(infos[agent]["metrics"][name], value[0], f"{agent} {name}")
+                _close(infos[agent][name], value[0], f"{agent} {name}")
         for n, agent in enumerate(env.local_agents):
             locality = n // cfg.n_agencies
             for name, value in expected.locality_metrics.items():
-                _close(infos[agent]["metrics"][name], value[0, locality], f"{agent} {name}")
+                _close(infos[agent][name], value[0, locality], f"{agent} {name}")

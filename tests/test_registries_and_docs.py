@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from target_gaming.envs import target_gaming_v1
+from target_gaming.envs import ENV_ID, target_gaming_v2
 from target_gaming.envs.target_gaming import (
     CONFIG_FIELDS,
     DESIGNS,
@@ -30,6 +30,7 @@ from target_gaming.envs.target_gaming import (
 from target_gaming.envs.target_gaming.config import _RANGES, AGENCY_MODES, CENTRE_MODES
 from target_gaming.envs.target_gaming.core import systematic_sample
 from target_gaming.envs.target_gaming.metrics import DETECTION_FLOOR, LOCALITY_METRICS
+from target_gaming.training.sb3 import CENTRE_ENV_ID
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_MD = (ROOT / "docs" / "model.md").read_text()
@@ -40,19 +41,19 @@ N = r"\d+(?:\.\d+)?"  # a number as the docs write it
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 @pytest.mark.parametrize("design", sorted(DESIGNS))
 def test_every_scenario_and_design_builds_and_steps(scenario, design):
-    env = target_gaming_v1.parallel_env(scenario=scenario, design=design, max_cycles=5)
+    env = target_gaming_v2.parallel_env(scenario=scenario, design=design, max_cycles=5)
     obs, _ = env.reset(seed=0)
     while env.agents:
         obs, rewards, _, _, infos = env.step({a: env.action_space(a).sample() for a in env.agents})
     assert all(np.isfinite(r) for r in rewards.values())
-    assert set(infos[env.possible_agents[0]]["metrics"]) == set(METRICS)
+    assert set(infos[env.possible_agents[0]]) == set(METRICS)
     assert set(env.episode_metrics()) == set(METRICS)
 
 
 @pytest.mark.parametrize("centre_reward", ["political", "welfare"])
 def test_both_centre_rewards_work_for_departments_and_a_coordinated_centre(centre_reward):
     for scenario in ("whitehall", "jug_3"):
-        env = target_gaming_v1.parallel_env(scenario=scenario, centre_reward=centre_reward)
+        env = target_gaming_v2.parallel_env(scenario=scenario, centre_reward=centre_reward)
         env.reset(seed=1)
         _, rewards, *_ = env.step({a: env.action_space(a).sample() for a in env.agents})
         assert all(np.isfinite(r) for r in rewards.values())
@@ -60,7 +61,7 @@ def test_both_centre_rewards_work_for_departments_and_a_coordinated_centre(centr
 
 def test_layouts_name_every_component_of_every_space():
     for scenario in ("whitehall", "jug_4"):
-        env = target_gaming_v1.parallel_env(scenario=scenario)
+        env = target_gaming_v2.parallel_env(scenario=scenario)
         for agent in env.possible_agents:
             layout = env.action_layout(agent)
             assert len(layout) == env.action_space(agent).shape[0]
@@ -70,15 +71,15 @@ def test_layouts_name_every_component_of_every_space():
 
 
 def test_the_env_docstring_names_every_design_scenario_metric_and_argument():
-    doc = target_gaming_v1.__doc__
+    doc = target_gaming_v2.__doc__
     for name in [*DESIGNS, *SCENARIOS, *METRICS, "centre_reward", "max_cycles", "render_mode"]:
         assert f"``{name}``" in doc, name
 
 
 def test_the_env_docstring_shapes_match_the_spaces():
-    doc = target_gaming_v1.__doc__
-    env = target_gaming_v1.parallel_env()
-    dep = target_gaming_v1.parallel_env(scenario="jug_4")
+    doc = target_gaming_v2.__doc__
+    env = target_gaming_v2.parallel_env()
+    dep = target_gaming_v2.parallel_env(scenario="jug_4")
     assert f"local {env.action_space('local_0').shape[0]} (unitary)" in doc
     assert f"local {env.observation_space('local_0').shape[0]} (unitary)" in doc
     assert f"centre {env.observation_space('centre_0').shape[0]}" in doc
@@ -234,8 +235,8 @@ def test_section_1_sizes_and_spillovers_are_the_defaults():
 
 
 def test_section_2_and_7_sizes_match_the_spaces():
-    unitary = target_gaming_v1.parallel_env()
-    silo = target_gaming_v1.parallel_env(scenario="jug_4")
+    unitary = target_gaming_v2.parallel_env()
+    silo = target_gaming_v2.parallel_env(scenario="jug_4")
     local = re.search(r"D is (\d+) for a unitary agent and (\d+) for a per_domain agency", PROSE)
     assert (int(local.group(1)), int(local.group(2))) == (
         unitary.action_space("local_0").shape[0],
@@ -384,7 +385,8 @@ NOT_REPO_PATHS = {
     "rllib.json",
     "progress.csv",
     "metrics/true_welfare",
-    "target_gaming/target_gaming_v1",
+    ENV_ID,  # the registered ids
+    CENTRE_ENV_ID,
     "t/T",  # a formula
     # the validation's outputs, committed under results/validation/ by its own run
     "validation/report.md",

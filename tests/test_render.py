@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from target_gaming.envs import target_gaming_v1
+from target_gaming.envs import target_gaming_v2
 from target_gaming.envs.target_gaming.dashboard import reference_frame
 from target_gaming.envs.target_gaming.render import record_episode
 from tests.conftest import SCENARIO_CASES
@@ -21,7 +21,7 @@ SHAPE = (360, 640, 3)
 
 
 def _env(**kwargs):
-    return target_gaming_v1.parallel_env(render_mode="rgb_array", **kwargs)
+    return target_gaming_v2.parallel_env(render_mode="rgb_array", **kwargs)
 
 
 def _actions(env, gen: np.random.Generator) -> dict[str, np.ndarray]:
@@ -117,7 +117,7 @@ def test_record_episode_stops_when_the_given_actions_run_out(tmp_path):
 
 
 def test_record_episode_asks_for_an_rgb_array_env(tmp_path):
-    env = target_gaming_v1.parallel_env(render_mode="ansi")
+    env = target_gaming_v2.parallel_env(render_mode="ansi")
     with pytest.raises(ValueError, match="render_mode='rgb_array'"):
         record_episode(env, [], tmp_path / "x.gif")
     assert not (tmp_path / "x.gif").exists()

@@ -60,7 +60,7 @@ TINY = {
     "eval_episodes": 2,
     "ppo": {"n_steps": 32, "batch_size": 128, "n_epochs": 1},
 }
-TINY_CONDITIONS = ("targets", "linear", "ratchet", "ratchet_matched")
+TINY_CONDITIONS = ("targets_costly", "linear_costly", "ratchet", "ratchet_matched")
 
 
 # ---- verdicts -----------------------------------------------------------------------------
@@ -236,7 +236,7 @@ def test_every_preset_checks_and_scales_the_per_domain_conditions():
     assert condition_config(config, "jug_1", 0).train["timesteps"] == 4 * config.timesteps
     assert condition_config(config, "targets", 2).seeds == (2,)
     matched = condition_config(config, "ratchet_matched", 1, 0.7123)
-    assert matched.train["overrides"] == {"target_default": 0.7123}
+    assert matched.train["overrides"] == {"effort_cost": 0.4, "target_default": 0.7123}
 
 
 def test_a_subset_runs_the_conditions_it_reads_and_the_ones_they_match():
@@ -259,7 +259,7 @@ BAD = [
     ({"phenomena": ["gamin"]}, ["phenomena = ('gamin',)", "gaming_audits"]),
     ({"phenomena": []}, ["phenomena = ()"]),
     ({"ppo": "fast"}, ["ppo = 'fast'", "PPO settings"]),
-    ({"ppo": {"n_step": 3}}, ["n_step", "condition targets (seed 0)"]),
+    ({"ppo": {"n_step": 3}}, ["n_step", "condition targets_costly (seed 0)"]),
     ({"sedes": [1]}, ["unknown validation field", "sedes"]),
 ]
 
@@ -355,7 +355,10 @@ def test_a_validation_writes_its_outputs_and_a_rerun_redoes_nothing(tmp_path, sc
         recorded = json.loads((_cell(tmp_path, "ratchet_matched", seed) / RECORD).read_text())
         levels = _learned_levels(_cell(tmp_path, "ratchet", seed))
         expected = matched_target(levels, 0.3, 0.9)
-        assert recorded["grid"]["train"]["overrides"] == {"target_default": expected}
+        assert recorded["grid"]["train"]["overrides"] == {
+            "effort_cost": 0.4,
+            "target_default": expected,
+        }
         assert recorded["grid"]["centre_policy"] == "fixed_targets"
     with open(tmp_path / "summary.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -389,7 +392,7 @@ def test_a_matched_cell_is_redone_when_its_source_changes(tmp_path, scripted_cel
     ]
     recorded = json.loads((matched / RECORD).read_text())
     level = matched_target(_learned_levels(_cell(tmp_path, "ratchet", 0)), 0.3, 0.9)
-    assert recorded["grid"]["train"]["overrides"] == {"target_default": level}
+    assert recorded["grid"]["train"]["overrides"] == {"effort_cost": 0.4, "target_default": level}
     assert other.read_text() == kept  # seed 1's source did not change
 
 
@@ -397,9 +400,9 @@ def test_a_cell_with_a_damaged_record_is_redone_and_a_different_validation_refus
     tmp_path, scripted_cells
 ):
     _validate(tmp_path)
-    (_cell(tmp_path, "linear", 1) / RECORD).write_text("{")
+    (_cell(tmp_path, "linear_costly", 1) / RECORD).write_text("{")
     assert _validate(tmp_path) == [
-        f"redoing cell linear/seed1: {RECORD} cannot be read "
+        f"redoing cell linear_costly/seed1: {RECORD} cannot be read "
         "(Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"
     ]
     other = {**TINY, "eval_episodes": 3}

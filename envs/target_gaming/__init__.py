@@ -9,7 +9,7 @@ from .state import WorldState
 
 # The world's version: the PettingZoo env of these dynamics is ``target_gaming.envs.<it>``.
 # Results record it, so that work done in another version is never reused.
-WORLD_VERSION = "target_gaming_v1"
+WORLD_VERSION = "target_gaming_v2"
 
 __all__ = [
     "CENTRE_REWARDS",

@@ -37,6 +37,7 @@ _RANGES: dict[str, tuple[float, float, bool]] = {
     "departmental_joining": (0.0, 1.0, False),
     "holism": (0.0, 1.0, False),
     "full_partnership": (0.01, 1.0, False),
+    "latent_partnership": (0.0, 1.0, False),
     "sigma_x": (0.0, 0.5, False),
     "sigma_m": (0.0, 0.5, False),
     "heterogeneity": (0.0, 2.0, False),
@@ -168,6 +169,7 @@ class WorldConfig:
     departmental_joining: float = 0.5  # spillovers kept under departmental silos at the centre
     holism: float = 0.5  # per_domain: share of delivery that works only when agencies join up
     full_partnership: float = 0.25  # per_domain: J at which the holistic share fully works
+    latent_partnership: float = 0.05  # per_domain: the contact agencies keep without partner effort
     spillover: tuple[tuple[float, ...], ...] | None = None  # S[k, k']; None: default
     sigma_x: float = 0.01
     # gaming and measurement
@@ -306,6 +308,19 @@ class WorldConfig:
         """kappa: the share of the spillovers a centre lets through (1 if coordinated,
         ``departmental_joining`` with departmental silos)."""
         return self.departmental_joining if self.departments else 1.0
+
+    def joint_partnership(self, partner_share):
+        """``J = (prod_a (p[a] + l))^(1/A) - l`` over the last axis (the A agencies of a
+        locality), ``l`` = ``latent_partnership``: the geometric mean of the shares, each
+        raised by the contact agencies keep without partner effort (the plain geometric mean
+        at ``l = 0``). ``J = p`` when every agency partners ``p``; it stays low while any
+        agency stays in its silo, but each agency's partnership raises it even then."""
+        share = np.asarray(partner_share)
+        if share.shape[-1] == 1:
+            return share[..., 0]
+        latent = self.latent_partnership
+        shifted = share + latent
+        return np.prod(shifted, axis=-1) ** (1.0 / shifted.shape[-1]) - latent
 
     def holistic_factor(self, joint):
         """``H = 1 - holism + holism * min(1, J / full_partnership)`` for a locality of several

@@ -125,6 +125,7 @@ class World:
         self._s0 = _const(cfg.coordination * cfg.s0)
         self._s1 = _const(cfg.coordination * cfg.s1)
         self._geometric = _const(1.0 / cfg.n_agencies)
+        self._latent = _const(cfg.latent_partnership)
         # H = (1 - holism) + min(holism, holism / full_partnership * J)
         self._holism = _const(cfg.holism)
         self._holism_slope = _const(cfg.holism / cfg.full_partnership)
@@ -403,13 +404,14 @@ class World:
         # 1. genuine delivery with diminishing returns: alpha * sum_r E * sqrt(deliver): row 1
         scratch.deliver.dot(self._alpha_sum, scratch.gain)
         scratch.gain_cells *= np.subtract(_ONE, x, scratch.cell)
-        # joint partnership J (per_domain: the geometric mean over the agencies, 0 if one
-        # stays in its silo); per_domain delivery works in full only when they join up (H)
+        # joint partnership J (per_domain: the geometric mean over the agencies of their
+        # shares plus the latent partnership l, minus l); per_domain delivery works in full
+        # only when they join up (H)
         partner = scratch.partner_share
         if self._n_ag > 1:
-            partner = np.power(
-                np.multiply.reduce(partner.reshape(-1, self._n_ag), axis=-1), self._geometric
-            )
+            shifted = np.add(partner.reshape(-1, self._n_ag), self._latent)
+            partner = np.power(np.multiply.reduce(shifted, axis=-1), self._geometric)
+            partner -= self._latent
             holistic = np.multiply(partner, self._holism_slope, scratch.factor)
             np.minimum(holistic, self._holism, out=holistic)
             holistic += self._holism_floor

@@ -195,6 +195,7 @@ class MetricsWork:
 
     def __init__(self, kernel: MetricsKernel, batch_size: int):
         batch, n_loc, k = batch_size, kernel._n_loc, kernel._k
+        self.latent_partnership = kernel.cfg.latent_partnership
         shape = (len(_CELLS), batch, n_loc, k)
         self.cells = np.zeros(shape)
         # the per-cell quantities by name (unmasked), read by pay and rewards after compute
@@ -378,8 +379,10 @@ class MetricsKernel:
             work.loc_shares[...] = shares
         else:
             np.divide(shares.sum(axis=-1), a_, work.loc_shares[..., 0])
-            np.multiply.reduce(shares[2], axis=-1, out=work.loc_joint)
-            np.power(work.loc_joint, 1.0 / a_, work.loc_joint)  # the geometric mean
+            latent = work.latent_partnership  # J: see WorldConfig.joint_partnership
+            np.multiply.reduce(shares[2] + latent, axis=-1, out=work.loc_joint)
+            np.power(work.loc_joint, 1.0 / a_, work.loc_joint)
+            work.loc_joint -= latent
         np.subtract(row["measured_change"], row["unmeasured_change"], row["neglect"])
         floor = np.maximum(row["hit_sum"], _ONE, out=work.floor)
         np.divide(row["near_sum"], floor, row["bunching"])

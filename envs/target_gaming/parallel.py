@@ -23,26 +23,30 @@ from .state import WorldState
 RENDER_MODES = ("human", "ansi", "rgb_array")
 
 
-def _dict_maker(keys: list[str], wrap: str | None = None) -> Callable[[list], dict]:
-    """A function ``values -> {keys[i]: values[i]}`` (inside ``{wrap: ...}`` if given).
+def _dict_maker(keys: list[str]) -> Callable[[list], dict]:
+    """A function ``values -> {keys[i]: values[i]}``.
 
     It is compiled once for the keys (as the standard library's dataclasses compiles
     its methods): a dict display with constant keys is built about twice as fast as
     ``dict(zip(keys, values))``, and these dicts are built every step.
     """
     items = ", ".join(f"{key!r}: values[{i}]" for i, key in enumerate(keys))
-    body = f"{{{items}}}" if wrap is None else f"{{{wrap!r}: {{{items}}}}}"
-    return eval(f"lambda values: {body}")  # noqa: S307 - keys are our own names
+    return eval(f"lambda values: {{{items}}}")  # noqa: S307 - keys are our own names
 
 
-_national_info = _dict_maker(NATIONAL_METRICS, wrap="metrics")
-_locality_info = _dict_maker(LOCALITY_METRICS, wrap="metrics")
+# infos: each metric under its own name (flat floats, as clients such as TorchRL build their
+# specs from them), with the same keys at reset, where no step has been measured: 0.0 there
+# (not NaN, which compares unequal to itself, so two seeded resets would differ)
+_national_info = _dict_maker(NATIONAL_METRICS)
+_locality_info = _dict_maker(LOCALITY_METRICS)
+_NATIONAL_AT_RESET = [0.0] * len(NATIONAL_METRICS)
+_LOCALITY_AT_RESET = [0.0] * len(LOCALITY_METRICS)
 
 
 class TargetGamingEnv(ParallelEnv):
-    """Central target-setting and local delivery, gaming and partnership (see target_gaming_v1)."""
+    """Central target-setting and local delivery, gaming and partnership (see target_gaming_v2)."""
 
-    metadata = {"name": "target_gaming_v1", "render_modes": list(RENDER_MODES), "render_fps": 4}
+    metadata = {"name": "target_gaming_v2", "render_modes": list(RENDER_MODES), "render_fps": 4}
 
     def __init__(
         self,
@@ -180,7 +184,9 @@ class TargetGamingEnv(ParallelEnv):
         self.last_result = None
         self._episode.clear()
         self.agents = list(self.possible_agents)
-        return self._observations(), {a: {} for a in self.agents}
+        infos = {a: _national_info(_NATIONAL_AT_RESET) for a in self.centre_agents}
+        infos.update((a, _locality_info(_LOCALITY_AT_RESET)) for a in self.local_agents)
+        return self._observations(), infos
 
     def step(self, actions: dict[str, Any]):
         if not self.agents:

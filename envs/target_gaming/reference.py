@@ -101,10 +101,13 @@ def delivery_gain(cfg: WorldConfig, state: WorldState, deliver: np.ndarray) -> n
     return cfg.alpha * returns * (1.0 - state.true)
 
 
-def joint_partnership(partner_share: np.ndarray) -> np.ndarray:
-    """``J[i] = (prod_a p[i,a]) ** (1/A)``: the geometric mean of the agencies' partner
-    shares (B, L); 0 if any agency stays in its silo."""
-    return np.prod(partner_share, axis=-1) ** (1.0 / partner_share.shape[-1])
+def joint_partnership(cfg: WorldConfig, partner_share: np.ndarray) -> np.ndarray:
+    """``J[i] = (prod_a (p[i,a] + l)) ** (1/A) - l`` over the agencies (B, L), ``l`` the
+    ``latent_partnership``; the share itself for a locality of one agency."""
+    if partner_share.shape[-1] == 1:
+        return partner_share[..., 0]
+    shifted = partner_share + cfg.latent_partnership
+    return np.prod(shifted, axis=-1) ** (1.0 / shifted.shape[-1]) - cfg.latent_partnership
 
 
 def spillovers(cfg: WorldConfig, gain: np.ndarray, joint: np.ndarray) -> np.ndarray:
@@ -368,7 +371,7 @@ def locality_metrics(cfg, before, true, measured, effort, audited, found, sancti
         "gaming_share": effort.game_share.mean(axis=-1),
         "slack_share": effort.slack_share.mean(axis=-1),
         "partnership": effort.partner_share.mean(axis=-1),
-        "joint_partnership": joint_partnership(effort.partner_share),
+        "joint_partnership": joint_partnership(cfg, effort.partner_share),
         "measured_change": mean_over(change, headline),
         "unmeasured_change": mean_over(change, 1.0 - headline),
     }
@@ -421,7 +424,7 @@ def reference_step(
     batch, n_loc, k = state.t.shape[0], cfg.n_localities, cfg.n_domains
     effort = decode_local_action(cfg, local_actions, state.capacity)
     # 1-5: delivery, spillovers, gaming, true outcome, measure
-    joint = joint_partnership(effort.partner_share)
+    joint = joint_partnership(cfg, effort.partner_share)
     gain = delivery_gain(cfg, state, effort.deliver) * cfg.holistic_factor(joint)[..., None]
     spill = spillovers(cfg, gain, joint)
     inflation, harm = gaming(cfg, state.inflation, effort.game)

@@ -5,10 +5,10 @@ one decision per review period), ``callbacks`` (metrics, checkpoints), ``train``
 (the stages of a run) and ``learned`` (saved ``.zip`` models as policies).
 
 Importing this package registers the coordinated centre's gymnasium env,
-``centre_env.CentreEnv``, as ``CENTRE_ENV_ID`` (``target_gaming/centre-v1``: its version
+``centre_env.CentreEnv``, as ``CENTRE_ENV_ID`` (``target_gaming/centre-v2``: its version
 is the world's), so that ``gymnasium.make(CENTRE_ENV_ID, design=..., local_policy=...)``
 builds it with CentreEnv's arguments; ``gymnasium.make("target_gaming.training.sb3:"
-"target_gaming/centre-v1")`` imports this package itself. Importing it twice registers
+"target_gaming/centre-v2")`` imports this package itself. Importing it twice registers
 the env once.
 """
 

@@ -137,6 +137,11 @@ _JUG_BASELINES = (
 )
 _GRESHAM_HELD_OUT = {"knights": {"knight_share": 1.0}, "knaves": {"knight_share": 0.0}}
 _JUG_SCALE = 4.0  # per_domain worlds: 24 agents each, so more agent-steps
+# Holding back pays only where effort is worth saving. At the default effort cost (0.1) a
+# unit of effort buys far more pay than it costs, under a ratchet too, so theory predicts
+# little holding back there; bunching and the ratchet are tested where effort costs 0.4
+# (docs/model.md, "Costly effort").
+_COSTLY_EFFORT = {"effort_cost": 0.4}
 
 CONDITIONS: dict[str, Condition] = {
     c.name: c
@@ -149,11 +154,20 @@ CONDITIONS: dict[str, Condition] = {
         ),
         Condition("audited", "whitehall", "audited_targets"),
         Condition("rotating", "whitehall", "rotating_basket"),
-        Condition("linear", "whitehall", "linear"),
         Condition("flat", "whitehall", "flat_pay"),
         Condition("costly_gaming", "whitehall", "targets", overrides={"gamma": 0.05}),
-        Condition("ratchet", "whitehall", "linear", centre_policy="ratchet"),
-        Condition("ratchet_matched", "whitehall", "linear", match_target_level_of="ratchet"),
+        Condition("targets_costly", "whitehall", "targets", overrides=_COSTLY_EFFORT),
+        Condition("linear_costly", "whitehall", "linear", overrides=_COSTLY_EFFORT),
+        Condition(
+            "ratchet", "whitehall", "linear", centre_policy="ratchet", overrides=_COSTLY_EFFORT
+        ),
+        Condition(
+            "ratchet_matched",
+            "whitehall",
+            "linear",
+            overrides=_COSTLY_EFFORT,
+            match_target_level_of="ratchet",
+        ),
         Condition(
             "coalfield",
             "coalfield_seaside",
@@ -258,15 +272,15 @@ _PHENOMENA = (
             Check(
                 "more bunching under threshold pay",
                 "bunching",
-                Side("targets"),
-                Side("linear"),
+                Side("targets_costly"),
+                Side("linear_costly"),
                 ">",
             ),
             Check(
                 "measures sit closer above the target",
                 "target_margin",
-                Side("targets"),
-                Side("linear"),
+                Side("targets_costly"),
+                Side("linear_costly"),
                 "<",
             ),
         ),

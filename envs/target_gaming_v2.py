@@ -1,6 +1,6 @@
-"""target_gaming_v1: a centre sets targets and audits; localities deliver, game, partner, idle.
+"""target_gaming_v2: a centre sets targets and audits; localities deliver, game, partner, idle.
 
-| Import             | ``from target_gaming.envs import target_gaming_v1``                     |
+| Import             | ``from target_gaming.envs import target_gaming_v2``                     |
 |--------------------|-------------------------------------------------------------------------|
 | Actions            | Continuous (Box in [0, 1]^D, normalised to effort shares)               |
 | Parallel API       | Yes (native); AEC via ``env()``                                        |
@@ -9,7 +9,7 @@
 | Action shape       | local 18 (unitary) / 6 (per_domain); centre 30 / department 12 |
 | Observation shape  | local 42 (unitary) / 20 (per_domain); centre 106 / department 41 |
 | State shape        | 234 (default scenario)                                                  |
-| Registered ids     | ``target_gaming/target_gaming_v1`` (aec and parallel registries)        |
+| Registered ids     | ``target_gaming/target_gaming_v2`` (aec and parallel registries)        |
 
 A central agent steers L localities on K interlinked domains (health,
 education, safety, economy) by targets on measured ("headline") domains,
@@ -22,7 +22,7 @@ one environment (B = 1).
 
 Arguments
 ---------
-``target_gaming_v1.parallel_env(scenario="whitehall", design="targets",
+``target_gaming_v2.parallel_env(scenario="whitehall", design="targets",
 centre_reward="political", max_cycles=None, render_mode=None, **overrides)``
 
 - ``scenario``: a named preset (``target_gaming.envs.target_gaming.SCENARIOS``):
@@ -137,11 +137,13 @@ audited. A department gets the same over its own domain.
 
 Metrics
 -------
-``infos[agent]["metrics"]`` every step: the central agents get national
-metrics, each local agent its own locality's. ``env.unwrapped.episode_metrics()``
-summarises the episode (means over steps; the ``*_change`` metrics and
-``neglect`` at the last step; ``audits``, ``detections``, ``sanctions`` and
-``audit_cost`` summed).
+``infos[agent][name]`` every step, each metric under its own name (flat
+floats): the central agents get national metrics, each local agent its own
+locality's. Reset infos have the same keys, each 0.0 (nothing measured yet), so
+clients that build their specs from reset infos (TorchRL) keep every metric.
+``env.unwrapped.episode_metrics()`` summarises the episode (means over steps;
+the ``*_change`` metrics and ``neglect`` at the last step; ``audits``,
+``detections``, ``sanctions`` and ``audit_cost`` summed).
 
 ``true_welfare`` (wbar-weighted true x), ``local_welfare`` (w-weighted),
 ``measured_performance`` (mean measure over measured cells),
@@ -151,8 +153,9 @@ over measured cells), ``target_margin`` (mean m - tau over measured cells),
 ``target_level`` (mean target in force over measured cells),
 ``gaming_share``, ``slack_share`` and ``partnership`` (shares of effort,
 averaged over the locality's agencies), ``joint_partnership`` (the locality's
-effective partnership J: the geometric mean of its agencies' partner shares
-in per_domain mode, so one silo agency makes it 0), ``measured_change`` and ``unmeasured_change``
+effective partnership J: in per_domain mode the geometric mean of its agencies'
+partner shares each raised by ``latent_partnership``, minus it, so one silo
+agency holds it low), ``measured_change`` and ``unmeasured_change``
 (true x since reset, over the scenario's headline and other domains),
 ``neglect`` (their difference), ``bunching`` (share of hit targets within
 ``bunching_band`` above the target), ``perverse_rate`` (share of measured
@@ -195,6 +198,11 @@ Version History
   (``effort_exponent``, 1 by default: unchanged); new design ``flat_pay`` (no
   performance pay, the control); infos gain ``true_hit_rate``,
   ``target_margin`` and ``target_level``.
+- v2: J counts the contact agencies keep without partner effort
+  (``latent_partnership``, 0.05): ``J = (prod_a (p_a + l))^(1/A) - l``, so one
+  silo agency no longer makes it exactly 0 and every agency's partnership
+  raises it; infos are flat: each metric under its own name, with the same keys
+  at reset (0.0 there) and at every step.
 """
 
 from __future__ import annotations
