@@ -1,4 +1,5 @@
-"""Training throughput: SB3 PPO on the local agents' VecEnv against SB3's own ceiling.
+"""Training throughput: SB3 PPO on the local agents' VecEnv against SB3's own ceiling, and
+RLlib's joint PPO beside it.
 
 What it measures (samples per second = SB3 timesteps, i.e. local agent-steps, per
 second of ``model.learn``, PPO updates included; medians over ``--repeats``):
@@ -11,18 +12,28 @@ second of ``model.learn``, PPO updates included; medians over ``--repeats``):
    and ends every episode at the horizon (with the ``terminal_observation`` and
    ``TimeLimit.truncated`` infos any time-limited env must give): the ceiling SB3
    itself imposes. Reported with the ratio real / ceiling (goal >= 0.85).
+3. RLlib's joint training (``target-gaming train --backend rllib``: the centre and
+   the locals both learn) on the same ``TrainConfig`` (B = ``--n-envs``, the same PPO
+   settings and network, the driver sampling): local agent-steps per second of
+   ``algo.train()`` over ``--rllib-iterations`` iterations of one SB3 rollout each,
+   updates included. Once through the trainer's ``BatchedMultiAgentEnv`` (all B worlds
+   in one env, one ``World.step`` and one forward pass per module for all of them) and
+   once through the B = 1 adapter, B of them vectorised by RLlib's env runner (the
+   reference). Reported with the ratio batched RLlib / SB3 (goal >= 0.5).
 
-The two take turns repeat by repeat, so they share the machine's noise. Torch
+The measurements take turns repeat by repeat, so they share the machine's noise. Torch
 uses one thread (as ``target-gaming train`` does by default). The script always
 exits 0: it reports, it does not assert.
 
 Run from the repository root:
     python benchmarks/bench_training.py [--repeats 3] [--timesteps 73728] [--n-envs 64]
+        [--rllib-iterations 3]   # 0: SB3 only
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import time
 
@@ -33,10 +44,17 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
 from target_gaming.agents import load_policy
 from target_gaming.envs.target_gaming import World, get_scenario
-from target_gaming.training.config import PPOConfig
+from target_gaming.training.config import PPOConfig, TrainConfig
+from target_gaming.training.rllib.config import (
+    RLlibSettings,
+    algorithm_config,
+    n_locals,
+    train_batch_size,
+)
 from target_gaming.training.sb3.vec_env import LocalVecEnv
 
 GOAL_RATIO = 0.85
+GOAL_RLLIB_RATIO = 0.5  # RLlib's joint training / SB3's
 
 
 class TrivialVecEnv(VecEnv):
@@ -92,21 +110,70 @@ def samples_per_second(env: VecEnv, timesteps: int, seed: int) -> float:
     return model.num_timesteps / (time.perf_counter() - start)
 
 
+def rllib_algorithms(config: TrainConfig) -> dict:
+    """The trainer's two RLlib paths for ``config`` (Ray must be running): the batched env
+    and the B = 1 reference."""
+    return {
+        name: algorithm_config(config, RLlibSettings(), seed=0, batched=batched).build_algo()
+        for name, batched in (("batched", True), ("reference", False))
+    }
+
+
+def rllib_samples_per_second(algo, config: TrainConfig, iterations: int) -> float:
+    """Local agent-steps per second of ``algo.train()``, updates included (an iteration
+    samples exactly ``train_batch_size * N`` of them)."""
+    start = time.perf_counter()
+    for _ in range(iterations):
+        algo.train()
+    elapsed = time.perf_counter() - start
+    return iterations * train_batch_size(config) * n_locals(config) / elapsed
+
+
+def report_rllib(results: dict[str, list[float]], sb3_sps: float, args, config) -> None:
+    batched, reference = (statistics.median(results[k]) for k in ("batched", "reference"))
+    ratio = batched / sb3_sps
+    verdict = "PASS" if ratio >= GOAL_RLLIB_RATIO else "FAIL"
+    print(
+        f"RLlib joint PPO samples/s (local agent-steps; the centre learns too), "
+        f"{args.rllib_iterations} iterations of "
+        f"{train_batch_size(config) * n_locals(config)}, median of {args.repeats}:"
+    )
+    print(f"  BatchedMultiAgentEnv (B={args.n_envs:<3})  {batched:>10,.0f}")
+    print(f"  B=1 adapter x {args.n_envs:<3} (reference) {reference:>10,.0f}")
+    print(f"  ratio batched/LocalVecEnv     {ratio:>10.3f}   goal >= {GOAL_RLLIB_RATIO}: {verdict}")
+    print(f"  ratio batched/reference       {batched / reference:>10.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--timesteps", type=int, default=3 * 64 * 64 * 6)
     parser.add_argument("--n-envs", type=int, default=64)
+    parser.add_argument("--rllib-iterations", type=int, default=3, help="0: no RLlib")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    config = TrainConfig(n_envs=args.n_envs)
     world = World(get_scenario("whitehall").config(), "targets")
     real = LocalVecEnv(world, args.n_envs, load_policy("fixed_targets", world, "centre"), seed=0)
     trivial = TrivialVecEnv(real, world.config.horizon)
     samples_per_second(real, real.num_envs * 8, 0)  # warm up torch and the caches
-    results: dict[str, list[float]] = {"real": [], "trivial": []}
-    for repeat in range(args.repeats):
-        results["real"].append(samples_per_second(real, args.timesteps, repeat))
-        results["trivial"].append(samples_per_second(trivial, args.timesteps, repeat))
+    results: dict[str, list[float]] = {"real": [], "trivial": [], "batched": [], "reference": []}
+    with contextlib.ExitStack() as stack:
+        algos = {}
+        if args.rllib_iterations > 0:
+            from target_gaming.training.cluster import ray_session
+
+            stack.enter_context(ray_session(None, 2))
+            algos = rllib_algorithms(config)
+            for algo in algos.values():
+                stack.callback(algo.stop)
+                rllib_samples_per_second(algo, config, 1)  # warm up
+        for repeat in range(args.repeats):
+            results["real"].append(samples_per_second(real, args.timesteps, repeat))
+            results["trivial"].append(samples_per_second(trivial, args.timesteps, repeat))
+            for name, algo in algos.items():
+                sps = rllib_samples_per_second(algo, config, args.rllib_iterations)
+                results[name].append(sps)
     real_sps, trivial_sps = (statistics.median(results[k]) for k in ("real", "trivial"))
     ratio = real_sps / trivial_sps
     print(
@@ -117,6 +184,8 @@ def main() -> None:
     print(f"  trivial VecEnv (SB3 ceiling)  {trivial_sps:>10,.0f}")
     verdict = "PASS" if ratio >= GOAL_RATIO else "FAIL"
     print(f"  ratio real/ceiling            {ratio:>10.3f}   goal >= {GOAL_RATIO}: {verdict}")
+    if args.rllib_iterations > 0:
+        report_rllib(results, real_sps, args, config)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,17 @@ overrides, ...) and maps it onto RLlib:
 
 - one iteration samples ``train_batch_size = n_envs * ppo.n_steps`` env steps
   (world steps; each gives N local agent-steps and, every P steps, one decision
-  per central agent): the same rollout as one SB3 update. ``n_envs``
-  environments are stepped by each of ``num_env_runners`` runners (or by the
-  driver when it is 0) as ``ceil(n_envs / runners)`` envs per runner.
+  per central agent): the same rollout as one SB3 update. Each of the
+  ``num_env_runners`` runners (or the driver, when it is 0) steps one
+  ``BatchedMultiAgentEnv`` (``training/rllib/batched_env.py``) of
+  ``ceil(n_envs / runners)`` worlds in one ``World.step`` call, and calls each
+  RLModule once per step for all of their agents, as the SB3 trainer steps
+  ``LocalVecEnv``. (When the runners do not divide ``n_envs``, each runner
+  samples whole steps of its worlds, so an iteration may hold a few more
+  world steps.) ``batched=False`` samples the readable B = 1 adapter
+  (``training/rllib/env.py``) instead, ``ceil(n_envs / runners)`` of them per
+  runner in RLlib's vectorised env runner: the reference, and what the fast
+  path is measured against (``benchmarks/bench_training.py``).
 - ``timesteps`` counts local agent-steps, as in SB3's ``locals`` mode, so a run
   lasts ``iterations = ceil(timesteps / (train_batch_size * N))`` iterations,
   and ``checkpoint_every`` (local agent-steps) becomes a checkpoint every
@@ -79,6 +87,11 @@ def n_locals(config: TrainConfig) -> int:
     return make_config(config.scenario, **config.overrides).n_locals
 
 
+def worlds_per_runner(config: TrainConfig, settings: RLlibSettings) -> int:
+    """Worlds each env runner (or the driver, with no runners) steps: ``ceil(n_envs / runners)``."""
+    return math.ceil(config.n_envs / max(1, settings.num_env_runners))
+
+
 def train_batch_size(config: TrainConfig) -> int:
     """Env steps per iteration: one SB3 rollout (``n_envs * ppo.n_steps``)."""
     return config.n_envs * config.ppo.n_steps
@@ -115,15 +128,17 @@ def _module_spec(ppo: PPOConfig):
     return RLModuleSpec(model_config=model)
 
 
-def algorithm_config(config: TrainConfig, settings: RLlibSettings, seed: int):
-    """RLlib's ``PPOConfig`` for ``config`` (see the module docstring for the mapping)."""
+def algorithm_config(config: TrainConfig, settings: RLlibSettings, seed: int, batched: bool = True):
+    """RLlib's ``PPOConfig`` for ``config`` (see the module docstring for the mapping);
+    ``batched=False``: the B = 1 adapter, vectorised by RLlib's env runner."""
     from ray.rllib.algorithms.ppo import PPOConfig as RLlibPPOConfig
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
+    from .batched_env import BatchedMultiAgentEnv, WorldStepsEnvRunner
     from .env import TargetGamingMultiAgentEnv, policy_mapping_fn
 
     local, centre = config.ppo, config.centre_ppo
-    runners = settings.num_env_runners
+    worlds = worlds_per_runner(config, settings)
     env_config = {
         "scenario": config.scenario,
         "design": config.design,
@@ -131,18 +146,24 @@ def algorithm_config(config: TrainConfig, settings: RLlibSettings, seed: int):
         "overrides": dict(config.overrides),
         "reward_scale": reward_scale(config),
     }
+    if batched:  # one env of `worlds` worlds per runner
+        env, runner = BatchedMultiAgentEnv, {"env_runner_cls": WorldStepsEnvRunner}
+        env_config["worlds"], envs_per_runner = worlds, 1
+    else:  # `worlds` B = 1 envs per runner
+        env, runner, envs_per_runner = TargetGamingMultiAgentEnv, {}, worlds
     specs = {"local": _module_spec(local), "centre": _module_spec(centre)}
     return (
         RLlibPPOConfig()
         .environment(
-            TargetGamingMultiAgentEnv,
+            env,
             env_config=env_config,
             normalize_actions=False,  # the env clips; the loader takes the clipped mean
             clip_actions=False,
         )
         .env_runners(
-            num_env_runners=runners,
-            num_envs_per_env_runner=math.ceil(config.n_envs / max(1, runners)),
+            num_env_runners=settings.num_env_runners,
+            num_envs_per_env_runner=envs_per_runner,
+            **runner,
         )
         .learners(num_learners=0)
         .training(
@@ -176,14 +197,18 @@ def _learner_settings(ppo: PPOConfig) -> dict:
 
 
 def log_episode_metrics(*, episode, metrics_logger, **kwargs) -> None:
-    """RLlib callback: sums of the episode's returns and metrics, for per-iteration means."""
-    infos = episode.get_infos(-1)
-    summary = next((i["episode_metrics"] for i in infos.values() if "episode_metrics" in i), None)
-    if summary is None:
+    """RLlib callback: sums of the episode's returns and metrics, for per-iteration means;
+    each world of a batched env's episode counts as one episode."""
+    summaries = {}  # world -> its episode_metrics (every agent of a world holds the same)
+    for agent, info in episode.get_infos(-1).items():
+        if "episode_metrics" in info:
+            summaries.setdefault(str(agent).rpartition("/")[0], info["episode_metrics"])
+    if not summaries:
         return
-    metrics_logger.log_value(("target_gaming", "episodes"), 1, reduce="sum")
+    metrics_logger.log_value(("target_gaming", "episodes"), len(summaries), reduce="sum")
     for name in CURVE_METRICS:
-        metrics_logger.log_value(("target_gaming", name), summary[name], reduce="sum")
+        total = sum(summary[name] for summary in summaries.values())
+        metrics_logger.log_value(("target_gaming", name), total, reduce="sum")
 
 
 def init_log_std(learner, log_std: dict[str, float]) -> None:

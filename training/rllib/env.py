@@ -2,7 +2,11 @@
 
 A thin adapter of ``target_gaming.envs.target_gaming.parallel.TargetGamingEnv`` for RLlib's
 new API stack (not RLlib's PettingZoo wrapper, whose agent list is unordered
-and never updated). It keeps RLlib's contract:
+and never updated). It is the readable reference: the trainer samples
+``BatchedMultiAgentEnv`` (``training/rllib/batched_env.py``), which carries the
+agents of B worlds stepped by one ``World.step`` call, keeps these contracts
+per world and, with B = 1, gives this adapter's observations, rewards and
+episode metrics. It keeps RLlib's contract:
 
 - ``possible_agents``: the env's agents in order (``centre_0`` or
   ``department_<k>``, then ``local_<n>``); ``agents``: the same list while an
@@ -11,11 +15,12 @@ and never updated). It keeps RLlib's contract:
 - The centre is a semi-MDP, as in ``training/sb3/centre_env.py``: the world reads a
   central action only on review steps, so a central agent receives an
   observation (and so acts) only on the steps whose action is read
-  (``t % P == P - 1``) and at the end of the episode. Its rewards of the steps
-  in between are passed every step; RLlib sums them into its next step, so one
-  centre step is one review period (the first ``P - 1`` steps' rewards precede
-  its first observation and count for no decision). Between decisions the
-  world is given a fixed, ignored central action.
+  (``WorldConfig.is_review_step``: ``t % P == P - 1``) and at the end of the
+  episode. Its rewards of the steps in between are passed every step; RLlib
+  sums them into its next step, so one centre step is one review period (the
+  first ``P - 1`` steps' rewards precede its first observation and count for
+  no decision). Between decisions the world is given a fixed, ignored central
+  action.
 - Local agents observe and act every step.
 - ``terminateds`` and ``truncateds`` name every agent and ``"__all__"``; no agent
   terminates, all are truncated together at the horizon.
@@ -50,8 +55,9 @@ ENV_CONFIG_KEYS = ("scenario", "design", "centre_reward", "overrides", "reward_s
 
 
 def module_for(agent_id: str) -> str:
-    """The RLModule of an agent: ``local`` for ``local_<n>``, else ``centre``."""
-    return LOCAL if agent_id.startswith("local_") else CENTRE
+    """The RLModule of an agent: ``local`` for ``local_<n>`` (or ``w<b>/local_<n>``, local
+    agent n of world b of the batched env), else ``centre``."""
+    return LOCAL if agent_id.rpartition("/")[2].startswith("local_") else CENTRE
 
 
 def policy_mapping_fn(agent_id: str, episode: Any = None, **kwargs: Any) -> str:
@@ -86,13 +92,12 @@ class TargetGamingMultiAgentEnv(MultiAgentEnv):
         self.observation_spaces = {a: self.env.observation_space(a) for a in self.possible_agents}
         self.action_spaces = {a: self.env.action_space(a) for a in self.possible_agents}
         self._idle = {a: np.zeros(self.action_spaces[a].shape) for a in self.centre_agents}
-        self._period = self.env.config.review_period
         self._t = 0
         self._returns = np.zeros(len(self.possible_agents))  # this episode's, by agent
 
     def centre_decides(self) -> bool:
         """Whether the central action of the coming step is read (a review step)."""
-        return self._t % self._period == self._period - 1
+        return bool(self.env.config.is_review_step(self._t))
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         obs, _ = self.env.reset(seed=seed, options=options)

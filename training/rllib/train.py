@@ -1,11 +1,13 @@
 """Joint training on Ray RLlib: the centre and the local agents learn at once (multi-agent PPO).
 
 ``target-gaming train --backend rllib`` runs PPO on RLlib's new API stack over
-``TargetGamingMultiAgentEnv`` (``training/rllib/env.py``) with two RLModules:
+``BatchedMultiAgentEnv`` (``training/rllib/batched_env.py``: each env runner, or the
+driver, steps ``ceil(n_envs / num_env_runners)`` worlds in one call and calls each
+module once for all of their agents) with two RLModules:
 ``centre`` (``centre_0``, or every ``department_<k>``, sharing one module) and
 ``local`` (shared by every local agent), mapped by role. Both learn together
 from the first iteration; the centre decides once per review period (a
-semi-MDP, see the env adapter). Ray starts locally with ``num_cpus`` CPUs, or
+semi-MDP, see ``training/rllib/env.py``). Ray starts locally with ``num_cpus`` CPUs, or
 joins a running cluster at ``address``.
 
 The mapping of ``TrainConfig`` onto RLlib is in ``training/rllib/config.py``
@@ -57,6 +59,7 @@ from .config import (
     iterations,
     n_locals,
     train_batch_size,
+    worlds_per_runner,
 )
 
 __all__ = ["RLlibResult", "RLlibSettings", "evaluate", "train_rllib"]
@@ -109,6 +112,7 @@ def rllib_record(config: TrainConfig, settings: RLlibSettings) -> dict:
     return {
         "backend": "rllib",
         "settings": asdict(settings),
+        "worlds_per_runner": worlds_per_runner(config, settings),
         "iterations": iterations(config),
         "train_batch_size": train_batch_size(config),
         "local_agent_steps_per_iteration": train_batch_size(config) * n_locals(config),
