@@ -388,11 +388,7 @@ NOT_REPO_PATHS = {
     ENV_ID,  # the registered ids
     CENTRE_ENV_ID,
     "t/T",  # a formula
-    # the validation's outputs, committed under results/validation/ by its own run
-    "validation/report.md",
-    "validation/summary.csv",
-    "validation/validation.json",
-    "validation/runs/",
+    "validation/runs/",  # the validation's cells, in an ignored folder
 }
 _PATH = re.compile(r"[\w.-]+(/[\w.-]+)*/?")
 _FILE_SUFFIXES = (".md", ".py", ".toml", ".csv", ".json", ".txt", ".png")
