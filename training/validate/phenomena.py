@@ -140,7 +140,7 @@ _JUG_SCALE = 4.0  # per_domain worlds: 24 agents each, so more agent-steps
 # Holding back pays only where effort is worth saving. At the default effort cost (0.1) a
 # unit of effort buys far more pay than it costs, under a ratchet too, so theory predicts
 # little holding back there; bunching and the ratchet are tested where effort costs 0.4
-# (docs/model.md, "Costly effort").
+# (docs/model.md, "Effort cost").
 _COSTLY_EFFORT = {"effort_cost": 0.4}
 
 CONDITIONS: dict[str, Condition] = {
