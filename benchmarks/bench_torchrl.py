@@ -25,12 +25,12 @@ import argparse
 import os
 import statistics
 import time
-from collections.abc import Callable
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads its BLAS
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from bench_env import Stepper, calibrate  # noqa: E402  (this folder's env benchmark)
 
 from target_gaming.envs.target_gaming import World, make_config, observe  # noqa: E402
 from target_gaming.training.torchrl import TargetGamingTorchEnv  # noqa: E402
@@ -39,8 +39,6 @@ SCENARIO = "whitehall"
 DESIGN = "targets"
 POOL = 8
 GOAL_RATIO = 1.5
-
-Stepper = Callable[[int], None]  # runs n steps; its state lives in a closure
 
 
 def core_stepper(world: World, batch: int, seed: int = 0) -> Stepper:
@@ -85,18 +83,6 @@ def torchrl_stepper(env: TargetGamingTorchEnv, seed: int = 0) -> Stepper:
         box[0], box[1] = td, i
 
     return run
-
-
-def calibrate(run: Stepper, seconds: float) -> int:
-    """Number of steps that takes about ``seconds`` (also serves as warm-up)."""
-    n = 1
-    while True:
-        start = time.perf_counter()
-        run(n)
-        elapsed = time.perf_counter() - start
-        if elapsed >= 0.1:
-            return max(1, int(n * seconds / elapsed))
-        n *= 2
 
 
 def measure(benches: dict[str, Stepper], repeats: int, seconds: float) -> dict[str, float]:
