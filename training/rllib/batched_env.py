@@ -43,7 +43,6 @@ world episodes, as with the B = 1 adapter.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from typing import Any
 
@@ -63,7 +62,7 @@ from ray.rllib.utils.metrics import (
 
 from target_gaming.envs.target_gaming import EpisodeMetrics, World, make_config, observe
 
-from .env import ENV_CONFIG_KEYS, module_for
+from .env import ENV_CONFIG_KEYS, checked_env_config, module_for
 
 BATCHED_ENV_CONFIG_KEYS = (*ENV_CONFIG_KEYS, "worlds")
 
@@ -98,21 +97,12 @@ class BatchedMultiAgentEnv(MultiAgentEnv):
 
     def __init__(self, config: dict[str, Any] | None = None):
         super().__init__()
-        config = dict(config or {})
-        unknown = sorted(set(config) - set(BATCHED_ENV_CONFIG_KEYS))
-        if unknown:
-            raise ValueError(
-                f"unknown env_config key(s) {unknown}; allowed: "
-                f"{', '.join(BATCHED_ENV_CONFIG_KEYS)}"
-            )
+        config, self.reward_scale = checked_env_config(config, BATCHED_ENV_CONFIG_KEYS)
         self.n_worlds = config.get("worlds", 1)
         if isinstance(self.n_worlds, bool) or not isinstance(self.n_worlds, int):
             raise ValueError(f"worlds = {self.n_worlds!r} must be an integer in [1, 100000]")
         if not 1 <= self.n_worlds <= 100_000:
             raise ValueError(f"worlds = {self.n_worlds!r} must be an integer in [1, 100000]")
-        self.reward_scale = float(config.get("reward_scale", 1.0))
-        if not (math.isfinite(self.reward_scale) and self.reward_scale > 0):
-            raise ValueError(f"reward_scale = {self.reward_scale!r} must be a positive number")
         overrides = dict(config.get("overrides") or {})
         self.config = cfg = make_config(config.get("scenario", "whitehall"), **overrides)
         self.world = World(

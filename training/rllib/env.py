@@ -65,20 +65,27 @@ def policy_mapping_fn(agent_id: str, episode: Any = None, **kwargs: Any) -> str:
     return module_for(agent_id)
 
 
+def checked_env_config(
+    config: dict[str, Any] | None, allowed: tuple[str, ...]
+) -> tuple[dict[str, Any], float]:
+    """An ``env_config`` (a copy) whose keys are all ``allowed``, and its ``reward_scale``
+    (default 1), which must be a positive number."""
+    config = dict(config or {})
+    unknown = sorted(set(config) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown env_config key(s) {unknown}; allowed: {', '.join(allowed)}")
+    reward_scale = float(config.get("reward_scale", 1.0))
+    if not (math.isfinite(reward_scale) and reward_scale > 0):
+        raise ValueError(f"reward_scale = {reward_scale!r} must be a positive number")
+    return config, reward_scale
+
+
 class TargetGamingMultiAgentEnv(MultiAgentEnv):
     """``TargetGamingEnv`` as an RLlib ``MultiAgentEnv``; see the module docstring."""
 
     def __init__(self, config: dict[str, Any] | None = None):
         super().__init__()
-        config = dict(config or {})
-        unknown = sorted(set(config) - set(ENV_CONFIG_KEYS))
-        if unknown:
-            raise ValueError(
-                f"unknown env_config key(s) {unknown}; allowed: {', '.join(ENV_CONFIG_KEYS)}"
-            )
-        self.reward_scale = float(config.get("reward_scale", 1.0))
-        if not (math.isfinite(self.reward_scale) and self.reward_scale > 0):
-            raise ValueError(f"reward_scale = {self.reward_scale!r} must be a positive number")
+        config, self.reward_scale = checked_env_config(config, ENV_CONFIG_KEYS)
         self.env = TargetGamingEnv(
             scenario=config.get("scenario", "whitehall"),
             design=config.get("design", "targets"),
