@@ -1,13 +1,15 @@
 """Policies for target-gaming: the protocol, scripted baselines, and loading by name or path."""
 
 from .base import Policy, ScriptedPolicy
-from .centre import CENTRE_POLICIES
+from .centre import CENTRE_POLICIES, centre_problem, design_centre
 from .registry import LOCAL_POLICIES, SCRIPTED, load_policy, register_loader
 
 __all__ = [
     "CENTRE_POLICIES",
     "LOCAL_POLICIES",
     "SCRIPTED",
+    "centre_problem",
+    "design_centre",
     "Policy",
     "ScriptedPolicy",
     "load_policy",

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from target_gaming.envs.target_gaming import World
+from target_gaming.envs.target_gaming import World, get_design
 
 from .base import CentreView, ScriptedPolicy, compose_centre
 
 
 class CentreScripted(ScriptedPolicy):
     role = "centre"
+    # Whether the rule sends the audit budget somewhere (``targeted_audits`` reads it);
+    # even weights spread it at n_audits / L per locality, the random audits of
+    # ``audited_targets`` when that equals audit_rate.
+    allocates_audits = False
 
     def __init__(self, world: World, seed: int = 0):
         super().__init__(world, seed)
@@ -93,6 +97,8 @@ class RandomAudits(CentreScripted):
     name = "random_audits"
     description = "Fixed targets; the audit budget goes to localities drawn at random each review."
 
+    allocates_audits = True
+
     def audits(self, obs):
         return self.rng.random((obs.shape[0], self.view.n_localities))
 
@@ -104,6 +110,7 @@ class RiskBasedAudits(CentreScripted):
         "localities whose measures most exceed what their last audit found (or, unaudited, "
         "the national mean)."
     )
+    allocates_audits = True
 
     def audits(self, obs):
         v = self.view
@@ -121,3 +128,25 @@ CENTRE_POLICIES = {
     p.name: p
     for p in (FixedTargets, UniformNational, Ratchet, Stretch, RandomAudits, RiskBasedAudits)
 }
+
+
+def design_centre(design: str, centre: str | None = None) -> str:
+    """The centre that runs with ``design``: ``centre`` if one is named, else the design's
+    own (``Design.centre``: ``risk_based_audits`` for ``targeted_audits``)."""
+    return centre if centre is not None else get_design(design).centre
+
+
+def centre_problem(design: str, centre: str) -> str | None:
+    """Why ``centre`` cannot play ``design``'s part, or None: a design whose audits the
+    centre allocates, under a scripted centre that spreads them evenly, repeats the random
+    audits of another design. A saved (learned) centre sets its own audit weights."""
+    spec = get_design(design)
+    rule = CENTRE_POLICIES.get(centre)
+    if spec.audits != "centre" or rule is None or rule.allocates_audits:
+        return None
+    allocating = ", ".join(n for n, p in CENTRE_POLICIES.items() if p.allocates_audits)
+    return (
+        f"design {design!r} lets the centre allocate its audits, and centre {centre!r} "
+        f"spreads them evenly (the random audits of a design without that lever); "
+        f"use a centre that allocates them ({allocating}) or a learned one"
+    )

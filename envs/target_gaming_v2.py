@@ -125,7 +125,10 @@ when the locality is audited. ``pay`` is the design's:
 | ``oracle_outcomes`` | ``oracle_scale * K * w * (change in x)`` | all (on truth) | none | own |
 | ``flat_pay`` | 0 (a flat budget: the control) | headline | none | own |
 
-"random, low" audits at rate ``audit_rate_low``. Pay is averaged over the agency's
+"random, low" audits at rate ``audit_rate_low``. Each design names the scripted
+centre that runs with it when no other is named (``Design.centre``):
+``fixed_targets``, and ``risk_based_audits`` for ``targeted_audits``, whose audits
+only a centre that allocates them makes differ from random ones. Pay is averaged over the agency's
 counted domains ("own") or over all of its
 locality's ("locality"; also whenever the scenario has
 ``pooled_localities=True``). An agency none of whose domains is counted is paid 0.

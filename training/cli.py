@@ -66,8 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     roll.add_argument(
         "--centre",
-        default="fixed_targets",
-        help=f"central policy (known: {', '.join(CENTRE_POLICIES)}) or a saved policy's path",
+        default=None,
+        help=f"central policy (known: {', '.join(CENTRE_POLICIES)}) or a saved policy's path "
+        "(default: each design's own, fixed_targets but risk_based_audits for targeted_audits)",
     )
     roll.add_argument(
         "--centre-param",

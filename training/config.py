@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from target_gaming.agents import CENTRE_POLICIES, LOCAL_POLICIES
+from target_gaming.agents import CENTRE_POLICIES, LOCAL_POLICIES, design_centre
 from target_gaming.envs.target_gaming import CENTRE_REWARDS, DESIGNS, SCENARIOS, make_config
 from target_gaming.envs.target_gaming.config import (
     check_known,
@@ -139,7 +139,7 @@ class TrainConfig:
     design: str = "targets"
     centre_reward: str = "political"
     mode: str = "locals"
-    centre_policy: str = "fixed_targets"  # scripted name or saved .zip
+    centre_policy: str | None = None  # scripted name or saved .zip; None: the design's own
     local_policy: str = "honest"  # the frozen locals of ``centre`` mode
     seed: int = 0
     timesteps: int = 1_000_000
@@ -171,6 +171,8 @@ class TrainConfig:
                 fail(own, name, value, f"one of {', '.join(known)}")
         for name, known in (("centre_policy", CENTRE_POLICIES), ("local_policy", LOCAL_POLICIES)):
             value = getattr(self, name)
+            if name == "centre_policy" and value is None:
+                continue  # the design's own centre
             if not isinstance(value, str) or not (value in known or value.endswith(".zip")):
                 fail(own, name, value, f"one of {', '.join(known)}, or a saved policy's .zip path")
         for name in ("ppo", "centre_ppo"):
@@ -193,6 +195,12 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.overrides: {err}") from err
 
     # ---- derived -------------------------------------------------------------------
+    @property
+    def centre(self) -> str:
+        """The centre of ``locals`` mode and phase 1: ``centre_policy``, or the design's own
+        (``Design.centre``) when it is None."""
+        return design_centre(self.design, self.centre_policy)
+
     @property
     def out_dir(self) -> Path:
         return Path(self.out)
@@ -274,7 +282,8 @@ _FLAG_HELP = {
     "checkpoint_every": "save each learner every so many of its timesteps (0: stage ends)",
     "eval_episodes": "episodes of the final deterministic evaluation",
     "out": "the run's folder (default runs/train)",
-    "centre_policy": "the centre in locals mode and phase 1: a scripted name or a .zip path",
+    "centre_policy": "the centre in locals mode and phase 1: a scripted name or a .zip path "
+    "(default: the design's own, fixed_targets but risk_based_audits for targeted_audits)",
     "local_policy": "the frozen locals in centre mode: a scripted name or a .zip path",
     "timesteps": "the learner's budget (locals: local agent-steps; centre: decisions)",
     "n_envs": "B, environments stepped together",

@@ -130,6 +130,10 @@ class Design:
     audits: str  # none; random (audit_rate); random_low (audit_rate_low); centre (budget)
     pooling: str  # own: each agency on its own domains; locality: every agency on all
     stands_for: str
+    # The scripted centre that plays the design's part when none is named (a name of
+    # ``target_gaming.agents.CENTRE_POLICIES``): a design whose audits the centre
+    # allocates needs a centre that allocates them.
+    centre: str = "fixed_targets"
 
     def __post_init__(self) -> None:
         for field, value, allowed in (
@@ -163,7 +167,15 @@ DESIGNS: dict[str, Design] = {
             "Delivery Unit plus inspection",
         ),
         Design("rotating_basket", "threshold", "rotating", "random_low", "own", "randomness"),
-        Design("targeted_audits", "threshold", "headline", "centre", "own", "risk-based audits"),
+        Design(
+            "targeted_audits",
+            "threshold",
+            "headline",
+            "centre",
+            "own",
+            "risk-based audits",
+            centre="risk_based_audits",
+        ),
         Design(
             "local_priorities",
             "priorities",

@@ -58,7 +58,7 @@ def aggregate(config: CompareConfig, root: Path, command: str, skipped: int, wal
     header = [
         f"Command: `{command}`" if command else "",
         f"Grid: designs {', '.join(config.designs)}; seeds {list(config.seeds)}; "
-        f"scenarios {', '.join(config.scenarios)}; centre `{config.centre_policy}`; "
+        f"scenarios {', '.join(config.scenarios)}; centres {_centres(config)}; "
         f"training {config.train}; {config.eval_episodes} evaluation episodes per seed, agent "
         f"and variant (fresh seeds and held-out variants {config.held_out}).",
         f"Cells finished: {len(cells)} of {len(config.cells())} ({skipped} from an earlier run); "
@@ -66,3 +66,11 @@ def aggregate(config: CompareConfig, root: Path, command: str, skipped: int, wal
     ]
     variants = [FRESH, *config.held_out]
     return write_report(root, sections, variants, agents, header)
+
+
+def _centres(config: CompareConfig) -> str:
+    """The grid's centres: one name if every design runs with it, else per design."""
+    names = {d: config.centre_for(d) for d in config.designs}
+    if len(set(names.values())) == 1:
+        return f"`{next(iter(names.values()))}` for every design"
+    return ", ".join(f"`{d}`: `{c}`" for d, c in names.items())

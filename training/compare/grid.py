@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from target_gaming.agents import centre_problem, design_centre
 from target_gaming.envs.target_gaming import DESIGNS, SCENARIOS
 
 BASELINES = ("honest", "myopic_best_response")
@@ -43,7 +44,9 @@ class CompareConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     scenarios: tuple[str, ...] = ("whitehall",)
     train: dict[str, Any] = field(default_factory=dict)
-    centre_policy: str = "fixed_targets"
+    # None: each design with its own centre (Design.centre); a name or saved path: that
+    # centre for every design; a mapping design -> centre: those, the others their own
+    centre_policy: str | dict[str, str] | None = None
     eval_episodes: int = 32
     eval_seed_offset: int = 10_000  # evaluation seeds: seed + offset, never a training seed
     held_out: dict[str, dict[str, Any]] = field(
@@ -63,8 +66,7 @@ class CompareConfig:
             _fail("seeds", self.seeds, f"a list of distinct integers in [0, {top}], at least one")
         if not _is_int(self.eval_episodes, 1, 10_000):
             _fail("eval_episodes", self.eval_episodes, "an integer in [1, 10000]")
-        if not isinstance(self.centre_policy, str) or not self.centre_policy:
-            _fail("centre_policy", self.centre_policy, "a scripted centre's name or a saved path")
+        self._check_centres()
         if not (
             isinstance(self.baselines, tuple)
             and all(isinstance(b, str) and all(pattern(b)) for b in self.baselines)
@@ -79,6 +81,44 @@ class CompareConfig:
             )
         self._check_train()
         self._check_held_out()
+
+    def _check_centres(self) -> None:
+        """The centre of each design: named, and able to play the design's part."""
+        allowed = (
+            "null (each design's own centre), a scripted centre's name or a saved path, "
+            "or a mapping design -> centre"
+        )
+        given = self.centre_policy
+        if isinstance(given, dict):
+            for design, centre in given.items():
+                if design not in self.designs:
+                    _fail("centre_policy", given, f"{allowed}; {design!r} is not in designs")
+                if not isinstance(centre, str) or not centre:
+                    _fail(f"centre_policy[{design!r}]", centre, "a centre's name or a saved path")
+        elif given is not None and (not isinstance(given, str) or not given):
+            _fail("centre_policy", given, allowed)
+        for design in self.designs:
+            problem = centre_problem(design, self.centre_for(design))
+            if problem:
+                raise ValueError(f"comparison field centre_policy: {problem}")
+        seen: dict[tuple, str] = {}
+        for design in self.designs:  # two rows of one experiment
+            spec = DESIGNS[design]
+            key = (spec.pay, spec.measures, spec.audits, spec.pooling, self.centre_for(design))
+            if key in seen:
+                raise ValueError(
+                    f"comparison field designs: {seen[key]!r} and {design!r} under centre "
+                    f"{key[-1]!r} are the same experiment (same pay, measures, audits and "
+                    "pooling); keep one"
+                )
+            seen[key] = design
+
+    def centre_for(self, design: str) -> str:
+        """The centre that runs with ``design`` in this grid."""
+        given = self.centre_policy
+        if isinstance(given, dict):
+            given = given.get(design)
+        return design_centre(design, given)
 
     def _check_train(self) -> None:
         if not isinstance(self.train, dict):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from target_gaming.envs.target_gaming import METRICS
+from target_gaming.envs.target_gaming import DESIGNS, METRICS
 
 from ..evaluation.rollout import RETURNS
 from ..evaluation.tables import MAIN_METRICS
@@ -26,7 +26,7 @@ from .stats import intervals_overlap, iqm_interval, probability_interval
 
 KEYS = ("scenario", "design", "seed", "agent", "variant")
 VALUES = RETURNS + tuple(METRICS)
-SUMMARY_COLUMNS = KEYS + ("episodes",) + VALUES
+SUMMARY_COLUMNS = KEYS + ("centre", "episodes") + VALUES
 # Perverse outcomes, all "lower is better": the ranking averages a design's ranks on these.
 PERVERSE = ("gaming_share", "goodhart_gap", "neglect", "bunching", "perverse_rate", "slack_share")
 BASE_DESIGN = "targets"
@@ -44,6 +44,7 @@ def summarise(episode_files: list[Path]) -> list[dict]:
         rows = groups[key]
         record = dict(zip(KEYS, key))
         record["seed"] = int(record["seed"])
+        record["centre"] = rows[0]["centre_policy"]
         record["episodes"] = len(rows)
         for name in VALUES:
             record[name] = float(np.mean([float(r[name]) for r in rows]))
@@ -130,6 +131,36 @@ def improvement_table(summary, designs, agent="learned", variant="fresh") -> lis
     return lines
 
 
+def design_table(summary, designs) -> list[str]:
+    """What each design is and the centre it ran with (from the rows themselves)."""
+    lines = [
+        "| design | stands for | pay | measures | audits | pooling | centre |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for design in designs:
+        spec = DESIGNS[design]
+        centres = sorted({r["centre"] for r in summary if r["design"] == design})
+        lines.append(
+            f"| `{design}` | {spec.stands_for} | {spec.pay} | {spec.measures} | {spec.audits} "
+            f"| {spec.pooling} | " + ", ".join(f"`{Path(c).name}`" for c in centres) + " |"
+        )
+    return lines
+
+
+def duplicates(summary, designs, agent="learned", variant="fresh") -> list[tuple[str, str]]:
+    """Pairs of designs whose rows are equal in every value on every seed: one experiment
+    run twice (the grid refuses the known causes; this catches any other)."""
+    table = {
+        d: np.array([_values(summary, d, name, agent, variant) for name in VALUES]) for d in designs
+    }
+    return [
+        (a, b)
+        for i, a in enumerate(designs)
+        for b in designs[i + 1 :]
+        if table[a].shape == table[b].shape and table[a].size and np.array_equal(table[a], table[b])
+    ]
+
+
 def separations(summary, designs, agent="learned", variant="fresh") -> list[str]:
     """Pairs of designs whose 95% intervals do not overlap, on gaming and true welfare."""
     lines = []
@@ -171,7 +202,14 @@ def write_report(
 
 def _scenario_section(summary, designs, variants, agents, figures) -> list[str]:
     """One scenario's part of the report (``summary``: that scenario's rows only)."""
-    lines = ["### Every design, fresh seeds", ""]
+    lines = ["### Designs and their centres", ""] + design_table(summary, designs) + [""]
+    for a, b in duplicates(summary, designs):
+        lines += [
+            f"**Warning: `{a}` and `{b}` gave the same value of every metric on every seed: "
+            "they are one experiment run twice, not two designs compared.**",
+            "",
+        ]
+    lines += ["### Every design, fresh seeds", ""]
     lines += [
         "Learned local agents beside the scripted baselines under the same conditions: "
         "interquartile mean over seeds [95% bootstrap interval].",

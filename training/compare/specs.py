@@ -35,7 +35,7 @@ def train_config(config: CompareConfig, cell: Cell, out: str | Path = "runs/cell
         "scenario": cell.scenario,
         "design": cell.design,
         "seed": cell.seed,
-        "centre_policy": config.centre_policy,
+        "centre_policy": config.centre_for(cell.design),
         "mode": "locals",
         "out": str(out),
         "eval_episodes": config.eval_episodes,
@@ -68,7 +68,7 @@ def eval_specs(
                 scenario=trained.scenario,
                 design=trained.design,
                 policy=local_policies(agent, str(policy), trained.scenario, world),
-                centre_policy=trained.centre_policy,
+                centre_policy=trained.centre,
                 centre_params=centre_params(trained),
                 centre_reward=trained.centre_reward,
                 episodes=config.eval_episodes,
@@ -116,7 +116,7 @@ def check_grid(config: CompareConfig) -> None:
                             _policy(name, world, "local", spec.seed, {}, "baselines", scenario)
                 else:  # the centre, once per world
                     _policy(
-                        spec.centre_policy,
+                        spec.centre,
                         world,
                         "centre",
                         spec.seed,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from target_gaming.agents import load_policy
+from target_gaming.agents import design_centre, load_policy
 from target_gaming.envs.target_gaming import (
     METRICS,
     EpisodeMetrics,
@@ -44,7 +44,7 @@ class RolloutSpec:
     scenario: str = "whitehall"
     design: str = "targets"
     policy: str | tuple[str, ...] = "honest"  # one name for all locals, or one per local agent
-    centre_policy: str = "fixed_targets"
+    centre_policy: str | None = None  # None: the design's own centre (Design.centre)
     centre_params: dict = field(default_factory=dict)  # e.g. {"ratchet_rate": 0.8}
     centre_reward: str = "political"
     episodes: int = 16
@@ -54,6 +54,11 @@ class RolloutSpec:
     def __post_init__(self) -> None:
         if not 1 <= self.episodes <= 100_000:
             raise ValueError(f"episodes = {self.episodes!r} is not allowed: [1, 100000]")
+
+    @property
+    def centre(self) -> str:
+        """The centre that runs: ``centre_policy``, or the design's own if it is None."""
+        return design_centre(self.design, self.centre_policy)
 
     @property
     def policy_label(self) -> str:
@@ -100,7 +105,7 @@ def rollout(
     cfg = make_config(spec.scenario, **spec.overrides)
     world = World(cfg, spec.design, spec.centre_reward)
     local = _local_actor(spec, world)
-    centre = load_policy(spec.centre_policy, world, "centre", seed=spec.seed, **spec.centre_params)
+    centre = load_policy(spec.centre, world, "centre", seed=spec.seed, **spec.centre_params)
     rng = np.random.default_rng(spec.seed)
     batch = spec.episodes
     state = world.reset(rng, batch)
@@ -130,7 +135,7 @@ def rollout(
             "scenario": spec.scenario,
             "design": spec.design,
             "policy": spec.policy_label,
-            "centre_policy": spec.centre_policy,
+            "centre_policy": spec.centre,
             "seed": spec.seed,
             "episode": b,
             "local_return": float(returns[0, b]),

@@ -87,7 +87,7 @@ def plan_stages(config: TrainConfig) -> list[Stage]:
     local_ent, centre_ent = config.ppo.ent_coef, config.centre_ppo.ent_coef
     if config.mode == "centre":
         return [Stage(0, "centre", 0, config.timesteps, config.local_policy, centre_ent, None)]
-    stages = [Stage(0, "local", 0, config.timesteps, config.centre_policy, local_ent, None)]
+    stages = [Stage(0, "local", 0, config.timesteps, config.centre, local_ent, None)]
     if config.mode == "locals":
         return stages
     first, last = config.centre_log_std
@@ -206,7 +206,7 @@ def _label(spec: str) -> str:
 def evaluate(config: TrainConfig, run: RunDir) -> list[dict]:
     """Deterministic episodes on fresh seeds with the final policies; one row per episode."""
     local = str(run.policy("local")) if "local" in config.roles else config.local_policy
-    centre = str(run.policy("centre")) if "centre" in config.roles else config.centre_policy
+    centre = str(run.policy("centre")) if "centre" in config.roles else config.centre
     return evaluate_policies(config, local, centre)
 
 
