@@ -122,17 +122,25 @@ def test_a_two_scenario_grid_with_train_overrides_is_trained_and_reported_per_sc
         "train": {**TINY["train"], "overrides": {"n_localities": 4}, "centre_reward": "welfare"},
         "eval_episodes": 2,
         "baselines": ["honest"],
+        # jug_2: its own designs and a longer training
+        "per_scenario": {
+            "jug_2": {"designs": ["targets", "pooled_budget"], "train": {"timesteps": 3072}}
+        },
     }
     config = CompareConfig.from_dict(grid)
     report = run_comparison(config, tmp_path, workers=2, progress=False).read_text()
+    designs = {"whitehall": TINY["designs"], "jug_2": ["targets", "pooled_budget"]}
+    assert not (tmp_path / "runs" / "jug_2" / "audited_targets").exists()
     for scenario in grid["scenarios"]:
-        for design in TINY["designs"]:
+        for design in designs[scenario]:
             for seed in TINY["seeds"]:
                 cell = tmp_path / "runs" / scenario / design / f"seed{seed}"
                 trained = json.loads((cell / "config.json").read_text())
                 assert trained["overrides"] == {"n_localities": 4}
                 assert trained["centre_reward"] == "welfare"
+                assert trained["timesteps"] == (3072 if scenario == "jug_2" else 2048)
                 assert json.loads((cell / "done.json").read_text())["files"]
+                assert (cell / "curves.csv").stat().st_size > 0
         for name in ("intervals", "trajectories", "scatter", "bunching"):
             assert (tmp_path / f"{name}-{scenario}.png").stat().st_size > 0
     with open(tmp_path / "summary.csv", newline="") as handle:
@@ -143,6 +151,38 @@ def test_a_two_scenario_grid_with_train_overrides_is_trained_and_reported_per_sc
     assert [s.split("`")[0] for s in sections] == ["whitehall", "jug_2"]
     for section in sections:
         assert "Ranking" in section and "Probability of improving on `targets`" in section
+    assert "`pooled_budget`" in sections[1] and "`pooled_budget`" not in sections[0]
+    assert "`audited_targets`" not in sections[1]
+
+
+def test_per_scenario_settings_give_each_scenario_its_designs_and_training():
+    config = CompareConfig.from_dict(
+        {
+            **TINY,
+            "scenarios": ["whitehall", "jug_1"],
+            "per_scenario": {"jug_1": {"designs": ["pooled_budget"], "train": {"timesteps": 4096}}},
+        }
+    )
+    assert [c.label for c in config.cells()] == [
+        "whitehall/targets/seed0",
+        "whitehall/targets/seed1",
+        "whitehall/audited_targets/seed0",
+        "whitehall/audited_targets/seed1",
+        "jug_1/pooled_budget/seed0",
+        "jug_1/pooled_budget/seed1",
+    ]
+    assert config.train_for("jug_1")["timesteps"] == 4096
+    assert config.train_for("whitehall")["timesteps"] == 2048
+    assert config.all_designs == ("targets", "audited_targets", "pooled_budget")
+    bad = {**TINY, "scenarios": ["whitehall"]}
+    for per_scenario, message in (
+        ({"jug_1": {"designs": ["targets"]}}, "a scenario of the grid"),
+        ({"whitehall": {"seeds": [1]}}, "keys designs and/or train"),
+        ({"whitehall": {"designs": ["bribes"]}}, r"per_scenario\['whitehall'\].designs"),
+        ({"whitehall": {"train": {"seed": 3}}}, r"per_scenario\['whitehall'\].train.seed"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            CompareConfig.from_dict({**bad, "per_scenario": per_scenario})
 
 
 def test_a_different_grid_in_the_same_folder_is_refused(tmp_path):

@@ -20,7 +20,14 @@ from target_gaming.envs.target_gaming import METRICS, observe
 from target_gaming.training.cli import main
 from target_gaming.training.config import PPOConfig, TrainConfig
 from target_gaming.training.evaluation.rollout import EPISODE_COLUMNS
+from target_gaming.training.io import write_csv
 from target_gaming.training.runs import RunDir
+from target_gaming.training.sb3.callbacks import (
+    CURVE_KEYS,
+    LOGGED_METRICS,
+    EpisodeMetricsCallback,
+    read_curves,
+)
 from target_gaming.training.sb3.train import plan_stages, train
 from tests.conftest import make_world
 
@@ -160,6 +167,30 @@ def test_a_killed_run_resumes_to_the_same_timesteps_keeping_its_checkpoints(tmp_
     after_files = {p.name: p.read_bytes() for p in run.checkpoints.iterdir()}
     assert all(after_files.get(name) == data for name, data in before.items())
     assert len(read_csv(run.root / "episodes.csv")) == config.eval_episodes
+    # the learning curve: rows in order of stage and timesteps, none twice after the resume
+    keys = [(r["stage"], r["timesteps"]) for r in read_curves(run.curves)]
+    assert keys == sorted(set(keys)) and {r["role"] for r in read_curves(run.curves)} <= {
+        "local",
+        "centre",
+    }
+    stages = {r["stage"] for r in read_curves(whole.run.curves)}
+    assert 0 in stages and stages <= {s.index for s in plan_stages(config)}
+
+
+class _Model:  # what the curve's resume reads of a PPO model
+    num_timesteps = 200
+
+
+def test_a_resumed_stage_drops_its_curve_rows_beyond_its_checkpoint(tmp_path):
+    path = tmp_path / "curves.csv"
+    row = {"role": "local", "episodes": 4, "return": 1.0} | {m: 0.5 for m in LOGGED_METRICS}
+    rows = [row | {"stage": s, "timesteps": t} for s, t in ((0, 100), (1, 50), (2, 100), (2, 300))]
+    write_csv(path, rows, CURVE_KEYS + LOGGED_METRICS)
+    callback = EpisodeMetricsCallback(curves=path, stage=2, role="local")
+    callback.model = _Model()
+    callback._on_training_start()
+    assert [(r["stage"], r["timesteps"]) for r in callback._rows] == [(0, 100), (1, 50), (2, 100)]
+    assert read_curves(tmp_path / "none.csv") == []
 
 
 # ---- config -------------------------------------------------------------------------------

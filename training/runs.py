@@ -5,6 +5,7 @@
     config.json                      the TrainConfig of the run
     checkpoints/<role>_<steps>.zip   every checkpoint, named by the learner's timesteps
     tensorboard/<role>_0/            TensorBoard logs (rewards and metrics/)
+    curves.csv                       the learning curves: one row per rollout of each stage
     local_policy.zip, centre_policy.zip   the final models of the roles that learned
     episodes.csv, metrics.txt        the final evaluation (deterministic actions)
 
@@ -57,6 +58,11 @@ class RunDir:
     @property
     def tensorboard(self) -> Path:
         return self.root / "tensorboard"
+
+    @property
+    def curves(self) -> Path:
+        """The learning curves of every stage (``callbacks.EpisodeMetricsCallback``)."""
+        return self.root / "curves.csv"
 
     def policy(self, role: str) -> Path:
         """The final model of ``role``: ``local_policy.zip`` or ``centre_policy.zip``."""

@@ -40,7 +40,7 @@ def aggregate(config: CompareConfig, root: Path, command: str, skipped: int, wal
     agents = [LEARNED, *config.baselines]
     sections = []
     for scenario in config.scenarios:
-        designs = [d for d in config.designs if any(c == (scenario, d) for c in traces)]
+        designs = [d for d in config.designs_for(scenario) if (scenario, d) in traces]
         if not designs:
             continue
         suffix = "" if len(config.scenarios) == 1 else f"-{scenario}"
@@ -59,7 +59,8 @@ def aggregate(config: CompareConfig, root: Path, command: str, skipped: int, wal
         f"Command: `{command}`" if command else "",
         f"Grid: designs {', '.join(config.designs)}; seeds {list(config.seeds)}; "
         f"scenarios {', '.join(config.scenarios)}; centres {_centres(config)}; "
-        f"training {config.train}; {config.eval_episodes} evaluation episodes per seed, agent "
+        f"training {config.train}; {_per_scenario(config)}"
+        f"{config.eval_episodes} evaluation episodes per seed, agent "
         f"and variant (fresh seeds and held-out variants {config.held_out}).",
         f"Cells finished: {len(cells)} of {len(config.cells())} ({skipped} from an earlier run); "
         f"this run's wall time {wall:.0f} s; the cells' own times add up to {cell_seconds:.0f} s.",
@@ -70,7 +71,16 @@ def aggregate(config: CompareConfig, root: Path, command: str, skipped: int, wal
 
 def _centres(config: CompareConfig) -> str:
     """The grid's centres: one name if every design runs with it, else per design."""
-    names = {d: config.centre_for(d) for d in config.designs}
+    names = {d: config.centre_for(d) for d in config.all_designs}
     if len(set(names.values())) == 1:
         return f"`{next(iter(names.values()))}` for every design"
     return ", ".join(f"`{d}`: `{c}`" for d, c in names.items())
+
+
+def _per_scenario(config: CompareConfig) -> str:
+    """The scenarios with their own designs or training fields, or nothing."""
+    parts = [
+        f"`{scenario}`: " + ", ".join(f"{k} {v}" for k, v in settings.items())
+        for scenario, settings in config.per_scenario.items()
+    ]
+    return f"per scenario: {'; '.join(parts)}; " if parts else ""

@@ -53,6 +53,9 @@ class CompareConfig:
         default_factory=lambda: {"held_out": {"n_localities": 10, "heterogeneity": 0.8}}
     )
     baselines: tuple[str, ...] = BASELINES
+    # scenario -> {"designs": [...], "train": {...}}: that scenario's own designs (instead
+    # of ``designs``) and training fields (on top of ``train``)
+    per_scenario: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         """The grid's own fields, their types and values; ``specs.check_grid`` goes on to
@@ -66,6 +69,7 @@ class CompareConfig:
             _fail("seeds", self.seeds, f"a list of distinct integers in [0, {top}], at least one")
         if not _is_int(self.eval_episodes, 1, 10_000):
             _fail("eval_episodes", self.eval_episodes, "an integer in [1, 10000]")
+        self._check_per_scenario()
         self._check_centres()
         if not (
             isinstance(self.baselines, tuple)
@@ -82,6 +86,45 @@ class CompareConfig:
         self._check_train()
         self._check_held_out()
 
+    def _check_per_scenario(self) -> None:
+        if not isinstance(self.per_scenario, dict):
+            _fail("per_scenario", self.per_scenario, "a mapping scenario -> {designs, train}")
+        for scenario, settings in self.per_scenario.items():
+            where = f"per_scenario[{scenario!r}]"
+            if scenario not in self.scenarios:
+                _fail("per_scenario", scenario, f"a scenario of the grid ({self.scenarios})")
+            if (
+                not isinstance(settings, dict)
+                or not settings
+                or set(settings)
+                - {
+                    "designs",
+                    "train",
+                }
+            ):
+                _fail(where, settings, "a mapping with the keys designs and/or train")
+            if "designs" in settings:
+                designs = settings["designs"]
+                if isinstance(designs, list):
+                    designs = tuple(designs)
+                _check_names(f"{where}.designs", designs, DESIGNS)
+            if "train" in settings:
+                self._check_train(settings["train"], f"{where}.train")
+
+    def designs_for(self, scenario: str) -> tuple[str, ...]:
+        """The designs that run in ``scenario``."""
+        return tuple(self.per_scenario.get(scenario, {}).get("designs", self.designs))
+
+    def train_for(self, scenario: str) -> dict[str, Any]:
+        """The training fields of ``scenario``'s cells: ``train``, then the scenario's own."""
+        return {**self.train, **self.per_scenario.get(scenario, {}).get("train", {})}
+
+    @property
+    def all_designs(self) -> tuple[str, ...]:
+        """Every design of the grid, in order of first appearance."""
+        names = (d for scenario in self.scenarios for d in self.designs_for(scenario))
+        return tuple(dict.fromkeys(names))
+
     def _check_centres(self) -> None:
         """The centre of each design: named, and able to play the design's part."""
         allowed = (
@@ -91,27 +134,29 @@ class CompareConfig:
         given = self.centre_policy
         if isinstance(given, dict):
             for design, centre in given.items():
-                if design not in self.designs:
+                if design not in self.all_designs:
                     _fail("centre_policy", given, f"{allowed}; {design!r} is not in designs")
                 if not isinstance(centre, str) or not centre:
                     _fail(f"centre_policy[{design!r}]", centre, "a centre's name or a saved path")
         elif given is not None and (not isinstance(given, str) or not given):
             _fail("centre_policy", given, allowed)
-        for design in self.designs:
+        for design in self.all_designs:
             problem = centre_problem(design, self.centre_for(design))
             if problem:
                 raise ValueError(f"comparison field centre_policy: {problem}")
-        seen: dict[tuple, str] = {}
-        for design in self.designs:  # two rows of one experiment
-            spec = DESIGNS[design]
-            key = (spec.pay, spec.measures, spec.audits, spec.pooling, self.centre_for(design))
-            if key in seen:
-                raise ValueError(
-                    f"comparison field designs: {seen[key]!r} and {design!r} under centre "
-                    f"{key[-1]!r} are the same experiment (same pay, measures, audits and "
-                    "pooling); keep one"
-                )
-            seen[key] = design
+        for scenario in self.scenarios:
+            seen: dict[tuple, str] = {}
+            for design in self.designs_for(scenario):  # two rows of one experiment
+                spec = DESIGNS[design]
+                centre = self.centre_for(design)
+                key = (spec.pay, spec.measures, spec.audits, spec.pooling, centre)
+                if key in seen:
+                    raise ValueError(
+                        f"comparison field designs: {seen[key]!r} and {design!r} under centre "
+                        f"{centre!r} are the same experiment (same pay, measures, audits and "
+                        "pooling); keep one"
+                    )
+                seen[key] = design
 
     def centre_for(self, design: str) -> str:
         """The centre that runs with ``design`` in this grid."""
@@ -120,17 +165,18 @@ class CompareConfig:
             given = given.get(design)
         return design_centre(design, given)
 
-    def _check_train(self) -> None:
-        if not isinstance(self.train, dict):
-            _fail("train", self.train, "a mapping of TrainConfig fields")
+    def _check_train(self, train: Any = None, where: str = "train") -> None:
+        train = self.train if train is None else train
+        if not isinstance(train, dict):
+            _fail(where, train, "a mapping of TrainConfig fields")
         for name, instead in GRID_OWNED.items():
-            if name in self.train:
-                _fail(f"train.{name}", self.train[name], f"every cell sets it; {instead}")
+            if name in train:
+                _fail(f"{where}.{name}", train[name], f"every cell sets it; {instead}")
         for name in ("centre_reward", "local_policy"):
-            if name in self.train and not isinstance(self.train[name], str):
-                _fail(f"train.{name}", self.train[name], "a string")
-        if "overrides" in self.train and not isinstance(self.train["overrides"], dict):
-            _fail("train.overrides", self.train["overrides"], "a mapping of world config fields")
+            if name in train and not isinstance(train[name], str):
+                _fail(f"{where}.{name}", train[name], "a string")
+        if "overrides" in train and not isinstance(train["overrides"], dict):
+            _fail(f"{where}.overrides", train["overrides"], "a mapping of world config fields")
 
     def _check_held_out(self) -> None:
         if not isinstance(self.held_out, dict):
@@ -168,7 +214,7 @@ class CompareConfig:
         return [
             Cell(scenario, design, seed)
             for scenario in self.scenarios
-            for design in self.designs
+            for design in self.designs_for(scenario)
             for seed in self.seeds
         ]
 
@@ -232,6 +278,26 @@ class Cell:
         return f"{self.scenario}/{self.design}/seed{self.seed}"
 
 
+_LOCAL_KNOWLEDGE = (
+    "targets",
+    "audited_targets",
+    "rotating_basket",
+    "targeted_audits",
+    "local_priorities",
+    "oracle_outcomes",
+    "flat_pay",
+)
+_MOTIVATION = (
+    "targets",
+    "linear",
+    "audited_targets",
+    "rotating_basket",
+    "targeted_audits",
+    "oracle_outcomes",
+    "flat_pay",
+)
+_JOINED_UP = ("targets", "audited_targets", "local_priorities", "pooled_budget", "oracle_outcomes")
+
 PRESETS: dict[str, dict] = {
     # the main contrasts only: about three minutes on an idle two-core machine (2 min 46 s
     # measured; 12 min while other training jobs loaded it)
@@ -241,21 +307,31 @@ PRESETS: dict[str, dict] = {
         "train": {"timesteps": 300_000, "n_envs": 64, "checkpoint_every": 100_000},
         "eval_episodes": 16,
     },
+    # every scenario family (results/compare-standard): whitehall with every design; the
+    # local-knowledge and motivation worlds with the designs their phenomena turn on; the
+    # four joined-up worlds with 2M local steps (four agencies per locality learn slower)
     "standard": {
-        "designs": (
-            "targets",
-            "linear",
-            "league_table",
-            "audited_targets",
-            "rotating_basket",
-            "targeted_audits",
-            "local_priorities",
-            "pooled_budget",
-            "oracle_outcomes",
-        ),
+        "designs": tuple(DESIGNS),
         "seeds": (0, 1, 2, 3, 4),
+        "scenarios": (
+            "whitehall",
+            "coalfield_seaside",
+            "gresham",
+            "jug_1",
+            "jug_2",
+            "jug_3",
+            "jug_4",
+        ),
         "train": {"timesteps": 1_000_000, "n_envs": 64},
         "eval_episodes": 32,
+        "per_scenario": {
+            "coalfield_seaside": {"designs": _LOCAL_KNOWLEDGE},
+            "gresham": {"designs": _MOTIVATION},
+            **{
+                f"jug_{n}": {"designs": _JOINED_UP, "train": {"timesteps": 2_000_000}}
+                for n in range(1, 5)
+            },
+        },
     },
     "full": {
         "designs": tuple(

@@ -31,7 +31,7 @@ def train_config(config: CompareConfig, cell: Cell, out: str | Path = "runs/cell
     """The cell's training run (``mode`` locals, into ``out``)."""
     settings = {
         "progress_bar": False,
-        **config.train,
+        **config.train_for(cell.scenario),
         "scenario": cell.scenario,
         "design": cell.design,
         "seed": cell.seed,
@@ -101,7 +101,7 @@ def check_grid(config: CompareConfig) -> None:
     for cell in config.cells():
         train_config(config, cell)
     for scenario in config.scenarios:
-        for design in config.designs:
+        for design in config.designs_for(scenario):
             cell = Cell(scenario, design, config.seeds[0])
             trained = train_config(config, cell)
             worlds = {  # first: the patterns' agents are counted in these worlds

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import signal
 import threading
@@ -15,7 +16,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from target_gaming.envs.target_gaming import METRICS
 
-from ..io import write_bytes
+from ..io import write_bytes, write_csv
 
 # What TensorBoard shows under metrics/: truth, the measure, and gaming side by side.
 LOGGED_METRICS = (
@@ -65,18 +66,60 @@ def _interrupt_after():
         raise KeyboardInterrupt
 
 
+CURVE_KEYS = ("stage", "role", "timesteps", "episodes", "return")  # then LOGGED_METRICS
+
+
+def read_curves(path: Path) -> list[dict]:
+    """The rows of a run's ``curves.csv`` (none if it does not exist): the role as text,
+    stage, timesteps and episodes as integers, the rest as floats."""
+    if not Path(path).exists():
+        return []
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    whole = ("stage", "timesteps", "episodes")
+    return [
+        {k: v if k == "role" else int(v) if k in whole else float(v) for k, v in row.items()}
+        for row in rows
+    ]
+
+
 class EpisodeMetricsCallback(BaseCallback):
     """At each rollout's end, log the mean over the episodes that ended in it of each
     environment's national episode summary (``infos[i]["episode_metrics"]``) as
-    ``metrics/<name>``, beside SB3's own ``rollout/ep_rew_mean``."""
+    ``metrics/<name>``, beside SB3's own ``rollout/ep_rew_mean``.
 
-    def __init__(self, names: tuple[str, ...] = LOGGED_METRICS):
+    With ``curves`` (a path) it also keeps the learning curve: one row per rollout
+    (``CURVE_KEYS``: the stage, role, the learner's timesteps, episodes ended, their mean
+    return, then each metric), the whole file rewritten atomically after each rollout. A
+    resumed stage first drops its rows beyond the checkpoint it resumes from, so the file
+    is that of an uninterrupted run."""
+
+    def __init__(
+        self,
+        names: tuple[str, ...] = LOGGED_METRICS,
+        curves: Path | None = None,
+        stage: int = 0,
+        role: str = "local",
+    ):
         super().__init__()
         unknown = [n for n in names if n not in METRICS]
         if unknown:
             raise ValueError(f"unknown metrics {unknown}; known: {', '.join(METRICS)}")
         self.names = names
         self._episodes: list[dict[str, float]] = []
+        self.curves, self.stage, self.role = curves, stage, role
+        self._rows: list[dict] = []
+
+    def _on_training_start(self) -> None:
+        if self.curves is None:
+            return
+        start = self.model.num_timesteps
+        self._rows = [
+            r
+            for r in read_curves(self.curves)
+            if r["stage"] < self.stage or (r["stage"] == self.stage and r["timesteps"] <= start)
+        ]
+        write_csv(self.curves, self._rows, CURVE_KEYS + self.names)  # exists from the start
 
     def _on_step(self) -> bool:
         for info in self.locals.get("infos", ()):
@@ -88,9 +131,21 @@ class EpisodeMetricsCallback(BaseCallback):
     def _on_rollout_end(self) -> None:
         if not self._episodes:
             return
-        for name in self.names:
-            self.logger.record(f"metrics/{name}", float(np.mean([e[name] for e in self._episodes])))
+        means = {name: float(np.mean([e[name] for e in self._episodes])) for name in self.names}
+        for name, value in means.items():
+            self.logger.record(f"metrics/{name}", value)
         self.logger.record("metrics/episodes", len(self._episodes))
+        if self.curves is not None:
+            returns = [info["r"] for info in self.model.ep_info_buffer]
+            row = {
+                "stage": self.stage,
+                "role": self.role,
+                "timesteps": self.model.num_timesteps,
+                "episodes": len(self._episodes),
+                "return": float(np.mean(returns)) if returns else float("nan"),
+            }
+            self._rows.append(row | means)
+            write_csv(self.curves, self._rows, CURVE_KEYS + self.names)
         self._episodes = []
 
 

@@ -189,7 +189,7 @@ def run_stage(
     every = [CheckpointCallback(save, config.checkpoint_every)] if config.checkpoint_every else []
     model.learn(
         stage.target - steps,
-        callback=[*every, EpisodeMetricsCallback(), *callbacks],
+        callback=[*every, EpisodeMetricsCallback(**_curves(run, stage)), *callbacks],
         reset_num_timesteps=False,
         tb_log_name=stage.role,
         progress_bar=config.progress_bar,
@@ -197,6 +197,11 @@ def run_stage(
     save(model)
     env.close()
     return model.num_timesteps
+
+
+def _curves(run: RunDir, stage: Stage) -> dict:
+    """Where the stage's learning curve goes (``curves.csv``, one file for every stage)."""
+    return {"curves": run.curves, "stage": stage.index, "role": stage.role}
 
 
 def _label(spec: str) -> str:
