@@ -41,6 +41,8 @@ FILES = (
     "trajectories.png",
     "scatter.png",
     "bunching.png",
+    "curves.png",
+    "overview.png",
     "comparison.json",
 )
 
@@ -66,7 +68,12 @@ def _check_outputs(root: Path) -> None:
     report = (root / "report.md").read_text()
     for metric in MAIN_METRICS:
         assert metric in report
-    for heading in ("Ranking", "Probability of improving on `targets`", "held-out", "| honest |"):
+    headings = ("Ranking", "Probability of improving on `targets`", "held-out", "| honest |")
+    for heading in (
+        *headings,
+        "Convergence of the learned agents",
+        "| design | true_welfare drift",
+    ):
         assert heading in report
 
 
@@ -141,7 +148,7 @@ def test_a_two_scenario_grid_with_train_overrides_is_trained_and_reported_per_sc
                 assert trained["timesteps"] == (3072 if scenario == "jug_2" else 2048)
                 assert json.loads((cell / "done.json").read_text())["files"]
                 assert (cell / "curves.csv").stat().st_size > 0
-        for name in ("intervals", "trajectories", "scatter", "bunching"):
+        for name in ("intervals", "trajectories", "scatter", "bunching", "curves"):
             assert (tmp_path / f"{name}-{scenario}.png").stat().st_size > 0
     with open(tmp_path / "summary.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))

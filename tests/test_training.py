@@ -21,13 +21,8 @@ from target_gaming.training.cli import main
 from target_gaming.training.config import PPOConfig, TrainConfig
 from target_gaming.training.evaluation.rollout import EPISODE_COLUMNS
 from target_gaming.training.io import write_csv
-from target_gaming.training.runs import RunDir
-from target_gaming.training.sb3.callbacks import (
-    CURVE_KEYS,
-    LOGGED_METRICS,
-    EpisodeMetricsCallback,
-    read_curves,
-)
+from target_gaming.training.runs import CURVE_KEYS, RunDir, read_curves
+from target_gaming.training.sb3.callbacks import LOGGED_METRICS, EpisodeMetricsCallback
 from target_gaming.training.sb3.train import plan_stages, train
 from tests.conftest import make_world
 

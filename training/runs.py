@@ -24,6 +24,7 @@ trainers end with.
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from collections.abc import Callable
@@ -38,6 +39,23 @@ from .evaluation.tables import metrics_table, write_episodes
 from .io import write_text
 
 ROLES = ("local", "centre")
+CURVE_KEYS = ("stage", "role", "timesteps", "episodes", "return")  # then LOGGED_METRICS
+
+
+def read_curves(path: Path) -> list[dict]:
+    """The rows of a run's ``curves.csv`` (none if it does not exist): the role as text,
+    stage, timesteps and episodes as integers, the rest as floats."""
+    if not Path(path).exists():
+        return []
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    whole = ("stage", "timesteps", "episodes")
+    return [
+        {k: v if k == "role" else int(v) if k in whole else float(v) for k, v in row.items()}
+        for row in rows
+    ]
+
+
 _CHECKPOINT = re.compile(r"^(local|centre)_(\d+)\.zip$")
 
 

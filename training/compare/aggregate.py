@@ -2,8 +2,11 @@
 
 Every table, ranking, probability and figure is per scenario: designs are compared
 within one world, never pooled across scenarios. With one scenario the figures are
-``intervals.png``, ``trajectories.png``, ``scatter.png`` and ``bunching.png``; with
-several, one of each per scenario (``intervals-<scenario>.png``, ...).
+``intervals.png``, ``trajectories.png``, ``scatter.png``, ``bunching.png`` and
+``curves.png`` (the learning curves); with several, one of each per scenario
+(``intervals-<scenario>.png``, ...). The report opens with the overview (one row of
+headline findings per scenario, ``overview.py``, and its figure ``overview.png``) and
+the designs whose learning curves have not levelled off (``convergence.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import figures
+from . import convergence, figures, overview
 from .cells import DONE, EPISODES, TRACES, is_done
 from .grid import FRESH, LEARNED, CompareConfig
 from .report import summarise, write_report, write_summary
@@ -46,6 +49,14 @@ def aggregate(config: CompareConfig, root: Path, command: str, skipped: int, wal
         suffix = "" if len(config.scenarios) == 1 else f"-{scenario}"
         rows = [r for r in summary if r["scenario"] == scenario]
         mine = {d: traces[(scenario, d)] for d in designs}
+        curves = {
+            d: [
+                convergence.local_curve(config.cell_dir(root, c))
+                for c in cells
+                if c.key == (scenario, d)
+            ]
+            for d in designs
+        }
         names = [
             figures.interval_plots(root, rows, designs, agents, scenario, suffix),
             figures.trajectories(root, mine, designs, scenario, suffix),
@@ -53,8 +64,9 @@ def aggregate(config: CompareConfig, root: Path, command: str, skipped: int, wal
                 root, [e for e in episodes if e["scenario"] == scenario], designs, scenario, suffix
             ),
             figures.bunching(root, mine, designs, scenario, suffix),
+            figures.learning_curves(root, curves, scenario, suffix),
         ]
-        sections.append((scenario, rows, designs, names))
+        sections.append((scenario, rows, designs, names, convergence.convergence_table(curves)))
     header = [
         f"Command: `{command}`" if command else "",
         f"Grid: designs {', '.join(config.designs)}; seeds {list(config.seeds)}; "
@@ -66,7 +78,18 @@ def aggregate(config: CompareConfig, root: Path, command: str, skipped: int, wal
         f"this run's wall time {wall:.0f} s; the cells' own times add up to {cell_seconds:.0f} s.",
     ]
     variants = [FRESH, *config.held_out]
-    return write_report(root, sections, variants, agents, header)
+    brief = [(scenario, rows, designs) for scenario, rows, designs, *_ in sections]
+    lines = ["## Overview", ""]
+    lines += [
+        "Learned agents on fresh seeds, IQM [95% interval] over seeds; each number links to "
+        'its scenario\'s section. "Cut": the interval lies wholly below that of `targets`. '
+        f"The best design excludes `{overview.REFERENCE}`, which pays on the unobservable "
+        "truth.",
+        "",
+    ]
+    lines += overview.overview_rows(brief, "") + [""]
+    lines += [f"![true welfare against gaming]({overview.tradeoff_figure(root, brief)})", ""]
+    return write_report(root, sections, variants, agents, header, lines)
 
 
 def _centres(config: CompareConfig) -> str:

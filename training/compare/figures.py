@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from ..evaluation.tables import MAIN_METRICS
 from ..evaluation.traces import DISTANCE_EDGES
 from ..io import write_png
+from . import convergence
 from .report import _values
 from .stats import iqm_interval
 
@@ -114,3 +115,34 @@ def bunching(
     ax.set_ylabel("share of cells")
     ax.legend(fontsize=7)
     return _save(fig, root / f"bunching{suffix}.png", scenario)
+
+
+def learning_curves(
+    root: Path, curves: dict[str, list[list[dict]]], scenario: str, suffix: str = ""
+) -> str:
+    """Per convergence metric, each design's learning curve (training rollouts, stochastic
+    actions), the mean over seeds on the union of their timesteps (``curves``: design ->
+    one curve per seed, ``convergence.local_curve``)."""
+    metrics = convergence.METRICS
+    fig = Figure(figsize=(3.4 * len(metrics), 3.2))
+    axes = fig.subplots(1, len(metrics), squeeze=False).ravel()
+    for design, per_seed in curves.items():
+        per_seed = [rows for rows in per_seed if rows]
+        if not per_seed:
+            continue
+        grid = np.unique(np.concatenate([[r["timesteps"] for r in rows] for rows in per_seed]))
+        for ax, metric in zip(axes, metrics):
+            mean = np.mean(
+                [
+                    np.interp(grid, [r["timesteps"] for r in rows], [r[metric] for r in rows])
+                    for rows in per_seed
+                ],
+                axis=0,
+            )
+            ax.plot(grid, mean, lw=1, label=design)
+    for ax, metric in zip(axes, metrics):
+        ax.set_title(metric, fontsize=9)
+        ax.set_xlabel("local agent-steps", fontsize=7)
+        ax.tick_params(labelsize=7)
+    axes[0].legend(fontsize=6)
+    return _save(fig, root / f"curves{suffix}.png", scenario)

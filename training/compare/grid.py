@@ -277,6 +277,11 @@ class Cell:
     def label(self) -> str:
         return f"{self.scenario}/{self.design}/seed{self.seed}"
 
+    @property
+    def key(self) -> tuple[str, str]:
+        """(scenario, design): the report row the cell is a seed of."""
+        return self.scenario, self.design
+
 
 _LOCAL_KNOWLEDGE = (
     "targets",

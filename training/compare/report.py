@@ -22,6 +22,7 @@ from target_gaming.envs.target_gaming import DESIGNS, METRICS
 from ..evaluation.rollout import RETURNS
 from ..evaluation.tables import MAIN_METRICS
 from ..io import write_csv, write_text
+from .convergence import TOLERANCE
 from .stats import intervals_overlap, iqm_interval, probability_interval
 
 KEYS = ("scenario", "design", "seed", "agent", "variant")
@@ -178,13 +179,16 @@ def separations(summary, designs, agent="learned", variant="fresh") -> list[str]
 
 def write_report(
     root: Path,
-    sections: list[tuple[str, list[dict], list[str], list[str]]],
+    sections: list[tuple[str, list[dict], list[str], list[str], tuple[list[str], list[str]]]],
     variants: list[str],
     agents: list[str],
     header: list[str],
+    overview: list[str] = (),
 ) -> Path:
     """``report.md`` in ``root``: per scenario (``sections``: scenario, its summary rows, its
-    designs, its figures), tables per agent and variant, rankings, improvement odds."""
+    designs, its figures, its convergence table and flagged designs), tables per agent and
+    variant, rankings, improvement odds, learning curves; ``overview`` (lines) after the
+    header."""
     lines = ["# Reward-design comparison", "", *header, ""]
     if len(sections) > 1:
         lines += [
@@ -192,15 +196,25 @@ def write_report(
             "never pooled across scenarios.",
             "",
         ]
-    for scenario, summary, designs, figures in sections:
+    lines += overview
+    flagged = [(scenario, d) for scenario, *_, (_, designs) in sections for d in designs]
+    if flagged:
+        lines += [
+            "**Not converged at the budget** (learning curves still moving; see each "
+            "scenario's convergence table): "
+            + ", ".join(f"`{d}` in `{scenario}`" for scenario, d in flagged)
+            + ".",
+            "",
+        ]
+    for scenario, summary, designs, figures, convergence in sections:
         lines += [f"## Scenario `{scenario}`", ""]
-        lines += _scenario_section(summary, designs, variants, agents, figures)
+        lines += _scenario_section(summary, designs, variants, agents, figures, convergence[0])
     path = root / "report.md"
     write_text(path, "\n".join(lines))
     return path
 
 
-def _scenario_section(summary, designs, variants, agents, figures) -> list[str]:
+def _scenario_section(summary, designs, variants, agents, figures, convergence) -> list[str]:
     """One scenario's part of the report (``summary``: that scenario's rows only)."""
     lines = ["### Designs and their centres", ""] + design_table(summary, designs) + [""]
     for a, b in duplicates(summary, designs):
@@ -232,6 +246,15 @@ def _scenario_section(summary, designs, variants, agents, figures) -> list[str]:
             continue
         lines += [f"### Every design, held-out variant `{variant}` (never seen in training)", ""]
         lines += metric_table(summary, designs, agents, variant) + [""]
+    lines += ["### Convergence of the learned agents", ""]
+    lines += [
+        "Drift: how much each metric of the training curve (rollouts, stochastic actions) "
+        "still moves over the last quarter of training, the median over seeds; a design is "
+        f"flagged where any drift exceeds {TOLERANCE} (`training/compare/convergence.py`). "
+        "Curves in the `curves` figure.",
+        "",
+    ]
+    lines += convergence + [""]
     if figures:
         lines += ["### Figures", ""] + [f"![{name}]({name})" for name in figures] + [""]
     return lines

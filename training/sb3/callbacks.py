@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import signal
 import threading
@@ -17,6 +16,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from target_gaming.envs.target_gaming import METRICS
 
 from ..io import write_bytes, write_csv
+from ..runs import CURVE_KEYS, read_curves
 
 # What TensorBoard shows under metrics/: truth, the measure, and gaming side by side.
 LOGGED_METRICS = (
@@ -64,23 +64,6 @@ def _interrupt_after():
         signal.signal(signal.SIGINT, previous)
     if caught:
         raise KeyboardInterrupt
-
-
-CURVE_KEYS = ("stage", "role", "timesteps", "episodes", "return")  # then LOGGED_METRICS
-
-
-def read_curves(path: Path) -> list[dict]:
-    """The rows of a run's ``curves.csv`` (none if it does not exist): the role as text,
-    stage, timesteps and episodes as integers, the rest as floats."""
-    if not Path(path).exists():
-        return []
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    whole = ("stage", "timesteps", "episodes")
-    return [
-        {k: v if k == "role" else int(v) if k in whole else float(v) for k, v in row.items()}
-        for row in rows
-    ]
 
 
 class EpisodeMetricsCallback(BaseCallback):

@@ -1,0 +1,44 @@
+"""The comparison's overview: one row of headline findings per scenario."""
+
+from __future__ import annotations
+
+from target_gaming.training.compare.overview import anchor, overview_rows, tradeoff_figure
+from target_gaming.training.compare.report import VALUES
+
+
+def _rows(scenario: str, values: dict[str, dict[str, list[float]]]) -> list[dict]:
+    rows = []
+    for design, metrics in values.items():
+        for seed in range(5):
+            row = {"scenario": scenario, "design": design, "seed": seed, "agent": "learned"}
+            row |= {"variant": "fresh", "centre": "fixed_targets"} | {v: 0.0 for v in VALUES}
+            rows.append(row | {m: per_seed[seed] for m, per_seed in metrics.items()})
+    return rows
+
+
+def _spread(centre: float) -> list[float]:
+    return [centre + d for d in (-0.01, -0.005, 0.0, 0.005, 0.01)]
+
+
+def test_the_overview_names_the_best_design_and_the_cuts_with_links(tmp_path):
+    summary = _rows(
+        "jug_1",
+        {
+            "targets": {"true_welfare": _spread(0.6), "gaming_share": _spread(0.2)}
+            | {"neglect": _spread(0.3), "goodhart_gap": _spread(0.1)},
+            "pooled_budget": {"true_welfare": _spread(0.7), "gaming_share": _spread(0.05)}
+            | {"neglect": _spread(0.3)},
+            "oracle_outcomes": {"true_welfare": _spread(0.9), "neglect": _spread(0.0)},
+        },
+    )
+    sections = [("jug_1", summary, ["targets", "pooled_budget", "oracle_outcomes"])]
+    lines = overview_rows(sections, "report.md")
+    row = lines[-1]
+    assert row.startswith("| `jug_1` | `pooled_budget` [0.700 [")  # not oracle_outcomes
+    assert "](report.md#scenario-jug_1)" in row and "overlaps" not in row
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert cells[2] == "`pooled_budget`, `oracle_outcomes`"  # cut gaming
+    assert cells[3] == "`oracle_outcomes`"  # cut neglect
+    assert cells[4].startswith("[0.100 [")
+    assert anchor("coalfield_seaside") == "#scenario-coalfield_seaside"
+    assert (tmp_path / tradeoff_figure(tmp_path, sections)).stat().st_size > 0
