@@ -124,9 +124,61 @@ class RiskBasedAudits(CentreScripted):
         return (rank < n_top).astype(float)
 
 
+class ConstantRule(CentreScripted):
+    name = "constant_rule"
+    description = (
+        "One target level for every locality and domain (target_level, default target_default); "
+        "each review audits round(audit_rate * L) localities drawn at random (audit_rate in "
+        "[0, n_audits / L], default n_audits / L): the two-parameter rule a search tunes."
+    )
+    allocates_audits = True
+
+    def __init__(self, world: World, seed: int = 0, target_level=None, audit_rate=None):
+        super().__init__(world, seed)
+        cfg = self.config
+        for name, value in (("target_level", target_level), ("audit_rate", audit_rate)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float))
+            ):
+                raise ValueError(f"constant_rule: {name} = {value!r} is not allowed: a number")
+        self.target_level = cfg.target_default if target_level is None else target_level
+        most = min(cfg.n_audits, cfg.n_localities) / cfg.n_localities
+        self.audit_rate = most if audit_rate is None else audit_rate
+        if not cfg.target_min <= self.target_level <= cfg.target_max:
+            raise ValueError(
+                f"target_level = {target_level!r} must be in [{cfg.target_min}, {cfg.target_max}]"
+            )
+        if not 0.0 <= self.audit_rate <= most + 1e-12:
+            raise ValueError(
+                f"audit_rate = {audit_rate!r} must be in [0, {most:g}] (n_audits / L: the budget "
+                "audits at most n_audits localities)"
+            )
+        self.n_audited = int(round(self.audit_rate * cfg.n_localities))
+
+    def targets(self, obs):
+        return np.full(
+            (obs.shape[0], self.view.n_localities, self.view.n_domains), self.target_level
+        )
+
+    def audits(self, obs):
+        """Weight 1 on ``n_audited`` localities drawn at random (each then audited for sure:
+        n_audited <= n_audits), 0 elsewhere."""
+        draws = self.rng.random((obs.shape[0], self.view.n_localities))
+        rank = np.argsort(np.argsort(draws, axis=1), axis=1)
+        return (rank < self.n_audited).astype(float)
+
+
 CENTRE_POLICIES = {
     p.name: p
-    for p in (FixedTargets, UniformNational, Ratchet, Stretch, RandomAudits, RiskBasedAudits)
+    for p in (
+        FixedTargets,
+        UniformNational,
+        Ratchet,
+        Stretch,
+        RandomAudits,
+        RiskBasedAudits,
+        ConstantRule,
+    )
 }
 
 

@@ -144,3 +144,34 @@ def test_myopic_best_response_finds_the_best_allocation_for_its_own_objective():
                 [shares[:, : kc * 3].reshape(-1, kc, 3).sum(-1), shares[:, kc * 3 :]], axis=1
             )
             assert (value >= myopic.expected_reward(obs, alloc[:, None])[:, 0] - 1e-4).all(), name
+
+
+def test_the_constant_rule_sets_one_level_and_audits_that_many_random_localities():
+    world = make_world("whitehall", "targeted_audits")  # 6 localities, n_audits 3
+    cfg = world.config
+    rule = load_policy("constant_rule", world, "centre", seed=2, target_level=0.7, audit_rate=1 / 3)
+    rng = np.random.default_rng(0)
+    state = world.reset(rng, 64)
+    targets, weights = world.decode_centre(
+        rule.act(observe.centre_observations(cfg, state)[:, 0])[:, None]
+    )
+    np.testing.assert_allclose(targets, 0.7)
+    assert ((weights == 0) | (weights == 1)).all() and (weights.sum(axis=1) == 2).all()
+    chosen = weights[..., 0].astype(bool)
+    assert 0.2 < chosen.mean(axis=0).min() and len({tuple(c) for c in chosen}) > 5  # random
+    for _ in range(cfg.review_period):
+        centre = rule.act(observe.centre_observations(cfg, state)[:, 0])[:, None]
+        local = np.full((64, cfg.n_locals, cfg.local_action_dim), 0.5)
+        result = world.step(state, local, centre, rng)
+        state = result.state
+    audited = result.metrics.national["audits"]
+    np.testing.assert_allclose(audited, 2)  # exactly 2 of 6 localities audited
+    default = load_policy("constant_rule", world, "centre")
+    assert (default.target_level, default.n_audited) == (cfg.target_default, 3)
+    for params, message in (
+        ({"target_level": 0.95}, r"target_level = 0.95 must be in \[0.3, 0.9\]"),
+        ({"audit_rate": 0.9}, r"audit_rate = 0.9 must be in \[0, 0.5\]"),
+        ({"audit_rate": "high"}, "audit_rate = 'high' is not allowed: a number"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            load_policy("constant_rule", world, "centre", **params)

@@ -223,3 +223,32 @@ def test_iqm_and_its_interval_and_the_probability_of_improvement():
     assert probability_of_improvement([2, 3], [1, 1]) == 1.0
     assert probability_of_improvement([1, 2], [2, 1]) == 0.5
     assert probability_of_improvement([1], [2], higher_is_better=False) == 1.0
+
+
+def test_a_two_level_cell_is_evaluated_under_the_centre_it_learned(tmp_path):
+    grid = {
+        "designs": ["targeted_audits"],
+        "seeds": [0],
+        "train": {
+            "mode": "two_level",
+            "timesteps": 1024,
+            "rounds": 1,
+            "round_timesteps": 512,
+            "centre_timesteps": 64,
+            "n_envs": 4,
+            "checkpoint_every": 0,
+            "ppo": {"n_steps": 8, "batch_size": 64, "n_epochs": 1},
+            "centre_ppo": {"n_steps": 4, "batch_size": 16, "n_epochs": 1},
+        },
+        "eval_episodes": 2,
+        "baselines": ["honest"],
+        "held_out": {},
+    }
+    run_comparison(CompareConfig.from_dict(grid), tmp_path, workers=1, progress=False)
+    cell = tmp_path / "runs" / "targeted_audits" / "seed0"
+    assert (cell / "centre_policy.zip").exists()
+    with open(cell / "episodes.csv", newline="") as handle:
+        centres = {r["centre_policy"] for r in csv.DictReader(handle)}
+    assert centres == {str(cell / "centre_policy.zip")}  # learned locals and baselines alike
+    trained = json.loads((cell / "config.json").read_text())
+    assert (trained["mode"], trained["centre_policy"]) == ("two_level", "risk_based_audits")

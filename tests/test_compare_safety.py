@@ -50,7 +50,7 @@ SMALL = {
 @pytest.fixture
 def scripted_cells(monkeypatch):
     """Cells that 'train' a scripted policy, and a backend that runs them in this process."""
-    monkeypatch.setattr(cells_module, "_train", lambda config, cell, out: "honest")
+    monkeypatch.setattr(cells_module, "_train", lambda config, cell, out: ("honest", None))
 
     def in_process(config, root, todo, workers, force, bar):
         for cell in todo:
@@ -263,7 +263,9 @@ BAD_GRIDS = [
     ({"designs": "targets"}, ["designs = 'targets'", "a list"]),
     ({"held_out": ["big"]}, ["held_out = ['big']", "a mapping"]),
     ({"held_out": {"fresh": {}}}, ["held_out = 'fresh'"]),
-    ({"train": {"mode": "centre"}}, ["train.mode = 'centre'", "remove it"]),
+    ({"train": {"mode": "centre"}}, ["train.mode = 'centre'", "locals", "two_level"]),
+    ({"trainer": "rllib", "train": {"mode": "two_level"}}, ["train.mode = 'two_level'", "jointly"]),
+    ({"trainer": "jax"}, ["trainer = 'jax'", "sb3, rllib"]),
     ({"train": {"design": "linear"}}, ["train.design = 'linear'", "grid field designs"]),
 ]
 

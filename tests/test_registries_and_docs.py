@@ -384,6 +384,7 @@ NOT_REPO_PATHS = {
     "config.json",
     "rllib.json",
     "progress.csv",
+    "curves.csv",  # a training run's learning curves, in its own folder
     "metrics/true_welfare",
     ENV_ID,  # the registered ids
     CENTRE_ENV_ID,

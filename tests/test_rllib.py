@@ -336,3 +336,28 @@ def test_the_comparison_evaluates_rllib_locals_beside_the_baselines(tmp_path):
         for variant in ("fresh", "held_out")
     }
     assert traces
+
+
+@pytest.mark.slow
+def test_a_comparison_cell_trains_on_rllib_and_is_evaluated_under_its_learned_centre(tmp_path):
+    from target_gaming.training.compare.grid import CompareConfig
+    from target_gaming.training.compare.run import run_comparison
+
+    train = {k: v for k, v in SMOKE.items() if k != "eval_episodes"}
+    grid = CompareConfig.from_dict(
+        {
+            "designs": ["targets"],
+            "seeds": [0],
+            "trainer": "rllib",
+            "train": {**train, "timesteps": 2400},
+            "eval_episodes": 2,
+            "baselines": ["honest"],
+            "held_out": {},
+        }
+    )
+    run_comparison(grid, tmp_path, workers=1, progress=False)
+    cell = tmp_path / "runs" / "targets" / "seed0"
+    rows = read_csv(cell / "episodes.csv")
+    assert {r["agent"] for r in rows} == {"learned", "honest"}
+    assert {r["centre_policy"] for r in rows} == {str(cell / "centre_policy.rllib")}
+    assert (cell / "local_policy.rllib").is_dir()  # the learned rows' locals

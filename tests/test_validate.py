@@ -307,7 +307,7 @@ def test_bad_flags_are_one_line(tmp_path, monkeypatch, capsys, argv, words):
 def scripted_cells(monkeypatch):
     """Cells that 'train' a scripted policy (``trained[0]``), run in this process."""
     trained = ["honest"]
-    monkeypatch.setattr(compare_cells, "_train", lambda config, cell, out: trained[0])
+    monkeypatch.setattr(compare_cells, "_train", lambda config, cell, out: (trained[0], None))
 
     def in_process(jobs, workers, bar, backend="process", address=None, work=None):
         for job in jobs:

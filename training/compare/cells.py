@@ -94,8 +94,8 @@ def run_cell(config: CompareConfig, root: Path, cell: Cell, force: bool = False)
         shutil.rmtree(out)  # an unfinished, incomplete or forced cell starts clean
     out.mkdir(parents=True)
     start = time.perf_counter()
-    policy_path = _train(config, cell, out)
-    rows, traces = evaluate_cell(config, cell, policy_path)
+    policy_path, centre_path = _train(config, cell, out)
+    rows, traces = evaluate_cell(config, cell, policy_path, centre_path)
     write_csv(out / EPISODES, rows, _episode_columns())
     write_npz(out / TRACES, traces)
     wall = time.perf_counter() - start
@@ -112,21 +112,33 @@ def run_cell(config: CompareConfig, root: Path, cell: Cell, force: bool = False)
     return "done"
 
 
-def _train(config: CompareConfig, cell: Cell, out: Path) -> Path:
+def _train(config: CompareConfig, cell: Cell, out: Path) -> tuple[Path, Path | None]:
+    """Train the cell; the learned locals' policy and, if the centre learned, its policy."""
+    trained = train_config(config, cell, out)
+    if config.trainer == "rllib":
+        from ..rllib.train import policy_path, train_rllib  # Ray is imported only to train
+
+        result = train_rllib(trained, log=lambda text: None)
+        return policy_path(result.run, "local"), policy_path(result.run, "centre")
     from ..sb3.train import train  # torch and SB3 are imported only to train
 
-    result = train(train_config(config, cell, out), log=lambda text: None)
-    return result.run.policy("local")
+    result = train(trained, log=lambda text: None)
+    centre = result.run.policy("centre") if "centre" in trained.roles else None
+    return result.run.policy("local"), centre
 
 
 def evaluate_cell(
-    config: CompareConfig, cell: Cell, policy_path: str | Path
+    config: CompareConfig,
+    cell: Cell,
+    policy_path: str | Path,
+    centre_path: str | Path | None = None,
 ) -> tuple[list[dict], dict[str, np.ndarray]]:
     """Learned locals and the baselines on fresh seeds and held-out variants, in the
-    world the cell trained in."""
+    world the cell trained in, under the cell's centre (``centre_path``: the learned one,
+    when the cell trained it)."""
     rows, traces = [], {}
     trained = train_config(config, cell)
-    for agent, variant, spec in eval_specs(config, cell, trained, policy_path):
+    for agent, variant, spec in eval_specs(config, cell, trained, policy_path, centre_path):
         recorder = TraceRecorder()
         for row in rollout(spec, on_step=recorder):
             rows.append(

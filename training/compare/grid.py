@@ -30,10 +30,14 @@ GRID_OWNED = {
     "seed": "use the grid field seeds instead",
     "centre_policy": "use the grid field centre_policy instead",
     "eval_episodes": "use the grid field eval_episodes instead",
-    "mode": "a comparison trains the local agents (mode locals) in every cell; remove it",
     "out": "each cell trains into runs/<design>/seed<k>/ under --out; remove it",
 }
 _TUPLES = ("designs", "seeds", "scenarios", "baselines")
+# how a cell trains: sb3 (mode locals: the locals under the cell's centre; two_level: the
+# centre learns too, and the cell is evaluated under it) or rllib (the centre and the
+# locals learn jointly on Ray RLlib)
+TRAINERS = ("sb3", "rllib")
+SB3_MODES = ("locals", "two_level")
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class CompareConfig:
     # scenario -> {"designs": [...], "train": {...}}: that scenario's own designs (instead
     # of ``designs``) and training fields (on top of ``train``)
     per_scenario: dict[str, dict[str, Any]] = field(default_factory=dict)
+    trainer: str = "sb3"
 
     def __post_init__(self) -> None:
         """The grid's own fields, their types and values; ``specs.check_grid`` goes on to
@@ -69,8 +74,26 @@ class CompareConfig:
             _fail("seeds", self.seeds, f"a list of distinct integers in [0, {top}], at least one")
         if not _is_int(self.eval_episodes, 1, 10_000):
             _fail("eval_episodes", self.eval_episodes, "an integer in [1, 10000]")
+        if self.trainer not in TRAINERS:
+            _fail("trainer", self.trainer, f"one of {', '.join(TRAINERS)}")
         self._check_per_scenario()
         self._check_centres()
+        for scenario in self.scenarios:
+            mode = self.train_for(scenario).get("mode", "locals")
+            modes = SB3_MODES if self.trainer == "sb3" else ("locals",)
+            if mode not in modes:
+                where = (
+                    "train.mode"
+                    if scenario not in self.per_scenario
+                    else (f"train.mode (scenario {scenario})")
+                )
+                why = (
+                    "locals (the locals learn under the cell's centre) or two_level (the "
+                    "centre learns as well)"
+                    if self.trainer == "sb3"
+                    else "locals: with trainer rllib the centre and the locals learn jointly"
+                )
+                _fail(where, mode, why)
         if not (
             isinstance(self.baselines, tuple)
             and all(isinstance(b, str) and all(pattern(b)) for b in self.baselines)
@@ -158,8 +181,13 @@ class CompareConfig:
                     )
                 seen[key] = design
 
+    def learns_centre(self, scenario: str) -> bool:
+        """Whether ``scenario``'s cells train the centre too (and are evaluated under it)."""
+        return self.trainer == "rllib" or self.train_for(scenario).get("mode") == "two_level"
+
     def centre_for(self, design: str) -> str:
-        """The centre that runs with ``design`` in this grid."""
+        """The scripted or saved centre that runs with ``design`` in this grid (with a
+        learned centre: the centre of the first stage, before it learns)."""
         given = self.centre_policy
         if isinstance(given, dict):
             given = given.get(design)

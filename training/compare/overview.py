@@ -104,7 +104,7 @@ def tradeoff_figure(root: Path, sections: list[tuple[str, list[dict], list[str]]
     for ax in axes[len(sections) :]:
         ax.set_visible(False)
     FigureCanvasAgg(fig)
-    fig.suptitle("true welfare against gaming, learned agents (IQM, 95% intervals)", fontsize=10)
+    fig.suptitle("true welfare against gaming\nlearned agents, IQM and 95% intervals", fontsize=9)
     fig.tight_layout()
     write_png(root / FIGURE, fig, dpi=100)
     return FIGURE

@@ -58,7 +58,9 @@ def run_comparison(
     check_grid(config)  # before anything is written or trained
     root = output_folder(root)
     with folder_lock(root, log):
-        check_same_record(root / "comparison.json", config.to_dict(), force, "comparison")
+        check_same_record(
+            root / "comparison.json", config.to_dict(), force, "comparison", _as_grid
+        )
         cells = config.cells()
         todo = []
         for cell in cells:
@@ -134,9 +136,23 @@ def _read_pid(fd: int) -> str:
     return os.pread(fd, 64, 0).decode(errors="replace").strip()
 
 
-def check_same_record(path: Path, record: dict, force: bool, what: str) -> None:
+def _as_grid(saved: dict) -> dict:
+    """A recorded grid with the fields added since at their defaults (a folder from before
+    a field existed ran with its default)."""
+    return CompareConfig.from_dict(saved).to_dict()
+
+
+def check_same_record(
+    path: Path,
+    record: dict,
+    force: bool,
+    what: str,
+    normalise: Callable[[dict], dict] | None = None,
+) -> None:
     """Refuse to run a different ``what`` (``comparison``, ``validation``) in a folder whose
-    ``path`` records another, unless ``force``; then record this one there."""
+    ``path`` records another, unless ``force``; then record this one there. ``normalise``
+    maps the saved record to today's form (fields added since, at their defaults); a
+    record it refuses is another one."""
     if path.exists() and not force:
         try:
             saved = json.loads(path.read_text())
@@ -145,7 +161,12 @@ def check_same_record(path: Path, record: dict, force: bool, what: str) -> None:
                 f"{path} is corrupt ({err}); restore it, use another --out, "
                 "or --force to redo every cell"
             ) from err
-        if saved != json.loads(json.dumps(record)):
+        if normalise is not None:
+            try:
+                saved = normalise(saved)
+            except (ValueError, TypeError):
+                pass  # not a record of this kind today: it differs
+        if json.loads(json.dumps(saved)) != json.loads(json.dumps(record)):
             raise ValueError(
                 f"{path.parent} holds a different {what} ({path}); use another --out or --force"
             )

@@ -36,7 +36,7 @@ def train_config(config: CompareConfig, cell: Cell, out: str | Path = "runs/cell
         "design": cell.design,
         "seed": cell.seed,
         "centre_policy": config.centre_for(cell.design),
-        "mode": "locals",
+        "mode": config.train_for(cell.scenario).get("mode", "locals"),
         "out": str(out),
         "eval_episodes": config.eval_episodes,
     }
@@ -53,10 +53,15 @@ def centre_params(trained: TrainConfig) -> dict[str, Any]:
 
 
 def eval_specs(
-    config: CompareConfig, cell: Cell, trained: TrainConfig, policy: str | Path
+    config: CompareConfig,
+    cell: Cell,
+    trained: TrainConfig,
+    policy: str | Path,
+    centre: str | Path | None = None,
 ) -> list[tuple[str, str, RolloutSpec]]:
     """(agent, variant, spec) of each of the cell's evaluations: ``policy`` (the learned
-    locals) and the baselines, in the trained world and in each held-out variant of it."""
+    locals) and the baselines, in the trained world and in each held-out variant of it,
+    under the cell's centre (``centre``: the learned one, when the cell trained it)."""
     agents = (LEARNED, *config.baselines)
     variants = {FRESH: {}, **config.held_out}
     seed = cell.seed + config.eval_seed_offset
@@ -68,7 +73,7 @@ def eval_specs(
                 scenario=trained.scenario,
                 design=trained.design,
                 policy=local_policies(agent, str(policy), trained.scenario, world),
-                centre_policy=trained.centre,
+                centre_policy=str(centre) if centre is not None else trained.centre,
                 centre_params=centre_params(trained),
                 centre_reward=trained.centre_reward,
                 episodes=config.eval_episodes,
