@@ -58,9 +58,7 @@ def run_comparison(
     check_grid(config)  # before anything is written or trained
     root = output_folder(root)
     with folder_lock(root, log):
-        check_same_record(
-            root / "comparison.json", config.to_dict(), force, "comparison", _as_grid
-        )
+        check_same_record(root / "comparison.json", config.to_dict(), force, "comparison", _as_grid)
         cells = config.cells()
         todo = []
         for cell in cells:
