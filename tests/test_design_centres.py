@@ -50,7 +50,11 @@ def test_a_grid_refuses_a_centre_that_cannot_play_its_designs_part():
     with pytest.raises(ValueError, match="centre_policy: design 'targeted_audits'.*risk_based"):
         CompareConfig(designs=("targets", "targeted_audits"), centre_policy="fixed_targets")
     with pytest.raises(ValueError, match="centre_policy.*'targeted_audits'.*evenly"):
-        CompareConfig(designs=("targeted_audits",), centre_policy={"targeted_audits": "ratchet"})
+        CompareConfig(
+            designs=("targets", "targeted_audits"), centre_policy={"targeted_audits": "ratchet"}
+        )
+    # alone, a design may run under any centre: a comparison of centres
+    assert CompareConfig(designs=("targeted_audits",), centre_policy="fixed_targets")
     with pytest.raises(ValueError, match="'linear' is not in designs"):
         CompareConfig(designs=("targets",), centre_policy={"linear": "ratchet"})
     with pytest.raises(ValueError, match=r"centre_policy\['targets'\] = 3"):

@@ -298,3 +298,19 @@ def test_a_run_killed_by_sigkill_resumes_to_the_same_timesteps_keeping_its_check
     assert all(after.get(name) == data for name, data in before.items())
     for path in run.checkpoints.glob("*.zip"):  # whole files only (a torn write stays a .tmp)
         assert PPO.load(str(path), device="cpu").num_timesteps == int(path.stem.split("_")[1])
+
+
+def test_the_scripted_centre_takes_its_parameters_in_training_and_evaluation(tmp_path):
+    fields = {"design": "targeted_audits", "centre_policy": "constant_rule"}
+    config = tiny(tmp_path, **fields, centre_params={"target_level": 0.85, "audit_rate": 0.0})
+    result = train(config, log=quiet)
+    levels = [float(r["target_level"]) for r in result.episodes]
+    assert min(levels) > 0.8  # the first period's default targets, then 0.85
+    assert all(float(r["audits"]) == 0.0 for r in result.episodes)
+    assert TrainConfig.from_json(RunDir(config.out).config).centre_params["target_level"] == 0.85
+    bad = tiny(tmp_path, "bad", **fields, centre_params={"target_level": 2.0})
+    with pytest.raises(ValueError, match="target_level = 2.0 must be in"):
+        train(bad, log=quiet)
+    assert not Path(bad.out).exists()
+    with pytest.raises(ValueError, match="centre_params.*a saved centre takes none"):
+        tiny(tmp_path, centre_policy="run/centre.zip", centre_params={"target_level": 0.5})

@@ -260,7 +260,7 @@ BAD = [
     ({"phenomena": []}, ["phenomena = ()"]),
     ({"ppo": "fast"}, ["ppo = 'fast'", "PPO settings"]),
     ({"ppo": {"n_step": 3}}, ["n_step", "condition targets_costly (seed 0)"]),
-    ({"sedes": [1]}, ["unknown validation field", "sedes"]),
+    ({"sedes": [1]}, ["unknown field(s)", "a validation config", "sedes"]),
 ]
 
 

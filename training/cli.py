@@ -12,6 +12,10 @@ the report (``training/compare/``).
 phenomenon the theory predicts, evaluate them beside scripted baselines, and write a
 verdict per phenomenon (``training/validate/``).
 
+``target-gaming centres``: compare centres (every scripted rule, the best constant rule of
+a small search, learned centres), each with locals trained against it, and set the
+learned ones against the best scripted one (``training/centres/``).
+
 ``target-gaming train``: train the local agents, the centre, or both in turn
 with PPO (``training/sb3/train.py``; flags and JSON fields of ``TrainConfig``), or,
 with ``--backend rllib``, both jointly on Ray RLlib (``training/rllib/train.py``).
@@ -94,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_compare(sub)
     _add_validate(sub)
+    _add_centres(sub)
     train = sub.add_parser(
         "train", help="train local agents, the centre, or both in turn, with PPO"
     )
@@ -197,6 +202,24 @@ def _run_compare(args: argparse.Namespace, argv_used: list[str] | None) -> int:
     return _run_cells("compare", run_comparison, config, out, args, argv_used)
 
 
+def _add_centres(sub) -> None:
+    cen = sub.add_parser(
+        "centres", help="compare centres: scripted rules, a searched constant rule, learned ones"
+    )
+    settings = cen.add_mutually_exclusive_group()
+    settings.add_argument("--preset", default=None, help="quick or standard (default quick)")
+    settings.add_argument("--config", type=Path, help="a JSON file of CentreStudyConfig fields")
+    _add_cell_run_options(cen, "centres")
+
+
+def _run_centres(args: argparse.Namespace, argv_used: list[str] | None) -> int:
+    from .centres.config import config_and_folder
+    from .centres.run import run_centre_study  # tqdm, matplotlib: imported only here
+
+    config, out = config_and_folder(args.preset, args.config, args.out)
+    return _run_cells("centres", run_centre_study, config, out, args, argv_used)
+
+
 def _add_validate(sub) -> None:
     val = sub.add_parser(
         "validate", help="train local agents in each phenomenon's conditions; test the theory"
@@ -282,7 +305,7 @@ def _interrupted(args: argparse.Namespace) -> str:
             f"interrupted; the checkpoints in {out} are kept: continue with "
             f"`target-gaming train --resume --out {out}`"
         )
-    if args.command in ("compare", "validate"):
+    if args.command in ("compare", "validate", "centres"):
         return "interrupted; finished cells are kept: rerun the same command to continue"
     return "interrupted; nothing was written"
 
@@ -291,9 +314,12 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; bad input gets one line and exit status 2 (see the module docstring)."""
     parser = _parser()
     args = parser.parse_args(argv)
-    run = {"rollout": _run_rollout, "compare": _run_compare, "validate": _run_validate}.get(
-        args.command
-    )
+    run = {
+        "rollout": _run_rollout,
+        "compare": _run_compare,
+        "validate": _run_validate,
+        "centres": _run_centres,
+    }.get(args.command)
     try:
         return run(args, argv) if run is not None else _run_train(args)
     except KeyboardInterrupt:

@@ -140,6 +140,7 @@ class TrainConfig:
     centre_reward: str = "political"
     mode: str = "locals"
     centre_policy: str | None = None  # scripted name or saved .zip; None: the design's own
+    centre_params: dict[str, Any] = field(default_factory=dict)  # of a scripted centre_policy
     local_policy: str = "honest"  # the frozen locals of ``centre`` mode
     seed: int = 0
     timesteps: int = 1_000_000
@@ -189,6 +190,10 @@ class TrainConfig:
             fail(own, "progress_bar", self.progress_bar, "true or false")
         if not isinstance(self.overrides, dict):
             fail(own, "overrides", self.overrides, "a mapping of world config fields")
+        if not isinstance(self.centre_params, dict):
+            fail(own, "centre_params", self.centre_params, "a mapping of the centre's parameters")
+        if self.centre_params and self.centre not in CENTRE_POLICIES:
+            fail(own, "centre_params", self.centre_params, "none: a saved centre takes none")
         try:
             make_config(self.scenario, **self.overrides)
         except (ValueError, TypeError) as err:
@@ -348,6 +353,15 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FIELD=VALUE",
         help="override a world config field, e.g. --set n_localities=8",
     )
+    parser.add_argument(
+        "--centre-param",
+        dest="centre_params",
+        type=parse_assignment,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a parameter of the scripted centre, e.g. --centre-param target_level=0.7",
+    )
     parser.add_argument("--progress-bar", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument(
         "--resume",
@@ -379,7 +393,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         data = read_json_object(source, what, "TrainConfig fields")
     given = dict(data)
     data.update({n: getattr(args, n) for n in _FLAGS if getattr(args, n) is not None})
-    for name in ("ppo", "centre_ppo", "overrides"):
+    for name in ("ppo", "centre_ppo", "overrides", "centre_params"):
         if getattr(args, name):
             base = data.get(name, {})
             if isinstance(base, dict):  # else the file's bad value is refused below

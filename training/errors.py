@@ -15,12 +15,13 @@ written (a file, a path under a file, a read-only or unwritable place).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["UserError", "check_out_folder", "read_json", "read_json_object"]
+__all__ = ["UserError", "check_out_folder", "fields_of", "read_json", "read_json_object"]
 
 
 class UserError(ValueError):
@@ -77,3 +78,24 @@ def check_out_folder(path: str | Path, flag: str = "--out") -> Path:
         reason = "a read-only file system" if read_only else "no permission to write"
         raise UserError(f"{flag} {path}: cannot write in {existing} ({reason})")
     return path
+
+
+def fields_of(cls: type, data: Any, what: str, lists: tuple[str, ...]) -> dict[str, Any]:
+    """``data`` checked as the fields of dataclass ``cls`` (``what`` names the kind: "a
+    validation config"), the fields of ``lists`` made tuples; raises ValueError naming an
+    unknown field, or a list field that is not a list."""
+    if not isinstance(data, dict):
+        raise ValueError(
+            f"{what} is a JSON object of {cls.__name__} fields, not {type(data).__name__}"
+        )
+    known = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ValueError(f"unknown field(s) {unknown} of {what}; allowed: {known}")
+    fixed = dict(data)
+    for key in lists:
+        if key in fixed:
+            if not isinstance(fixed[key], (list, tuple)):
+                raise ValueError(f"{what}: field {key} = {fixed[key]!r} is not allowed: a list")
+            fixed[key] = tuple(fixed[key])
+    return fixed

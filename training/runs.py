@@ -166,14 +166,18 @@ def derived_seed(seed: int, *keys: int) -> int:
     return int(np.random.SeedSequence([seed, *keys]).generate_state(1)[0])
 
 
-def evaluate_policies(config: TrainConfig, local: str, centre: str) -> list[dict]:
+def evaluate_policies(
+    config: TrainConfig, local: str, centre: str, centre_params: dict | None = None
+) -> list[dict]:
     """A trainer's final evaluation: deterministic episodes on fresh seeds, with learned
-    policies labelled by file name so runs in other folders compare."""
+    policies labelled by file name so runs in other folders compare (``centre_params``:
+    those of a scripted centre)."""
     spec = RolloutSpec(
         scenario=config.scenario,
         design=config.design,
         policy=local,
         centre_policy=centre,
+        centre_params=dict(centre_params or {}),
         centre_reward=config.centre_reward,
         episodes=config.eval_episodes,
         seed=derived_seed(config.seed, 1_000_000),

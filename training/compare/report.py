@@ -79,9 +79,12 @@ def _fmt(interval: tuple[float, float, float]) -> str:
     return f"{point:.3f} [{low:.3f}, {high:.3f}]"
 
 
-def metric_table(summary, designs, agents, variant, metrics=MAIN_METRICS) -> list[str]:
-    """One row per design and agent (learned first, then the scripted baselines)."""
-    head = "| design | agent | " + " | ".join(metrics) + " |"
+def metric_table(
+    summary, designs, agents, variant, metrics=MAIN_METRICS, row="design"
+) -> list[str]:
+    """One row per design and agent (learned first, then the scripted baselines); ``row``
+    names the first column (``designs`` are the values of the rows' ``design`` key)."""
+    head = f"| {row} | agent | " + " | ".join(metrics) + " |"
     lines = [head, "|" + "---|" * (len(metrics) + 2)]
     for design in designs:
         for agent in agents:

@@ -47,9 +47,9 @@ def train_config(config: CompareConfig, cell: Cell, out: str | Path = "runs/cell
 
 
 def centre_params(trained: TrainConfig) -> dict[str, Any]:
-    """The parameters of the centre the cell trained under: none, as training runs its
-    centre policy with its defaults (``TrainConfig`` has no centre parameters)."""
-    return {}
+    """The parameters of the scripted centre the cell trained under
+    (``train.centre_params``)."""
+    return dict(trained.centre_params)
 
 
 def eval_specs(
@@ -74,7 +74,7 @@ def eval_specs(
                 design=trained.design,
                 policy=local_policies(agent, str(policy), trained.scenario, world),
                 centre_policy=str(centre) if centre is not None else trained.centre,
-                centre_params=centre_params(trained),
+                centre_params=centre_params(trained) if centre is None else {},
                 centre_reward=trained.centre_reward,
                 episodes=config.eval_episodes,
                 seed=seed,

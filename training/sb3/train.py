@@ -119,14 +119,22 @@ def check_opponents(config: TrainConfig) -> None:
     world = build_world(config)
     for stage in plan_stages(config):
         if stage.opponent is not None:
-            load_policy(stage.opponent, world, OTHER[stage.role])
+            params = opponent_params(config, stage.role, stage.opponent)
+            load_policy(stage.opponent, world, OTHER[stage.role], **params)
+
+
+def opponent_params(config: TrainConfig, role: str, opponent: str) -> dict:
+    """The parameters of a learner's opponent: ``centre_params`` for the scripted centre
+    the locals learn under, none for any other."""
+    return dict(config.centre_params) if role == "local" and opponent == config.centre else {}
 
 
 def make_env(config: TrainConfig, role: str, opponent: str, seed: int) -> VecEnv:
     """The learner's vector env, its opponent loaded by name or path (frozen); rewards
     normalised by a running scale of the return if its PPO settings say so."""
     world = build_world(config)
-    policy = load_policy(opponent, world, OTHER[role], seed=seed)
+    params = opponent_params(config, role, opponent)
+    policy = load_policy(opponent, world, OTHER[role], seed=seed, **params)
     if role == "local":
         env: VecEnv = LocalVecEnv(world, config.n_envs, policy, seed=seed)
     else:
@@ -212,7 +220,7 @@ def evaluate(config: TrainConfig, run: RunDir) -> list[dict]:
     """Deterministic episodes on fresh seeds with the final policies; one row per episode."""
     local = str(run.policy("local")) if "local" in config.roles else config.local_policy
     centre = str(run.policy("centre")) if "centre" in config.roles else config.centre
-    return evaluate_policies(config, local, centre)
+    return evaluate_policies(config, local, centre, opponent_params(config, "local", centre))
 
 
 def train(

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from pathlib import Path
 
-from ..compare.backends import Job
+from ..compare.backends import Job, run_jobs
 from ..compare.cells import DONE, EPISODES, cell_problem, run_cell
 from ..compare.grid import FRESH, LEARNED
 from ..compare.report import VALUES, summarise
@@ -132,3 +133,26 @@ def read_values(jobs: dict[tuple[str, int], Job]) -> Values:
             (r["agent"], r["variant"]): {m: r[m] for m in VALUES} for r in rows
         }
     return values
+
+
+def to_run(jobs: dict, force: bool, log: Callable[[str], None]) -> list:
+    """The keys of the jobs to run (``jobs``: key -> Job): all with ``force``, else those
+    not finished with their grid; a cell that once finished is redone saying why."""
+    todo = []
+    for key, job in jobs.items():
+        problem = job_problem(job)
+        if problem is not None and has_started(job):
+            log(f"redoing cell {job.name}: {problem}")
+        if force or problem is not None:
+            todo.append(key)
+    return todo
+
+
+def run_more(jobs: dict, order, force: bool, log, bar, workers: int, backend, address) -> int:
+    """Run the jobs of ``jobs`` that ``to_run`` picks, in ``order(jobs, keys)``, on a bar
+    that grows by their number; returns how many ran."""
+    keys = to_run(jobs, force, log)
+    bar.total = bar.n + len(keys)
+    bar.refresh()
+    run_jobs(order(jobs, keys), workers, bar, backend, address, run_condition_job)
+    return len(keys)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 from target_gaming.envs.target_gaming import make_config
 
 from ..compare.grid import MAX_SEED, Cell, CompareConfig, distinct_seeds
-from ..errors import UserError, read_json_object
+from ..errors import UserError, fields_of, read_json_object
 from .phenomena import CONDITIONS, PHENOMENA, Condition
 
 _TUPLES = ("seeds", "phenomena")
@@ -43,14 +44,7 @@ class ValidateConfig:
         top = MAX_SEED - OFFSET
         if not distinct_seeds(self.seeds, top):
             _fail("seeds", self.seeds, f"a list of distinct integers in [0, {top}], at least one")
-        for name, low, high in (
-            ("timesteps", 1, 10**10),
-            ("n_envs", 1, 100_000),
-            ("checkpoint_every", 0, 10**10),
-            ("eval_episodes", 1, 10_000),
-        ):
-            if not _is_int(getattr(self, name), low, high):
-                _fail(name, getattr(self, name), f"an integer in [{low}, {high}]")
+        check_budget(self, _fail)
         names = self.phenomena
         if not (
             isinstance(names, tuple)
@@ -64,22 +58,7 @@ class ValidateConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ValidateConfig:
-        if not isinstance(data, dict):
-            raise ValueError(
-                f"a validation config is a JSON object of ValidateConfig fields, "
-                f"not {type(data).__name__}"
-            )
-        known = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise ValueError(f"unknown validation field(s) {unknown}; allowed: {known}")
-        fixed = dict(data)
-        for key in _TUPLES:
-            if key in fixed:
-                if not isinstance(fixed[key], (list, tuple)):
-                    _fail(key, fixed[key], "a list")
-                fixed[key] = tuple(fixed[key])
-        return cls(**fixed)
+        return cls(**fields_of(cls, data, "a validation config", _TUPLES))
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -90,6 +69,21 @@ class ValidateConfig:
         needed = {c for name in self.phenomena for c in PHENOMENA[name].conditions()}
         needed |= {CONDITIONS[c].match_target_level_of for c in needed} - {None}
         return tuple(c for c in CONDITIONS if c in needed)
+
+
+BUDGET = (  # a study's shared training budget fields and their ranges
+    ("timesteps", 1, 10**10),
+    ("n_envs", 1, 100_000),
+    ("checkpoint_every", 0, 10**10),
+    ("eval_episodes", 1, 10_000),
+)
+
+
+def check_budget(settings: Any, fail: Callable[[str, Any, str], None]) -> None:
+    """The ``BUDGET`` fields of ``settings``, each an integer in its range, else ``fail``."""
+    for name, low, high in BUDGET:
+        if not _is_int(getattr(settings, name), low, high):
+            fail(name, getattr(settings, name), f"an integer in [{low}, {high}]")
 
 
 def _fail(name: str, value: Any, allowed: str) -> None:

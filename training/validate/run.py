@@ -28,10 +28,10 @@ from ..compare.specs import check_grid
 from .cells import (
     condition_job,
     has_finished,
-    has_started,
-    job_problem,
     run_condition_job,
+    run_more,
     target_level,
+    to_run,
 )
 from .config import ValidateConfig, condition_config, target_bounds
 from .phenomena import CONDITIONS, PHENOMENA, check_table
@@ -94,7 +94,7 @@ def run_validation(
         jobs: Jobs = {
             (n, s): condition_job(config, root, n, s) for n in first for s in config.seeds
         }
-        todo = _todo(jobs, force, log)
+        todo = to_run(jobs, force, log)
         later = [  # matched cells that will likely run: unfinished, or their source redone
             (n, s)
             for n in matched
@@ -113,34 +113,13 @@ def run_validation(
                 for n in matched
                 for s in config.seeds
             }
-            todo_second = _todo(second, force, log)
-            bar.total = bar.n + len(todo_second)
-            bar.refresh()
-            run_jobs(
-                _longest_first(second, todo_second),
-                workers,
-                bar,
-                backend,
-                address,
-                run_condition_job,
+            ran_second = run_more(
+                second, _longest_first, force, log, bar, workers, backend, address
             )
         wall = time.perf_counter() - start
         jobs.update(second)
-        skipped = len(jobs) - len(todo) - len(todo_second)
+        skipped = len(jobs) - len(todo) - ran_second
         return aggregate(config, root, jobs, command, skipped, wall)
-
-
-def _todo(jobs: Jobs, force: bool, log: Callable[[str], None]) -> list[tuple[str, int]]:
-    """The (condition, seed) of the jobs to run: all with ``force``, else those not finished
-    with their grid."""
-    todo = []
-    for key, job in jobs.items():
-        problem = job_problem(job)
-        if problem is not None and has_started(job):
-            log(f"redoing cell {job.name}: {problem}")
-        if force or problem is not None:
-            todo.append(key)
-    return todo
 
 
 def _longest_first(jobs: Jobs, keys: list[tuple[str, int]]) -> list[Job]:

@@ -1,0 +1,143 @@
+"""The centre comparison: every arm's cell trains its locals against that arm's centre."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from target_gaming.agents import load_policy
+from target_gaming.envs.target_gaming import observe
+from target_gaming.training.centres.config import (
+    BEST_CONSTANT,
+    SCRIPTED,
+    CentreStudyConfig,
+    arm_config,
+    arm_root,
+    constant_params,
+    preset,
+)
+from target_gaming.training.centres.report import best_scripted, goal_table
+from target_gaming.training.centres.run import run_centre_study
+from target_gaming.training.compare.report import VALUES
+from tests.conftest import make_world
+
+TINY = {
+    "seeds": [0, 1],
+    "timesteps": 2048,
+    "n_envs": 8,
+    "checkpoint_every": 0,
+    "eval_episodes": 2,
+    "centres": ["fixed_targets", "risk_based_audits", "best_constant", "two_level"],
+    "search": {"target_level": [0.5, 0.7], "audit_rate": [0.0, 0.5], "seeds": [0]},
+    "two_level": {
+        "rounds": 1,
+        "round_timesteps": 1024,
+        "centre_timesteps": 64,
+        "centre_ppo": {"n_steps": 4, "batch_size": 16, "n_epochs": 1},
+    },
+    "ppo": {"n_steps": 32, "batch_size": 256, "n_epochs": 1},
+    "held_out": {},
+}
+
+
+def test_each_arm_trains_its_locals_against_its_own_centre():
+    config = CentreStudyConfig.from_dict(TINY)
+    assert config.candidates() == (
+        "constant_rule@0.5,0",
+        "constant_rule@0.5,0.5",
+        "constant_rule@0.7,0",
+        "constant_rule@0.7,0.5",
+    )
+    assert constant_params("constant_rule@0.7,0.5") == {"target_level": 0.7, "audit_rate": 0.5}
+    scripted = arm_config(config, "ratchet", 3)
+    assert (scripted.centre_for("targeted_audits"), scripted.seeds) == ("ratchet", (3,))
+    assert scripted.train["centre_reward"] == "welfare" and scripted.baselines == ()
+    best = arm_config(config, BEST_CONSTANT, 1, best="constant_rule@0.7,0")
+    assert best.centre_for("targeted_audits") == "constant_rule"
+    assert best.train["centre_params"] == {"target_level": 0.7, "audit_rate": 0.0}
+    learned = arm_config(config, "two_level", 0)
+    assert learned.learns_centre("whitehall") and learned.train["rounds"] == 1
+    joint = arm_config(config, "rllib", 0)
+    assert joint.trainer == "rllib" and joint.learns_centre("whitehall")
+    oracle = arm_config(config, "oracle_outcomes", 0)
+    assert oracle.designs == ("oracle_outcomes",) and oracle.centre_for("oracle_outcomes")
+    assert config.seeds_of("constant_rule@0.5,0") == (0,) and config.seeds_of("stretch") == (0, 1)
+    assert set(SCRIPTED) == {
+        "fixed_targets",
+        "uniform_national",
+        "ratchet",
+        "stretch",
+        "random_audits",
+        "risk_based_audits",
+    }
+    assert preset("standard").seeds == (0, 1, 2, 3, 4)
+
+
+def test_bad_studies_fail_with_the_allowed_values():
+    for fields, message in (
+        ({"centres": ["dictator"]}, "centres = .*distinct names from: fixed_targets"),
+        ({"design": "bribes"}, "design = 'bribes'"),
+        ({"references": ["targeted_audits"]}, "references"),
+        ({"search": {"target_level": []}}, "search = "),
+        ({"seeds": [1, 1]}, "seeds = "),
+    ):
+        with pytest.raises(ValueError, match=message):
+            CentreStudyConfig.from_dict({**TINY, **fields})
+
+
+def _rows(values: dict[str, list[float]]) -> list[dict]:
+    rows = []
+    for arm, per_seed in values.items():
+        for seed, value in enumerate(per_seed):
+            row = {"arm": arm, "design": arm, "scenario": "whitehall", "seed": seed}
+            row["agent"] = "learned"
+            row |= {"variant": "fresh"} | {v: 0.0 for v in VALUES}
+            rows.append(row | {"centre_return": 40 * value, "true_welfare": value})
+    return rows
+
+
+def test_the_goal_needs_both_rewards_apart_and_a_sixth_of_the_gap():
+    spread = np.array([-0.002, -0.001, 0.0, 0.001, 0.002])
+    arms = ["fixed_targets", "best_constant", "two_level", "oracle_outcomes"]
+    base = {"fixed_targets": list(0.60 + spread), "best_constant": list(0.63 + spread)}
+    oracle = {"oracle_outcomes": list(0.73 + spread)}
+    met = _rows(base | oracle | {"two_level": list(0.66 + spread)})  # 30% of the gap
+    assert best_scripted(met, arms) == "best_constant"
+    lines = goal_table(met, arms, ["fresh"])
+    assert lines[-1].endswith("| 30% | **yes** |") and "| yes |" in lines[-2]
+    short = _rows(base | oracle | {"two_level": list(0.64 + spread)})  # 10%: apart, too small
+    assert goal_table(short, arms, ["fresh"])[-1].endswith("| 10% | no |")
+
+
+@pytest.mark.slow
+def test_a_tiny_centre_study_runs_end_to_end_and_its_learned_centre_reloads(tmp_path):
+    config = CentreStudyConfig.from_dict(TINY)
+    report = run_centre_study(config, tmp_path, workers=2, progress=False).read_text()
+    assert "## The goal" in report and "| fresh | `two_level` | centre_return |" in report
+    search = json.loads((tmp_path / "search.json").read_text())
+    assert search["best"] in config.candidates() and len(search["means"]) == 4
+    for arm, centre in (("fixed_targets", "fixed_targets"), ("best_constant", "constant_rule")):
+        cell = arm_root(tmp_path, arm) / "runs" / "targeted_audits" / "seed1"
+        trained = json.loads((cell / "config.json").read_text())
+        assert trained["centre_policy"] == centre and trained["mode"] == "locals"
+        with open(cell / "episodes.csv", newline="") as handle:
+            assert {r["centre_policy"] for r in csv.DictReader(handle)} == {centre}
+    cell = arm_root(tmp_path, "two_level") / "runs" / "targeted_audits" / "seed0"
+    assert json.loads((cell / "config.json").read_text())["mode"] == "two_level"
+    with open(cell / "episodes.csv", newline="") as handle:
+        assert {r["centre_policy"] for r in csv.DictReader(handle)} == {
+            str(cell / "centre_policy.zip")
+        }
+    # the learned centre, saved and reloaded, acts as it did
+    world = make_world(design="targeted_audits")
+    state = world.reset(np.random.default_rng(0), 8)
+    obs = observe.centre_observations(world.config, state)[:, 0]
+    first = load_policy(str(cell / "centre_policy.zip"), world, "centre").act(obs)
+    again = load_policy(str(cell / "centre_policy.zip"), world, "centre").act(obs)
+    np.testing.assert_array_equal(first, again)
+    # a rerun redoes nothing
+    rerun = run_centre_study(config, tmp_path, workers=1, progress=False).read_text()
+    assert "(14 from an earlier run)" in rerun

@@ -1,0 +1,263 @@
+"""The centre comparison's settings, its presets, and the one-cell grid of each arm and seed.
+
+``CentreStudyConfig`` is what ``target-gaming centres --config FILE`` reads; ``PRESETS``
+are the named ones. The study holds one design and one scenario fixed and compares
+*arms*, the ways a centre can govern:
+
+- every scripted centre rule of ``SCRIPTED`` (``target_gaming.agents.CENTRE_POLICIES``);
+- ``best_constant``: the best ``constant_rule`` (one target level, an audit rate) of a
+  small search over ``search.target_level`` x ``search.audit_rate``, each candidate
+  trained and evaluated on ``search.seeds`` first (its arm ``constant_rule@<tau>,<r>``),
+  the best by the centre's own mean reward then run on every seed;
+- ``two_level``: the centre learns (SB3, ``train --mode two_level``: the locals first,
+  then rounds of centre-then-locals), with ``two_level``'s TrainConfig fields;
+- ``rllib``: the centre and the locals learn jointly on Ray RLlib, with ``rllib``'s.
+
+Every arm's locals are trained against that arm's centre (its cell trains under it, or
+with it) and evaluated with it, on fresh seeds and held-out variants: a centre is never
+judged against locals trained for another. ``reference`` arms run other designs under
+their own centre for scale: ``oracle_outcomes``, which pays on the truth, bounds the
+true welfare a centre could hope to reach. Each arm and seed is a one-cell
+``CompareConfig`` (``arm_config``) under ``runs/<arm>/`` of the output folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from target_gaming.agents import CENTRE_POLICIES
+from target_gaming.envs.target_gaming import CENTRE_REWARDS, DESIGNS, SCENARIOS
+
+from ..compare.grid import MAX_SEED, Cell, CompareConfig, distinct_seeds
+from ..errors import UserError, fields_of, read_json_object
+from ..validate.config import check_budget
+
+SCRIPTED = tuple(n for n in CENTRE_POLICIES if n != "constant_rule")
+BEST_CONSTANT = "best_constant"
+LEARNED = ("two_level", "rllib")
+ARMS = (*SCRIPTED, BEST_CONSTANT, *LEARNED)
+SEARCH_PREFIX = "constant_rule@"
+OFFSET = CompareConfig.eval_seed_offset
+_TUPLES = ("seeds", "centres", "references")
+
+
+@dataclass(frozen=True)
+class CentreStudyConfig:
+    """One design in one scenario under every arm (see the module docstring)."""
+
+    scenario: str = "whitehall"
+    design: str = "targeted_audits"
+    centre_reward: str = "welfare"
+    seeds: tuple[int, ...] = (0, 1, 2)
+    centres: tuple[str, ...] = ARMS
+    references: tuple[str, ...] = ("oracle_outcomes",)
+    timesteps: int = 300_000  # the locals' budget (two_level: phase 1's)
+    n_envs: int = 64
+    checkpoint_every: int = 100_000
+    eval_episodes: int = 16
+    held_out: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {"held_out": {"n_localities": 10, "heterogeneity": 0.8}}
+    )
+    search: dict[str, Any] = field(
+        default_factory=lambda: {
+            "target_level": [0.5, 0.62, 0.75],
+            "audit_rate": [0.0, 1 / 6, 1 / 3, 0.5],
+            "seeds": [0],
+        }
+    )
+    two_level: dict[str, Any] = field(
+        default_factory=lambda: {
+            "rounds": 3,
+            "round_timesteps": 100_000,
+            "centre_timesteps": 50_000,
+        }
+    )
+    rllib: dict[str, Any] = field(default_factory=dict)
+    ppo: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name, value, known in (
+            ("scenario", self.scenario, SCENARIOS),
+            ("design", self.design, DESIGNS),
+            ("centre_reward", self.centre_reward, CENTRE_REWARDS),
+        ):
+            if not isinstance(value, str) or value not in known:
+                _fail(name, value, f"one of {', '.join(known)}")
+        top = MAX_SEED - OFFSET
+        if not distinct_seeds(self.seeds, top):
+            _fail("seeds", self.seeds, f"a list of distinct integers in [0, {top}], at least one")
+        _names("centres", self.centres, ARMS)
+        if not isinstance(self.references, tuple) or any(
+            d not in DESIGNS or d == self.design for d in self.references
+        ):
+            _fail("references", self.references, f"designs other than {self.design!r}")
+        check_budget(self, _fail)
+        for name in ("held_out", "search", "two_level", "rllib", "ppo"):
+            if not isinstance(getattr(self, name), dict):
+                _fail(name, getattr(self, name), "a mapping")
+        self._check_search()
+
+    def _check_search(self) -> None:
+        search = self.search
+        if BEST_CONSTANT not in self.centres:
+            return
+        if set(search) != {"target_level", "audit_rate", "seeds"}:
+            _fail("search", search, "a mapping with target_level, audit_rate and seeds (lists)")
+        for key in ("target_level", "audit_rate"):
+            values = search[key]
+            if not isinstance(values, (list, tuple)) or not values:
+                _fail(f"search.{key}", values, "a non-empty list of numbers")
+        if not distinct_seeds(tuple(search["seeds"]), MAX_SEED - OFFSET):
+            _fail("search.seeds", search["seeds"], "a list of distinct seeds")
+
+    # ---- arms ----------------------------------------------------------------------------
+    def candidates(self) -> tuple[str, ...]:
+        """The search's arms, ``constant_rule@<target_level>,<audit_rate>``."""
+        if BEST_CONSTANT not in self.centres:
+            return ()
+        return tuple(
+            f"{SEARCH_PREFIX}{tau:g},{rate:.4g}"
+            for tau in self.search["target_level"]
+            for rate in self.search["audit_rate"]
+        )
+
+    def first_arms(self) -> tuple[str, ...]:
+        """The arms that run first: every one but ``best_constant`` (whose rule the
+        search picks), then the references."""
+        arms = [a for a in self.centres if a != BEST_CONSTANT]
+        return (*arms, *self.candidates(), *self.references)
+
+    def seeds_of(self, arm: str) -> tuple[int, ...]:
+        return tuple(self.search["seeds"]) if arm.startswith(SEARCH_PREFIX) else self.seeds
+
+    def design_of(self, arm: str) -> str:
+        return arm if arm in self.references else self.design
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CentreStudyConfig:
+        return cls(**fields_of(cls, data, "a centre study", _TUPLES))
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+def constant_params(arm: str) -> dict[str, float]:
+    """The parameters of a search arm: ``constant_rule@0.62,0.3333`` -> its two numbers."""
+    tau, rate = arm[len(SEARCH_PREFIX) :].split(",")
+    return {"target_level": float(tau), "audit_rate": float(rate)}
+
+
+def arm_config(
+    config: CentreStudyConfig, arm: str, seed: int, best: str | None = None
+) -> CompareConfig:
+    """The one-cell grid of ``arm`` and ``seed`` (``best``: for ``best_constant``, the
+    search arm it runs)."""
+    train: dict[str, Any] = {
+        "timesteps": config.timesteps,
+        "n_envs": config.n_envs,
+        "checkpoint_every": config.checkpoint_every,
+        "centre_reward": config.centre_reward,
+    }
+    if config.ppo:
+        train["ppo"] = dict(config.ppo)
+    centre, trainer = None, "sb3"
+    if arm == BEST_CONSTANT:
+        if best is None:
+            raise ValueError("best_constant runs the search's best rule: pass best")
+        arm = best
+    if arm.startswith(SEARCH_PREFIX):
+        centre, train["centre_params"] = "constant_rule", constant_params(arm)
+    elif arm in SCRIPTED:
+        centre = arm
+    elif arm == "two_level":
+        train |= {"mode": "two_level", **config.two_level}
+    elif arm == "rllib":
+        trainer, train = "rllib", {**train, **config.rllib}
+    try:
+        return CompareConfig(
+            designs=(config.design_of(arm),),
+            seeds=(seed,),
+            scenarios=(config.scenario,),
+            train=train,
+            centre_policy=centre,
+            eval_episodes=config.eval_episodes,
+            held_out={k: dict(v) for k, v in config.held_out.items()},
+            baselines=(),
+            trainer=trainer,
+        )
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"centre arm {arm} (seed {seed}): {err}") from err
+
+
+def arm_root(root: Path, arm: str) -> Path:
+    """The folder under which ``arm``'s cells live (``runs/<design>/seed<k>/``)."""
+    return Path(root) / "runs" / arm.replace("@", "-").replace(",", "_")
+
+
+def arm_cell(config: CentreStudyConfig, arm: str, seed: int) -> Cell:
+    return Cell(config.scenario, config.design_of(arm), seed)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # 3 seeds, 300k local steps: every arm, a 3 x 4 search on one seed
+    "quick": {},
+    # the goal's grid: 5 seeds, 1M local steps; the search on two seeds
+    "standard": {
+        "seeds": (0, 1, 2, 3, 4),
+        "timesteps": 1_000_000,
+        "eval_episodes": 32,
+        "search": {
+            "target_level": [0.5, 0.62, 0.75],
+            "audit_rate": [0.0, 1 / 6, 1 / 3, 0.5],
+            "seeds": [0, 1],
+        },
+        "two_level": {"rounds": 4, "round_timesteps": 250_000, "centre_timesteps": 100_000},
+    },
+}
+
+
+def preset(name: str) -> CentreStudyConfig:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
+    return CentreStudyConfig.from_dict(PRESETS[name])
+
+
+def config_and_folder(
+    preset_name: str | None, config_path: Path | None, out: Path | None
+) -> tuple[CentreStudyConfig, Path]:
+    """The study to run, a preset (default ``quick``) or a JSON file, and its output folder
+    (default ``runs/centres-<preset>``, or ``runs/centres-custom`` for a file)."""
+    name = preset_name or ("custom" if config_path else "quick")
+    if config_path:
+        data = read_json_object(config_path, "--config", "centre-study fields")
+        try:
+            config = CentreStudyConfig.from_dict(data)
+        except (ValueError, TypeError) as err:
+            raise UserError(f"--config {config_path}: {err}") from err
+    else:
+        config = preset(name)
+    return config, out or Path("runs") / f"centres-{name}"
+
+
+def _fail(name: str, value: Any, allowed: str) -> None:
+    text = repr(value)
+    text = text if len(text) <= 120 else text[:117] + "..."
+    raise ValueError(f"centre-study field {name} = {text} is not allowed: {allowed}")
+
+
+def _is_int(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _names(field_name: str, values: Any, known: tuple[str, ...]) -> None:
+    if not (
+        isinstance(values, tuple)
+        and values
+        and all(isinstance(v, str) and v in known for v in values)
+        and len(set(values)) == len(values)
+    ):
+        _fail(field_name, values, f"a list of distinct names from: {', '.join(known)}")

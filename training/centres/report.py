@@ -1,0 +1,183 @@
+"""The centre comparison's outputs: summary.csv, report.md and its figures.
+
+Rows are arms (the ways a centre governs); every value is the learned locals' under the
+arm's centre, IQM over seeds with a 95% bootstrap interval, on fresh seeds and on each
+held-out variant. The goal table sets each learned centre against the best scripted
+one (the scripted rule or searched constant rule with the highest IQM of the centre's
+own reward): both the centre's reward and true welfare must improve with intervals
+apart, by at least ``GOAL_SHARE`` of the gap between the best scripted centre's true
+welfare and that of ``oracle_outcomes`` (locals paid on the truth).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..compare import figures
+from ..compare.cells import EPISODES
+from ..compare.grid import FRESH, LEARNED
+from ..compare.report import SUMMARY_COLUMNS, _fmt, _values, metric_table, summarise
+from ..compare.stats import intervals_overlap, iqm_interval
+from ..io import write_csv, write_text
+from ..validate.cells import cell_folder, cell_seconds, job_problem
+from .config import (
+    BEST_CONSTANT,
+    SCRIPTED,
+    SEARCH_PREFIX,
+    CentreStudyConfig,
+)
+from .config import (
+    LEARNED as LEARNED_ARMS,
+)
+
+GOAL_SHARE = 0.16  # of the gap to the oracle: the AI Economist planner's gain over Saez
+ORACLE = "oracle_outcomes"
+METRICS = (
+    "centre_return",
+    "true_welfare",
+    "gaming_share",
+    "goodhart_gap",
+    "neglect",
+    "slack_share",
+    "target_level",
+    "target_hit_rate",
+    "audits",
+    "audit_cost",
+)
+
+
+def arm_rows(jobs: dict) -> list[dict]:
+    """Summary rows of every finished cell, each with its ``arm`` (``design`` keeps the
+    design its cell ran)."""
+    rows = []
+    for (arm, _), job in sorted(jobs.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        if job_problem(job) is None:
+            rows += [{"arm": arm, **r} for r in summarise([cell_folder(job) / EPISODES])]
+    return rows
+
+
+def _as_designs(rows: list[dict]) -> list[dict]:
+    """The rows keyed by arm where the comparison's tables read the design."""
+    return [{**r, "design": r["arm"]} for r in rows]
+
+
+def best_scripted(rows: list[dict], arms: list[str], variant: str = FRESH) -> str | None:
+    """The scripted arm (a rule or ``best_constant``) with the highest IQM centre reward."""
+    scripted = [a for a in arms if a in SCRIPTED or a == BEST_CONSTANT]
+    scores = {
+        a: iqm_interval(_values(rows, a, "centre_return", LEARNED, variant))[0] for a in scripted
+    }
+    return max(scores, key=lambda a: scores[a]) if scores else None
+
+
+def goal_table(rows: list[dict], arms: list[str], variants: list[str]) -> list[str]:
+    """Each learned arm against the best scripted centre, per variant."""
+    lines = [
+        "| variant | learned centre | metric | learned | best scripted | intervals apart | "
+        "gain | share of the gap to the oracle | goal met |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for variant in variants:
+        best = best_scripted(rows, arms, variant)
+        if best is None:
+            return ["(no scripted arm: no goal table)"]
+        oracle = (
+            iqm_interval(_values(rows, ORACLE, "true_welfare", LEARNED, variant))
+            if ORACLE in arms
+            else None
+        )
+        for arm in (a for a in arms if a in LEARNED_ARMS):
+            for metric in ("centre_return", "true_welfare"):
+                mine = iqm_interval(_values(rows, arm, metric, LEARNED, variant))
+                base = iqm_interval(_values(rows, best, metric, LEARNED, variant))
+                apart = not intervals_overlap(mine, base) and mine[0] > base[0]
+                gain = mine[0] - base[0]
+                share, met = "n/a", apart
+                if metric == "true_welfare":
+                    if oracle is not None and oracle[0] > base[0]:
+                        fraction = gain / (oracle[0] - base[0])
+                        share = f"{fraction:.0%}"
+                        met = apart and fraction >= GOAL_SHARE
+                    else:
+                        met = False
+                lines.append(
+                    f"| {variant} | `{arm}` | {metric} | {_fmt(mine)} | `{best}` {_fmt(base)} | "
+                    f"{'yes' if apart else 'no'} | {gain:+.3f} | {share} | "
+                    f"{'**yes**' if met else 'no'} |"
+                )
+    return lines
+
+
+def search_table(best: str | None, means: dict[str, float]) -> list[str]:
+    if not means:
+        return ["(no search in this study)"]
+    lines = ["| constant rule (target level, audit rate) | mean centre reward | chosen |"]
+    lines.append("|---|---|---|")
+    for arm, value in sorted(means.items(), key=lambda kv: -kv[1]):
+        lines.append(
+            f"| `{arm[len(SEARCH_PREFIX) :]}` | {value:.3f} | {'yes' if arm == best else ''} |"
+        )
+    return lines
+
+
+def aggregate(
+    config: CentreStudyConfig,
+    root: Path,
+    jobs: dict,
+    best: str | None,
+    means: dict[str, float],
+    command: str,
+    skipped: int,
+    wall: float,
+) -> Path:
+    """summary.csv, report.md and intervals.png from every finished cell."""
+    rows = arm_rows(jobs)
+    write_csv(root / "summary.csv", rows, ("arm", *SUMMARY_COLUMNS))
+    shown = [a for a in (*config.centres, *config.references) if any(r["arm"] == a for r in rows)]
+    table_rows = _as_designs(rows)
+    variants = [FRESH, *config.held_out]
+    done = [j for j in jobs.values() if job_problem(j) is None]
+    seconds = sum(cell_seconds(j) for j in done)
+    lines = [
+        "# Centre comparison",
+        "",
+        f"Command: `{command}`" if command else "",
+        f"Study: design `{config.design}` in scenario `{config.scenario}`, centre reward "
+        f"`{config.centre_reward}`; seeds {list(config.seeds)}; locals' budget "
+        f"{config.timesteps:,} local agent-steps; two_level {config.two_level}; rllib "
+        f"{config.rllib or 'the same budget'}; {config.eval_episodes} evaluation episodes "
+        f"per seed and variant (held-out variants {config.held_out}).",
+        f"Cells finished: {len(done)} of {len(jobs)} ({skipped} from an earlier run); this "
+        f"run's wall time {wall:.0f} s; the cells' own times add up to {seconds:.0f} s.",
+        "",
+        "Every arm's locals were trained against that arm's centre (under it, or with it) "
+        "and are evaluated with it; values are the learned locals', IQM over seeds "
+        "[95% bootstrap interval].",
+        "",
+        "## The goal: learned centres against the best scripted centre",
+        "",
+        f"Met where the learned centre's reward and true welfare both beat the best scripted "
+        f"centre's with intervals apart, the welfare gain at least {GOAL_SHARE:.0%} of the "
+        f"gap between that centre and `{ORACLE}`.",
+        "",
+        *goal_table(table_rows, shown, variants),
+        "",
+        f"## The search: `{BEST_CONSTANT}`",
+        "",
+        f"Each constant rule trained and evaluated on seeds {list(config.search['seeds'])}; "
+        f"the best by mean centre reward runs on every seed as `{BEST_CONSTANT}`.",
+        "",
+        *search_table(best, means),
+        "",
+    ]
+    for variant in variants:
+        title = "fresh seeds" if variant == FRESH else f"held-out variant `{variant}`"
+        lines += [f"## Every arm, {title}", ""]
+        lines += metric_table(table_rows, shown, [LEARNED], variant, METRICS, row="arm") + [""]
+    name = figures.interval_plots(root, table_rows, shown, [LEARNED], config.scenario)
+    lines += ["## Figures", "", f"![{name}]({name})", ""]
+    path = root / "report.md"
+    write_text(path, "\n".join(lines))
+    write_text(root / "search.json", json.dumps({"best": best, "means": means}, indent=2) + "\n")
+    return path
