@@ -63,3 +63,31 @@ def test_registered_with_pettingzoo():
     aec = pettingzoo.make("aec", target_gaming.envs.ENV_ID)
     assert len(par.possible_agents) == 4
     assert aec.unwrapped.possible_agents[0] == "centre_0"
+
+
+@pytest.mark.parametrize("scenario", ["whitehall", "jug_4"])
+def test_the_centres_action_counts_only_on_review_steps(scenario):
+    """Through the PettingZoo API the centre acts every step; the world reads its action
+    only on review steps (``time_to_review`` 0 in its observation): two episodes whose
+    centre actions differ only between reviews are the same episode."""
+    import numpy as np
+
+    def episode(between: float) -> list:
+        env = target_gaming_v2.parallel_env(scenario=scenario, design="targeted_audits")
+        obs, _ = env.reset(seed=4)
+        period = env.unwrapped.world.config.review_period
+        rewards, step = [], 0
+        while env.agents:
+            step += 1
+            review = step % period == 0
+            actions = {
+                a: np.full(env.action_space(a).shape, 0.5, dtype=np.float32) for a in env.agents
+            }
+            for a in env.unwrapped.centre_agents:
+                level = 0.8 if review else between
+                actions[a] = np.full(env.action_space(a).shape, level, dtype=np.float32)
+            obs, reward, *_ = env.step(actions)
+            rewards.append([reward[a] for a in sorted(reward)])
+        return rewards
+
+    assert episode(0.0) == episode(1.0)

@@ -28,7 +28,8 @@ from .grid import FRESH, LEARNED, Cell, CompareConfig, pattern
 
 
 def train_config(config: CompareConfig, cell: Cell, out: str | Path = "runs/cell") -> TrainConfig:
-    """The cell's training run (``mode`` locals, into ``out``)."""
+    """The cell's training run, into ``out`` (``mode`` locals unless the grid's ``train``
+    says two_level)."""
     settings = {
         "progress_bar": False,
         **config.train_for(cell.scenario),
