@@ -162,6 +162,16 @@ def test_a_two_scenario_grid_with_train_overrides_is_trained_and_reported_per_sc
     assert "`audited_targets`" not in sections[1]
 
 
+def test_a_learned_centre_is_refused_held_out_variants_it_cannot_act_in():
+    from target_gaming.training.compare.specs import check_grid
+
+    grid = {**TINY, "train": {**TINY["train"], "mode": "two_level"}}
+    with pytest.raises(ValueError, match=r"held_out\['held_out'\].*keep n_localities"):
+        check_grid(CompareConfig.from_dict(grid))
+    check_grid(CompareConfig.from_dict({**grid, "held_out": {"mixed": {"heterogeneity": 0.9}}}))
+    check_grid(CompareConfig.from_dict(TINY))  # learned locals act in any variant
+
+
 def test_per_scenario_settings_give_each_scenario_its_designs_and_training():
     config = CompareConfig.from_dict(
         {

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from target_gaming.agents import load_policy
+from target_gaming.agents.base import role_dims
 from target_gaming.envs.target_gaming import World, make_config
 
 from ..config import TrainConfig
@@ -114,6 +115,8 @@ def check_grid(config: CompareConfig) -> None:
                 variant: _world(scenario, design, trained, variant, overrides)
                 for variant, overrides in {FRESH: {}, **config.held_out}.items()
             }
+            if config.learns_centre(scenario):
+                _same_centre_shape(worlds, scenario)
             for agent, variant, spec in eval_specs(config, cell, trained, "<learned>"):
                 world = worlds[variant]
                 if agent != LEARNED:  # the learned locals do not exist yet
@@ -130,6 +133,20 @@ def check_grid(config: CompareConfig) -> None:
                         "centre_policy",
                         scenario,
                     )
+
+
+def _same_centre_shape(worlds: dict[str, World], scenario: str) -> None:
+    """A learned centre acts in every variant: each must give it the trained world's
+    observation and action sizes (per-locality targets and audits: the same localities)."""
+    trained = role_dims(worlds[FRESH], "centre")
+    for variant, world in worlds.items():
+        if role_dims(world, "centre") != trained:
+            raise ValueError(
+                f"comparison field held_out[{variant!r}] (scenario {scenario}): the learned "
+                f"centre observes and acts {trained} in the trained world but "
+                f"{role_dims(world, 'centre')} there (one target and audit weight per "
+                "locality); keep n_localities and the domains, vary other fields"
+            )
 
 
 def _world(scenario: str, design: str, trained: TrainConfig, variant: str, overrides) -> World:
