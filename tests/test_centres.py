@@ -35,7 +35,7 @@ TINY = {
     "two_level": {
         "rounds": 1,
         "round_timesteps": 1024,
-        "centre_timesteps": 64,
+        "centre_timesteps": 192,  # 24 decisions per env: episodes (10 decisions) end
         "centre_ppo": {"n_steps": 4, "batch_size": 16, "n_epochs": 1},
     },
     "ppo": {"n_steps": 32, "batch_size": 256, "n_epochs": 1},
@@ -117,6 +117,9 @@ def test_a_tiny_centre_study_runs_end_to_end_and_its_learned_centre_reloads(tmp_
     config = CentreStudyConfig.from_dict(TINY)
     report = run_centre_study(config, tmp_path, workers=2, progress=False).read_text()
     assert "## The goal" in report and "| fresh | `two_level` | centre_return |" in report
+    assert "| 1 | " in report.split("## Does the centre learn?")[1]  # round 1 of two_level
+    searched = report.split("## The search")[1].split("## Every arm")[0]
+    assert searched.count("| yes |") >= 1 and "n/a" not in searched  # frozen locals read
     search = json.loads((tmp_path / "search.json").read_text())
     assert search["best"] in config.candidates() and len(search["means"]) == 4
     for arm, centre in (("fixed_targets", "fixed_targets"), ("best_constant", "constant_rule")):

@@ -14,18 +14,24 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from ..compare import figures
 from ..compare.cells import EPISODES
 from ..compare.grid import FRESH, LEARNED
 from ..compare.report import SUMMARY_COLUMNS, _fmt, _values, metric_table, summarise
 from ..compare.stats import intervals_overlap, iqm_interval
+from ..evaluation.rollout import RolloutSpec, rollout
 from ..io import write_csv, write_text
+from ..runs import RunDir, read_curves
 from ..validate.cells import cell_folder, cell_seconds, job_problem
 from .config import (
     BEST_CONSTANT,
+    OFFSET,
     SCRIPTED,
     SEARCH_PREFIX,
     CentreStudyConfig,
+    constant_params,
 )
 from .config import (
     LEARNED as LEARNED_ARMS,
@@ -109,14 +115,88 @@ def goal_table(rows: list[dict], arms: list[str], variants: list[str]) -> list[s
     return lines
 
 
-def search_table(best: str | None, means: dict[str, float]) -> list[str]:
+def centre_learning(jobs: dict) -> list[str]:
+    """Does the SB3 centre learn? Per round of ``two_level``, the centre's episode return
+    and true welfare (its training rollouts) at the round's start and end (means of the
+    first and last five rollouts, then over seeds), and the locals' next round."""
+    per_stage: dict[int, list[tuple[float, float, float, float]]] = {}
+    for (arm, _), job in jobs.items():
+        if arm != "two_level" or job_problem(job) is not None:
+            continue
+        rows = read_curves(cell_folder(job) / "curves.csv")
+        for stage in sorted({r["stage"] for r in rows if r["role"] == "centre"}):
+            mine = [r for r in rows if r["stage"] == stage]
+            head, tail = mine[:5], mine[-5:]
+            per_stage.setdefault(stage, []).append(
+                (
+                    float(np.mean([r["return"] for r in head])),
+                    float(np.mean([r["return"] for r in tail])),
+                    float(np.mean([r["true_welfare"] for r in head])),
+                    float(np.mean([r["true_welfare"] for r in tail])),
+                )
+            )
+    if not per_stage:
+        return ["(no two_level cell: no centre learning curve)"]
+    lines = [
+        "| round | centre return, start | end | true welfare, start | end |",
+        "|---|---|---|---|---|",
+    ]
+    for n, stage in enumerate(sorted(per_stage), start=1):
+        values = np.mean(per_stage[stage], axis=0)
+        lines.append(
+            f"| {n} | {values[0]:.2f} | {values[1]:.2f} | {values[2]:.3f} | {values[3]:.3f} |"
+        )
+    return lines
+
+
+def frozen_means(config: CentreStudyConfig, jobs: dict) -> dict[str, float]:
+    """Each search candidate's mean centre reward against *frozen* locals: those of each
+    ``two_level`` cell at the end of its phase 1 (trained under the design's own centre),
+    not re-trained against the candidate; what a centre that learns against frozen locals
+    sees. Empty without both a search and a finished ``two_level`` cell."""
+    frozen = []
+    for (arm, seed), job in sorted(jobs.items()):
+        if arm == "two_level" and job_problem(job) is None:
+            steps = RunDir(cell_folder(job)).list_checkpoints("local")
+            ends = [path for t, path in steps if t >= config.timesteps]
+            if ends:
+                frozen.append((seed, ends[0]))
+    means: dict[str, float] = {}
+    for arm in config.candidates() if frozen else ():
+        values = []
+        for seed, path in frozen:
+            spec = RolloutSpec(
+                scenario=config.scenario,
+                design=config.design,
+                policy=str(path),
+                centre_policy="constant_rule",
+                centre_params=constant_params(arm),
+                centre_reward=config.centre_reward,
+                episodes=config.eval_episodes,
+                seed=seed + OFFSET,
+            )
+            values += [row["centre_return"] for row in rollout(spec)]
+        means[arm] = float(np.mean(values))
+    return means
+
+
+def search_table(best: str | None, means: dict[str, float], frozen: dict[str, float]) -> list[str]:
+    """The search's candidates: the centre's mean reward with locals trained against each
+    (the search), and against frozen locals (``frozen_means``), the best of each marked."""
     if not means:
         return ["(no search in this study)"]
-    lines = ["| constant rule (target level, audit rate) | mean centre reward | chosen |"]
-    lines.append("|---|---|---|")
+    top_frozen = max(frozen, key=lambda a: frozen[a]) if frozen else None
+    lines = [
+        "| constant rule (target level, audit rate) | centre reward, locals trained against "
+        "it | chosen | centre reward, frozen locals | best against frozen locals |",
+        "|---|---|---|---|---|",
+    ]
     for arm, value in sorted(means.items(), key=lambda kv: -kv[1]):
+        against = f"{frozen[arm]:.3f}" if arm in frozen else "n/a"
+        name = arm[len(SEARCH_PREFIX) :]
         lines.append(
-            f"| `{arm[len(SEARCH_PREFIX) :]}` | {value:.3f} | {'yes' if arm == best else ''} |"
+            f"| `{name}` | {value:.3f} | {'yes' if arm == best else ''} | "
+            f"{against} | {'yes' if arm == top_frozen else ''} |"
         )
     return lines
 
@@ -163,12 +243,24 @@ def aggregate(
         "",
         *goal_table(table_rows, shown, variants),
         "",
+        "## Does the centre learn? (`two_level`)",
+        "",
+        "The centre learns against frozen locals in each round (its training rollouts, "
+        "stochastic actions), then the locals re-learn against it; a round's start after "
+        "the first shows what the locals' adaptation did to the centre's return.",
+        "",
+        *centre_learning(jobs),
+        "",
         f"## The search: `{BEST_CONSTANT}`",
         "",
         f"Each constant rule trained and evaluated on seeds {list(config.search['seeds'])}; "
         f"the best by mean centre reward runs on every seed as `{BEST_CONSTANT}`.",
         "",
-        *search_table(best, means),
+        "Against frozen locals (each `two_level` cell's locals at the end of phase 1, not "
+        "re-trained), the centre's best rule can differ from the best once the locals have "
+        "adapted to it: a centre that learns only against frozen locals learns the former.",
+        "",
+        *search_table(best, means, frozen_means(config, jobs)),
         "",
     ]
     for variant in variants:
