@@ -118,8 +118,10 @@ def test_a_tiny_centre_study_runs_end_to_end_and_its_learned_centre_reloads(tmp_
     report = run_centre_study(config, tmp_path, workers=2, progress=False).read_text()
     assert "## The goal" in report and "| fresh | `two_level` | centre_return |" in report
     assert "| 1 | " in report.split("## Does the centre learn?")[1]  # round 1 of two_level
-    searched = report.split("## The search")[1].split("## Every arm")[0]
+    searched = report.split("## The search")[1].split("## What each centre does")[0]
     assert searched.count("| yes |") >= 1 and "n/a" not in searched  # frozen locals read
+    does = report.split("## What each centre does")[1].split("## Every arm")[0]
+    assert "| `two_level` | 0." in does and "| `fixed_targets` | 0.620 | n/a |" in does
     search = json.loads((tmp_path / "search.json").read_text())
     assert search["best"] in config.candidates() and len(search["means"]) == 4
     for arm, centre in (("fixed_targets", "fixed_targets"), ("best_constant", "constant_rule")):

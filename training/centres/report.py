@@ -16,10 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
+from target_gaming.envs.target_gaming import make_config
+
 from ..compare import figures
 from ..compare.cells import EPISODES
 from ..compare.grid import FRESH, LEARNED
 from ..compare.report import SUMMARY_COLUMNS, _fmt, _values, metric_table, summarise
+from ..compare.specs import eval_specs, train_config
 from ..compare.stats import intervals_overlap, iqm_interval
 from ..evaluation.rollout import RolloutSpec, rollout
 from ..io import write_csv, write_text
@@ -149,6 +152,77 @@ def centre_learning(jobs: dict) -> list[str]:
     return lines
 
 
+def _corr(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Pearson correlation along the last axis (NaN where either side is constant)."""
+    x = x - x.mean(axis=-1, keepdims=True)
+    y = y - y.mean(axis=-1, keepdims=True)
+    scale = np.sqrt((x * x).sum(axis=-1) * (y * y).sum(axis=-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(scale > 0, (x * y).sum(axis=-1) / scale, np.nan)
+
+
+def behaviour(job) -> dict[str, float]:
+    """What the cell's centre does, with its learned locals, on fresh seeds: over each
+    episode's review steps, the mean measured target, the correlation across localities
+    of a locality's mean target with its capacity and of its audit rate with its gaming
+    stock (inflation), and the share of audits that went to the more inflated half."""
+    folder = cell_folder(job)
+    suffix = ".rllib" if job.config.trainer == "rllib" else ".zip"
+    local = folder / f"local_policy{suffix}"
+    centre = folder / f"centre_policy{suffix}"
+    trained = train_config(job.config, job.cell)
+    _, _, spec = eval_specs(
+        job.config, job.cell, trained, local, centre if centre.exists() else None
+    )[0]
+    seen: dict[str, list] = {"targets": [], "audited": [], "inflation": [], "mask": []}
+    period = make_config(spec.scenario, **spec.overrides).review_period
+    capacity = []
+
+    def record(state, result) -> None:
+        after = result.state
+        if int(after.t[0]) % period == 0:  # a review step: its targets and audits
+            seen["targets"].append(after.targets)
+            seen["audited"].append(after.audited.max(axis=-1))
+            seen["inflation"].append(state.inflation.mean(axis=-1))
+            seen["mask"].append(after.basket[:, None, :])
+        if not capacity:
+            capacity.append(state.capacity)
+
+    rollout(spec, on_step=record)
+    mask = np.stack(seen["mask"])  # (S, B, 1, K)
+    targets = (np.stack(seen["targets"]) * mask).sum(-1) / np.maximum(mask.sum(-1), 1)
+    audited = np.stack(seen["audited"]).mean(axis=0)  # (B, L) audit rate per locality
+    inflation = np.stack(seen["inflation"]).mean(axis=0)  # (B, L)
+    per_locality = targets.mean(axis=0)  # (B, L)
+    upper = inflation >= np.median(inflation, axis=1, keepdims=True)
+    total = audited.sum(axis=1)
+    to_upper = np.where(total > 0, (audited * upper).sum(axis=1) / np.maximum(total, 1e-12), np.nan)
+    return {
+        "target": float(targets.mean()),
+        "target_capacity": float(np.nanmean(_corr(per_locality, capacity[0]))),
+        "audit_inflation": float(np.nanmean(_corr(audited, inflation))),
+        "audits_to_inflated_half": float(np.nanmean(to_upper)),
+    }
+
+
+def behaviour_table(jobs: dict, arms: list[str]) -> list[str]:
+    """``behaviour`` per arm, the mean over its finished cells (seeds)."""
+    lines = [
+        "| arm | mean target | corr(target, capacity) | corr(audit rate, inflation) | "
+        "share of audits to the more inflated half |",
+        "|---|---|---|---|---|",
+    ]
+    for arm in arms:
+        cells = [j for (a, _), j in sorted(jobs.items()) if a == arm and job_problem(j) is None]
+        if not cells:
+            continue
+        values = [behaviour(j) for j in cells]
+        mean = {k: float(np.nanmean([v[k] for v in values])) for k in values[0]}
+        cells_text = " | ".join("n/a" if np.isnan(v) else f"{v:.3f}" for v in mean.values())
+        lines.append(f"| `{arm}` | {cells_text} |")
+    return lines
+
+
 def frozen_means(config: CentreStudyConfig, jobs: dict) -> dict[str, float]:
     """Each search candidate's mean centre reward against *frozen* locals: those of each
     ``two_level`` cell at the end of its phase 1 (trained under the design's own centre),
@@ -261,6 +335,20 @@ def aggregate(
         "adapted to it: a centre that learns only against frozen locals learns the former.",
         "",
         *search_table(best, means, frozen_means(config, jobs)),
+        "",
+    ]
+    lines += [
+        "## What each centre does",
+        "",
+        "With its learned locals on fresh seeds, over the review steps of every episode: "
+        "the mean target of the measured domains; across localities, how a locality's mean "
+        "target follows its capacity and its audit rate its gaming stock (inflation in the "
+        "measure, just before each review); and the share of audits that went to the more "
+        "inflated half of localities (0.5: blind to gaming). Audits also deter: localities "
+        "audited often stop gaming, so a centre that audits the same places again and again "
+        "shows a negative correlation. Means over seeds.",
+        "",
+        *behaviour_table(jobs, [a for a in shown if a in config.centres]),
         "",
     ]
     for variant in variants:
