@@ -148,7 +148,7 @@ class ConstantRule(CentreScripted):
             raise ValueError(
                 f"target_level = {target_level!r} must be in [{cfg.target_min}, {cfg.target_max}]"
             )
-        if not 0.0 <= self.audit_rate <= most + 1e-12:
+        if not 0.0 <= self.audit_rate <= most + 1e-6:  # a rate written to 6 digits
             raise ValueError(
                 f"audit_rate = {audit_rate!r} must be in [0, {most:g}] (n_audits / L: the budget "
                 "audits at most n_audits localities)"

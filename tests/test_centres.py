@@ -31,7 +31,7 @@ TINY = {
     "checkpoint_every": 0,
     "eval_episodes": 2,
     "centres": ["fixed_targets", "risk_based_audits", "best_constant", "two_level"],
-    "search": {"target_level": [0.5, 0.7], "audit_rate": [0.0, 0.5], "seeds": [0]},
+    "search": {"target_level": [0.5, 0.7], "audit_rate": [0.0, 0.5], "seeds": [7]},
     "two_level": {
         "rounds": 1,
         "round_timesteps": 1024,
@@ -64,7 +64,7 @@ def test_each_arm_trains_its_locals_against_its_own_centre():
     assert joint.trainer == "rllib" and joint.learns_centre("whitehall")
     oracle = arm_config(config, "oracle_outcomes", 0)
     assert oracle.designs == ("oracle_outcomes",) and oracle.centre_for("oracle_outcomes")
-    assert config.seeds_of("constant_rule@0.5,0") == (0,) and config.seeds_of("stretch") == (0, 1)
+    assert config.seeds_of("constant_rule@0.5,0") == (7,) and config.seeds_of("stretch") == (0, 1)
     assert set(SCRIPTED) == {
         "fixed_targets",
         "uniform_national",
@@ -82,6 +82,12 @@ def test_bad_studies_fail_with_the_allowed_values():
         ({"design": "bribes"}, "design = 'bribes'"),
         ({"references": ["targeted_audits"]}, "references"),
         ({"search": {"target_level": []}}, "search = "),
+        ({"search": {**TINY["search"], "target_level": []}}, r"search.target_level = \[\]"),
+        ({"search": {**TINY["search"], "target_level": ["a"]}}, "search.target_level"),
+        ({"search": {**TINY["search"], "audit_rate": [0.9]}}, r"search.audit_rate.*\[0.0, 0.5\]"),
+        ({"search": {**TINY["search"], "seeds": [0]}}, "search.seeds = \\[0\\].*other than"),
+        ({"search": {**TINY["search"], "seeds": 5}}, "search.seeds = 5"),
+        ({"design": "targets"}, r"no \['risk_based_audits'\] with design 'targets'"),
         ({"seeds": [1, 1]}, "seeds = "),
     ):
         with pytest.raises(ValueError, match=message):
@@ -133,9 +139,7 @@ def test_a_tiny_centre_study_runs_end_to_end_and_its_learned_centre_reloads(tmp_
     cell = arm_root(tmp_path, "two_level") / "runs" / "targeted_audits" / "seed0"
     assert json.loads((cell / "config.json").read_text())["mode"] == "two_level"
     with open(cell / "episodes.csv", newline="") as handle:
-        assert {r["centre_policy"] for r in csv.DictReader(handle)} == {
-            str(cell / "centre_policy.zip")
-        }
+        assert {r["centre_policy"] for r in csv.DictReader(handle)} == {"centre_policy.zip"}
     # the learned centre, saved and reloaded, acts as it did
     world = make_world(design="targeted_audits")
     state = world.reset(np.random.default_rng(0), 8)

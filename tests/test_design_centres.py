@@ -99,3 +99,29 @@ def test_the_report_flags_rows_that_are_one_experiment_and_states_each_centre():
     table = "\n".join(design_table(summary, designs))
     assert "| `targeted_audits` | risk-based audits |" in table
     assert table.endswith("| `risk_based_audits` |")
+
+
+def test_an_older_record_that_names_the_default_centre_is_the_same_grid(tmp_path):
+    from target_gaming.training.compare.run import _as_grid, check_same_record
+
+    config = CompareConfig(designs=("targets", "audited_targets"))
+    old = config.to_dict() | {"centre_policy": "fixed_targets"}  # before the default was null
+    del old["trainer"]  # before the field existed
+    (tmp_path / "comparison.json").write_text(__import__("json").dumps(old))
+    check_same_record(
+        tmp_path / "comparison.json",
+        config.to_dict(),
+        False,
+        "comparison",
+        lambda saved: _as_grid(saved, config),
+    )  # not refused
+    other = old | {"centre_policy": "ratchet"}
+    (tmp_path / "comparison.json").write_text(__import__("json").dumps(other))
+    with pytest.raises(ValueError, match="different comparison"):
+        check_same_record(
+            tmp_path / "comparison.json",
+            config.to_dict(),
+            False,
+            "comparison",
+            lambda saved: _as_grid(saved, config),
+        )

@@ -359,5 +359,5 @@ def test_a_comparison_cell_trains_on_rllib_and_is_evaluated_under_its_learned_ce
     cell = tmp_path / "runs" / "targets" / "seed0"
     rows = read_csv(cell / "episodes.csv")
     assert {r["agent"] for r in rows} == {"learned", "honest"}
-    assert {r["centre_policy"] for r in rows} == {str(cell / "centre_policy.rllib")}
+    assert {r["centre_policy"] for r in rows} == {"centre_policy.rllib"}
     assert (cell / "local_policy.rllib").is_dir()  # the learned rows' locals

@@ -194,6 +194,8 @@ class TrainConfig:
             fail(own, "centre_params", self.centre_params, "a mapping of the centre's parameters")
         if self.centre_params and self.centre not in CENTRE_POLICIES:
             fail(own, "centre_params", self.centre_params, "none: a saved centre takes none")
+        if self.centre_params and self.mode == "centre":
+            fail(own, "centre_params", self.centre_params, "none in mode centre: it learns")
         try:
             make_config(self.scenario, **self.overrides)
         except (ValueError, TypeError) as err:

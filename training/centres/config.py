@@ -7,7 +7,8 @@ are the named ones. The study holds one design and one scenario fixed and compar
 - every scripted centre rule of ``SCRIPTED`` (``target_gaming.agents.CENTRE_POLICIES``);
 - ``best_constant``: the best ``constant_rule`` (one target level, an audit rate) of a
   small search over ``search.target_level`` x ``search.audit_rate``, each candidate
-  trained and evaluated on ``search.seeds`` first (its arm ``constant_rule@<tau>,<r>``),
+  trained and evaluated on ``search.seeds`` first (its arm ``constant_rule@<tau>,<r>``;
+  seeds apart from the study's, so the rule is judged on seeds that did not pick it),
   the best by the centre's own mean reward then run on every seed;
 - ``two_level``: the centre learns (SB3, ``train --mode two_level``: the locals first,
   then rounds of centre-then-locals), with ``two_level``'s TrainConfig fields;
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from target_gaming.agents import CENTRE_POLICIES
-from target_gaming.envs.target_gaming import CENTRE_REWARDS, DESIGNS, SCENARIOS
+from target_gaming.envs.target_gaming import CENTRE_REWARDS, DESIGNS, SCENARIOS, make_config
 
 from ..compare.grid import MAX_SEED, Cell, CompareConfig, distinct_seeds
 from ..errors import UserError, fields_of, read_json_object
@@ -66,9 +67,9 @@ class CentreStudyConfig:
     )
     search: dict[str, Any] = field(
         default_factory=lambda: {
-            "target_level": [0.5, 0.62, 0.75],
+            "target_level": [0.35, 0.5, 0.65],
             "audit_rate": [0.0, 1 / 6, 1 / 3, 0.5],
-            "seeds": [0],
+            "seeds": [100],
         }
     )
     two_level: dict[str, Any] = field(
@@ -93,6 +94,15 @@ class CentreStudyConfig:
         if not distinct_seeds(self.seeds, top):
             _fail("seeds", self.seeds, f"a list of distinct integers in [0, {top}], at least one")
         _names("centres", self.centres, ARMS)
+        if DESIGNS[self.design].audits != "centre":
+            allocating = [c for c in self.centres if c in ("random_audits", "risk_based_audits")]
+            if allocating:
+                _fail(
+                    "centres",
+                    self.centres,
+                    f"no {allocating} with design {self.design!r}: it does not let the centre "
+                    "allocate audits, so they would repeat fixed_targets",
+                )
         if not isinstance(self.references, tuple) or any(
             d not in DESIGNS or d == self.design for d in self.references
         ):
@@ -109,12 +119,38 @@ class CentreStudyConfig:
             return
         if set(search) != {"target_level", "audit_rate", "seeds"}:
             _fail("search", search, "a mapping with target_level, audit_rate and seeds (lists)")
-        for key in ("target_level", "audit_rate"):
+        world = make_config(self.scenario)
+        ranges = {
+            "target_level": (world.target_min, world.target_max),
+            "audit_rate": (0.0, min(world.n_audits, world.n_localities) / world.n_localities),
+        }
+        for key, (low, high) in ranges.items():
             values = search[key]
-            if not isinstance(values, (list, tuple)) or not values:
-                _fail(f"search.{key}", values, "a non-empty list of numbers")
-        if not distinct_seeds(tuple(search["seeds"]), MAX_SEED - OFFSET):
-            _fail("search.seeds", search["seeds"], "a list of distinct seeds")
+            if not (
+                isinstance(values, (list, tuple))
+                and values
+                and all(_is_number(v) and low <= v <= high for v in values)
+                and len({f"{v:.6g}" for v in values}) == len(values)
+            ):
+                _fail(f"search.{key}", values, f"a list of distinct numbers in [{low}, {high:.6g}]")
+        if DESIGNS[self.design].audits != "centre" and len(search["audit_rate"]) > 1:
+            _fail(
+                "search.audit_rate",
+                search["audit_rate"],
+                f"one value: design {self.design!r} does not let the centre allocate audits",
+            )
+        seeds = search["seeds"]
+        if not isinstance(seeds, (list, tuple)) or not distinct_seeds(
+            tuple(seeds), MAX_SEED - OFFSET
+        ):
+            _fail("search.seeds", seeds, "a list of distinct seeds")
+        if set(seeds) & set(self.seeds):
+            _fail(
+                "search.seeds",
+                seeds,
+                f"seeds other than the study's {list(self.seeds)}: best_constant is judged on "
+                "seeds that did not pick it",
+            )
 
     # ---- arms ----------------------------------------------------------------------------
     def candidates(self) -> tuple[str, ...]:
@@ -122,7 +158,7 @@ class CentreStudyConfig:
         if BEST_CONSTANT not in self.centres:
             return ()
         return tuple(
-            f"{SEARCH_PREFIX}{tau:g},{rate:.4g}"
+            f"{SEARCH_PREFIX}{tau:.6g},{rate:.6g}"
             for tau in self.search["target_level"]
             for rate in self.search["audit_rate"]
         )
@@ -205,17 +241,17 @@ def arm_cell(config: CentreStudyConfig, arm: str, seed: int) -> Cell:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # 3 seeds, 300k local steps: every arm, a 3 x 4 search on one seed
+    # 3 seeds, 300k local steps: every arm, a 3 x 4 search on one seed of its own
     "quick": {},
-    # the goal's grid: 5 seeds, 1M local steps; the search on two seeds
+    # the goal's grid: 5 seeds, 1M local steps; a 5 x 4 search on two seeds of its own
     "standard": {
         "seeds": (0, 1, 2, 3, 4),
         "timesteps": 1_000_000,
         "eval_episodes": 32,
         "search": {
-            "target_level": [0.5, 0.62, 0.75],
+            "target_level": [0.3, 0.4, 0.5, 0.62, 0.75],
             "audit_rate": [0.0, 1 / 6, 1 / 3, 0.5],
-            "seeds": [0, 1],
+            "seeds": [100, 101],
         },
         "two_level": {"rounds": 4, "round_timesteps": 250_000, "centre_timesteps": 100_000},
     },
@@ -249,6 +285,10 @@ def _fail(name: str, value: Any, allowed: str) -> None:
     text = repr(value)
     text = text if len(text) <= 120 else text[:117] + "..."
     raise ValueError(f"centre-study field {name} = {text} is not allowed: {allowed}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _is_int(value: Any, low: int, high: int) -> bool:

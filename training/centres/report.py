@@ -121,7 +121,7 @@ def goal_table(rows: list[dict], arms: list[str], variants: list[str]) -> list[s
 def centre_learning(jobs: dict) -> list[str]:
     """Does the SB3 centre learn? Per round of ``two_level``, the centre's episode return
     and true welfare (its training rollouts) at the round's start and end (means of the
-    first and last five rollouts, then over seeds), and the locals' next round."""
+    first and last five rollouts, then over seeds)."""
     per_stage: dict[int, list[tuple[float, float, float, float]]] = {}
     for (arm, _), job in jobs.items():
         if arm != "two_level" or job_problem(job) is not None:
@@ -287,6 +287,7 @@ def aggregate(
 ) -> Path:
     """summary.csv, report.md and intervals.png from every finished cell."""
     rows = arm_rows(jobs)
+    search_seeds = list(config.search.get("seeds", []))
     write_csv(root / "summary.csv", rows, ("arm", *SUMMARY_COLUMNS))
     shown = [a for a in (*config.centres, *config.references) if any(r["arm"] == a for r in rows)]
     table_rows = _as_designs(rows)
@@ -313,7 +314,10 @@ def aggregate(
         "",
         f"Met where the learned centre's reward and true welfare both beat the best scripted "
         f"centre's with intervals apart, the welfare gain at least {GOAL_SHARE:.0%} of the "
-        f"gap between that centre and `{ORACLE}`.",
+        f"gap between that centre and `{ORACLE}`. The `two_level` arm's locals train "
+        f"{config.timesteps:,} steps plus {config.two_level.get('rounds', 2)} rounds of "
+        f"{config.two_level.get('round_timesteps', 500_000):,}; every other arm's, "
+        f"{config.timesteps:,}.",
         "",
         *goal_table(table_rows, shown, variants),
         "",
@@ -327,7 +331,7 @@ def aggregate(
         "",
         f"## The search: `{BEST_CONSTANT}`",
         "",
-        f"Each constant rule trained and evaluated on seeds {list(config.search['seeds'])}; "
+        f"Each constant rule trained and evaluated on seeds {search_seeds}; "
         f"the best by mean centre reward runs on every seed as `{BEST_CONSTANT}`.",
         "",
         "Against frozen locals (each `two_level` cell's locals at the end of phase 1, not "

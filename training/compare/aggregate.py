@@ -93,8 +93,13 @@ def aggregate(config: CompareConfig, root: Path, command: str, skipped: int, wal
 
 
 def _centres(config: CompareConfig) -> str:
-    """The grid's centres: one name if every design runs with it, else per design."""
+    """The grid's centres: one name if every design runs with it, else per design; a
+    learned centre says how it learned."""
+    if config.trainer == "rllib":
+        return "learned jointly with the locals (rllib) for every design"
     names = {d: config.centre_for(d) for d in config.all_designs}
+    if any(config.learns_centre(s) for s in config.scenarios):
+        names = {d: f"learned (two_level, phase 1 under {c})" for d, c in names.items()}
     if len(set(names.values())) == 1:
         return f"`{next(iter(names.values()))}` for every design"
     return ", ".join(f"`{d}`: `{c}`" for d, c in names.items())

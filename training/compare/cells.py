@@ -1,7 +1,8 @@
 """One cell of the comparison: a training run, then an evaluation beside the baselines.
 
 A cell trains the local agents under one design (``target_gaming.training.sb3.train``,
-with the cell's ``specs.train_config``), then evaluates them with deterministic
+with the cell's ``specs.train_config``; with the grid's ``trainer`` rllib or
+``train.mode`` two_level the centre learns too), then evaluates them with deterministic
 actions on fresh seeds and on held-out variants of the world it trained in
 (``specs.eval_specs``), beside the scripted baselines under the same conditions.
 Cells write into ``runs/<design>/seed<k>/`` and mark themselves done last,
@@ -141,6 +142,8 @@ def evaluate_cell(
     for agent, variant, spec in eval_specs(config, cell, trained, policy_path, centre_path):
         recorder = TraceRecorder()
         for row in rollout(spec, on_step=recorder):
+            if centre_path is not None:  # a learned centre by its file name, not its path
+                row["centre_policy"] = Path(centre_path).name
             rows.append(
                 {**row, "policy": agent, "agent": agent, "variant": variant, "eval_seed": spec.seed}
             )

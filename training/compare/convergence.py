@@ -1,8 +1,9 @@
 """Have a comparison's learned agents converged? Learning curves of each cell, and flags.
 
-Each cell's training writes ``curves.csv`` (``sb3.callbacks.EpisodeMetricsCallback``:
-one row per rollout, the means over the episodes that ended in it, stochastic
-actions). A design's curve of a metric is the mean over its seeds. Its **drift** is
+Each SB3 cell's training writes ``curves.csv`` (``sb3.callbacks.EpisodeMetricsCallback``:
+one row per rollout, the means over the episodes that ended in it, stochastic actions);
+an RLlib cell has none, and its verdict is unknown. A design's curve of a metric is the
+mean over its seeds. Its **drift** is
 how much the metric still moves at the end of training: the slope of a least-squares
 line through each seed's rows in the last quarter of its timesteps, times that
 quarter's length, then the median over seeds. A design is flagged as not converged
@@ -26,9 +27,12 @@ MIN_ROWS = 4  # fewer rows in the window: the drift is not estimated
 
 
 def local_curve(cell_dir: Path) -> list[dict]:
-    """The learning curve of a cell's locals (stage 0, role local), oldest row first."""
+    """The learning curve of a cell's locals, oldest row first: every local stage (a
+    two-level run's locals learn in stages 0, 2, 4, ... on one timestep count), so its
+    last quarter is that of the locals the cell evaluates. Empty without ``curves.csv``
+    (an RLlib cell logs ``progress.csv`` instead)."""
     rows = read_curves(Path(cell_dir) / CURVES)
-    return [r for r in rows if r["stage"] == 0 and r["role"] == "local"]
+    return [r for r in rows if r["role"] == "local"]
 
 
 def drift(rows: list[dict], metric: str, window: float = WINDOW) -> float:

@@ -76,8 +76,8 @@ class CompareConfig:
             _fail("eval_episodes", self.eval_episodes, "an integer in [1, 10000]")
         if self.trainer not in TRAINERS:
             _fail("trainer", self.trainer, f"one of {', '.join(TRAINERS)}")
+        self._check_train()
         self._check_per_scenario()
-        self._check_centres()
         for scenario in self.scenarios:
             mode = self.train_for(scenario).get("mode", "locals")
             modes = SB3_MODES if self.trainer == "sb3" else ("locals",)
@@ -94,6 +94,12 @@ class CompareConfig:
                     else "locals: with trainer rllib the centre and the locals learn jointly"
                 )
                 _fail(where, mode, why)
+        if self.trainer == "rllib":
+            for name in ("centre_policy", "train.centre_params"):
+                given = self.centre_policy if name == "centre_policy" else self.train.get(name[6:])
+                if given:
+                    _fail(name, given, "none with trainer rllib: its centre learns from the start")
+        self._check_centres()
         if not (
             isinstance(self.baselines, tuple)
             and all(isinstance(b, str) and all(pattern(b)) for b in self.baselines)
@@ -106,7 +112,6 @@ class CompareConfig:
                 f"a list of distinct local policies (scripted names, saved paths, or per-agent "
                 f"patterns such as 'learned+silo'), not {LEARNED!r} alone",
             )
-        self._check_train()
         self._check_held_out()
 
     def _check_per_scenario(self) -> None:
@@ -163,13 +168,14 @@ class CompareConfig:
                     _fail(f"centre_policy[{design!r}]", centre, "a centre's name or a saved path")
         elif given is not None and (not isinstance(given, str) or not given):
             _fail("centre_policy", given, allowed)
-        for design in self.all_designs if len(self.all_designs) > 1 else ():
+        learned = all(self.learns_centre(s) for s in self.scenarios)
+        for design in self.all_designs if len(self.all_designs) > 1 and not learned else ():
             # beside other designs its rows would pass for a design they repeat (a grid of
             # one design, a comparison of centres, may hold any centre)
             problem = centre_problem(design, self.centre_for(design))
             if problem:
                 raise ValueError(f"comparison field centre_policy: {problem}")
-        for scenario in self.scenarios:
+        for scenario in self.scenarios if not learned else ():
             seen: dict[tuple, str] = {}
             for design in self.designs_for(scenario):  # two rows of one experiment
                 spec = DESIGNS[design]

@@ -56,6 +56,9 @@ def overview_rows(sections: list[tuple[str, list[dict], list[str]]], report: str
         adoptable = [d for d in designs if d != REFERENCE]
         welfare = {d: iqm_interval(_values(summary, d, "true_welfare")) for d in adoptable}
         ranked = sorted(adoptable, key=lambda d: -welfare[d][0])
+        if not ranked:
+            lines.append(f"| `{scenario}` | n/a | n/a | n/a | n/a |")
+            continue
         best = ranked[0]
         clear = len(ranked) > 1 and welfare[best][1] > welfare[ranked[1]][2]
         best_cell = f"`{best}` [{_fmt(welfare[best])}]({link})" + (

@@ -45,7 +45,7 @@ def summarise(episode_files: list[Path]) -> list[dict]:
         rows = groups[key]
         record = dict(zip(KEYS, key))
         record["seed"] = int(record["seed"])
-        record["centre"] = rows[0]["centre_policy"]
+        record["centre"] = Path(rows[0]["centre_policy"]).name  # a saved centre by name
         record["episodes"] = len(rows)
         for name in VALUES:
             record[name] = float(np.mean([float(r[name]) for r in rows]))

@@ -13,6 +13,7 @@ not what their ``done.json`` vouches for.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -58,7 +59,13 @@ def run_comparison(
     check_grid(config)  # before anything is written or trained
     root = output_folder(root)
     with folder_lock(root, log):
-        check_same_record(root / "comparison.json", config.to_dict(), force, "comparison", _as_grid)
+        check_same_record(
+            root / "comparison.json",
+            config.to_dict(),
+            force,
+            "comparison",
+            lambda saved: _as_grid(saved, config),
+        )
         cells = config.cells()
         todo = []
         for cell in cells:
@@ -134,10 +141,18 @@ def _read_pid(fd: int) -> str:
     return os.pread(fd, 64, 0).decode(errors="replace").strip()
 
 
-def _as_grid(saved: dict) -> dict:
+def _as_grid(saved: dict, config: CompareConfig) -> dict:
     """A recorded grid with the fields added since at their defaults (a folder from before
-    a field existed ran with its default)."""
-    return CompareConfig.from_dict(saved).to_dict()
+    a field existed ran with its default), and ``config``'s centre_policy where the two
+    name the same centre for every design (an older record names the centre the default
+    now implies)."""
+    grid = CompareConfig.from_dict(saved)
+    designs = grid.all_designs
+    if designs == config.all_designs and all(
+        grid.centre_for(d) == config.centre_for(d) for d in designs
+    ):
+        grid = dataclasses.replace(grid, centre_policy=config.centre_policy)
+    return grid.to_dict()
 
 
 def check_same_record(

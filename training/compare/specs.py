@@ -115,7 +115,8 @@ def check_grid(config: CompareConfig) -> None:
                 variant: _world(scenario, design, trained, variant, overrides)
                 for variant, overrides in {FRESH: {}, **config.held_out}.items()
             }
-            if config.learns_centre(scenario):
+            saved = Path(config.centre_for(design)).suffix in (".zip", ".rllib")
+            if config.learns_centre(scenario) or saved:
                 _same_centre_shape(worlds, scenario)
             for agent, variant, spec in eval_specs(config, cell, trained, "<learned>"):
                 world = worlds[variant]
@@ -136,7 +137,7 @@ def check_grid(config: CompareConfig) -> None:
 
 
 def _same_centre_shape(worlds: dict[str, World], scenario: str) -> None:
-    """A learned centre acts in every variant: each must give it the trained world's
+    """A learned or saved centre acts in every variant: each must give it the trained world's
     observation and action sizes (per-locality targets and audits: the same localities)."""
     trained = role_dims(worlds[FRESH], "centre")
     for variant, world in worlds.items():

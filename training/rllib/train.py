@@ -175,6 +175,11 @@ def train_rllib(
     """Train the centre and the locals jointly, save the modules, evaluate them (see the
     module docstring). ``on_iteration(iteration, result)`` runs after each iteration and
     its checkpoint."""
+    if config.centre_params:
+        raise ValueError(
+            f"centre_params = {config.centre_params!r}: the rllib backend's centre learns from "
+            "the start; centre_params is for a scripted centre of sb3's stages"
+        )
     if config.mode != "locals":
         raise ValueError(
             f"mode = {config.mode!r}: the rllib backend trains the centre and the locals "

@@ -92,6 +92,7 @@ class EpisodeMetricsCallback(BaseCallback):
         self._episodes: list[dict[str, float]] = []
         self.curves, self.stage, self.role = curves, stage, role
         self._rows: list[dict] = []
+        self._returns: list[float] = []  # each slot's episode return, this rollout
 
     def _on_training_start(self) -> None:
         if self.curves is None:
@@ -109,9 +110,13 @@ class EpisodeMetricsCallback(BaseCallback):
             summary = info.get("episode_metrics")
             if summary is not None:
                 self._episodes.append(summary)
+            episode = info.get("episode")
+            if episode is not None:
+                self._returns.append(float(episode["r"]))
         return True
 
     def _on_rollout_end(self) -> None:
+        returns, self._returns = self._returns, []
         if not self._episodes:
             return
         means = {name: float(np.mean([e[name] for e in self._episodes])) for name in self.names}
@@ -119,7 +124,6 @@ class EpisodeMetricsCallback(BaseCallback):
             self.logger.record(f"metrics/{name}", value)
         self.logger.record("metrics/episodes", len(self._episodes))
         if self.curves is not None:
-            returns = [info["r"] for info in self.model.ep_info_buffer]
             row = {
                 "stage": self.stage,
                 "role": self.role,
