@@ -102,26 +102,21 @@ def test_the_report_flags_rows_that_are_one_experiment_and_states_each_centre():
 
 
 def test_an_older_record_that_names_the_default_centre_is_the_same_grid(tmp_path):
+    import json
+
     from target_gaming.training.compare.run import _as_grid, check_same_record
 
     config = CompareConfig(designs=("targets", "audited_targets"))
+    path = tmp_path / "comparison.json"
+
+    def check(record: dict) -> None:
+        path.write_text(json.dumps(record))
+        check_same_record(
+            path, config.to_dict(), False, "comparison", lambda saved: _as_grid(saved, config)
+        )
+
     old = config.to_dict() | {"centre_policy": "fixed_targets"}  # before the default was null
     del old["trainer"]  # before the field existed
-    (tmp_path / "comparison.json").write_text(__import__("json").dumps(old))
-    check_same_record(
-        tmp_path / "comparison.json",
-        config.to_dict(),
-        False,
-        "comparison",
-        lambda saved: _as_grid(saved, config),
-    )  # not refused
-    other = old | {"centre_policy": "ratchet"}
-    (tmp_path / "comparison.json").write_text(__import__("json").dumps(other))
+    check(old)  # not refused
     with pytest.raises(ValueError, match="different comparison"):
-        check_same_record(
-            tmp_path / "comparison.json",
-            config.to_dict(),
-            False,
-            "comparison",
-            lambda saved: _as_grid(saved, config),
-        )
+        check(old | {"centre_policy": "ratchet"})
