@@ -1,7 +1,7 @@
 """Policies for target-gaming: the protocol, scripted baselines, and loading by name or path."""
 
 from .base import Policy, ScriptedPolicy
-from .centre import CENTRE_POLICIES, centre_problem, design_centre
+from .centre import CENTRE_POLICIES, centre_problem, design_centre, review_actions
 from .registry import LOCAL_POLICIES, SCRIPTED, load_policy, register_loader
 
 __all__ = [
@@ -9,6 +9,7 @@ __all__ = [
     "LOCAL_POLICIES",
     "SCRIPTED",
     "centre_problem",
+    "review_actions",
     "design_centre",
     "Policy",
     "ScriptedPolicy",

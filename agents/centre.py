@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from target_gaming.envs.target_gaming import World, get_design
+from target_gaming.envs.target_gaming import World, WorldState, get_design, observe
 
 from .base import CentreView, ScriptedPolicy, compose_centre
 
@@ -202,3 +202,14 @@ def centre_problem(design: str, centre: str) -> str | None:
         f"spreads them evenly (the random audits of a design without that lever); "
         f"use a centre that allocates them ({allocating}) or a learned one"
     )
+
+
+def review_actions(centre, config, state: WorldState, idle: np.ndarray) -> np.ndarray:
+    """(B, C, D_c): ``centre``'s actions for the B environments of ``state`` when any is
+    at a review step, else ``idle`` (the world reads the centre's action at reviews only):
+    a centre acting inside a vector env for the locals (``config``: the world's)."""
+    if not np.any(config.is_review_step(state.t)):
+        return idle
+    obs = observe.centre_observations(config, state)
+    acts = centre.act(obs.reshape(-1, obs.shape[-1]))
+    return np.asarray(acts, dtype=np.float64).reshape(idle.shape)

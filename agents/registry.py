@@ -32,6 +32,7 @@ LOADERS: dict[str, Callable[..., Policy]] = {}
 LAZY_LOADERS: dict[str, str] = {
     ".zip": "target_gaming.training.sb3.learned",
     ".rllib": "target_gaming.training.rllib.learned",
+    ".benchmarl": "target_gaming.training.benchmarl.learned",
 }
 
 

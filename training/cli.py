@@ -38,6 +38,7 @@ from pathlib import Path
 from target_gaming.agents import CENTRE_POLICIES, LOCAL_POLICIES
 from target_gaming.envs.target_gaming import DESIGNS, SCENARIOS
 
+from .benchmarl import ALGORITHMS as BENCHMARL_ALGORITHMS
 from .config import add_train_arguments, config_from_args, int_in, parse_assignment
 from .errors import check_out_folder
 from .evaluation.rollout import RolloutSpec, rollout_grid
@@ -99,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_compare(sub)
     _add_validate(sub)
     _add_centres(sub)
+    _add_algorithms(sub)
     train = sub.add_parser(
         "train", help="train local agents, the centre, or both in turn, with PPO"
     )
@@ -112,9 +114,14 @@ def _add_backend(train: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--backend",
         default="sb3",
-        choices=["sb3", "rllib"],
+        choices=["sb3", "rllib", "benchmarl"],
         help="sb3: the stages of --mode on one machine; rllib: the centre and the locals "
-        "learn jointly on Ray RLlib, locally or on a cluster (docs/scaling.md)",
+        "learn jointly on Ray RLlib, locally or on a cluster (docs/scaling.md); benchmarl: "
+        "the locals learn under the centre with a BenchMARL --algorithm",
+    )
+    train.add_argument(
+        "--algorithm",
+        help="benchmarl: the algorithm, one of " + ", ".join(BENCHMARL_ALGORITHMS),
     )
     train.add_argument("--num-cpus", type=int, help="rllib: CPUs of the local Ray (default 2)")
     train.add_argument("--address", help="rllib: a running Ray cluster's address")
@@ -202,6 +209,28 @@ def _run_compare(args: argparse.Namespace, argv_used: list[str] | None) -> int:
     return _run_cells("compare", run_comparison, config, out, args, argv_used)
 
 
+def _add_algorithms(sub) -> None:
+    alg = sub.add_parser(
+        "algorithms",
+        help="one comparison per learning algorithm (SB3 PPO, BenchMARL IPPO, MAPPO, MASAC); "
+        "does the ranking of designs hold?",
+    )
+    settings = alg.add_mutually_exclusive_group()
+    settings.add_argument("--preset", default=None, help="standard or quick (default standard)")
+    settings.add_argument(
+        "--config", type=Path, help="a JSON file of comparison fields (no trainer, algorithm)"
+    )
+    _add_cell_run_options(alg, "algorithms")
+
+
+def _run_algorithms(args: argparse.Namespace, argv_used: list[str] | None) -> int:
+    from .compare.algorithms import base_grid, run_algorithms  # imported only here
+
+    base = base_grid(args.preset, args.config)
+    out = args.out or Path("runs") / f"algorithms-{args.preset or 'standard'}"
+    return _run_cells("algorithms", run_algorithms, base, out, args, argv_used)
+
+
 def _add_centres(sub) -> None:
     cen = sub.add_parser(
         "centres", help="compare centres: scripted rules, a searched constant rule, learned ones"
@@ -246,6 +275,10 @@ def _run_validate(args: argparse.Namespace, argv_used: list[str] | None) -> int:
 def _run_train(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     args.run_folder = config.out  # for the line printed on Ctrl-C
+    if args.algorithm is not None and args.backend != "benchmarl":
+        raise ValueError(
+            f"--algorithm applies to --backend benchmarl only ({args.backend} runs PPO)"
+        )
     if args.backend == "rllib":
         from .rllib.train import RLlibSettings, train_rllib  # Ray is imported only here
 
@@ -255,6 +288,18 @@ def _run_train(args: argparse.Namespace) -> int:
             0 if args.env_runners is None else args.env_runners,
         )
         result = train_rllib(config, settings, resume=args.resume)
+    elif args.backend == "benchmarl":
+        given = [f for f in ("num_cpus", "address", "env_runners") if getattr(args, f) is not None]
+        if given:
+            raise ValueError(f"--{given[0].replace('_', '-')} applies to --backend rllib only")
+        if args.algorithm not in BENCHMARL_ALGORITHMS:
+            raise ValueError(
+                f"--algorithm {args.algorithm}: with --backend benchmarl one of "
+                f"{', '.join(BENCHMARL_ALGORITHMS)}"
+            )
+        from .benchmarl.train import train_benchmarl  # BenchMARL is imported only here
+
+        result = train_benchmarl(config, args.algorithm, resume=args.resume)
     else:
         given = [f for f in ("num_cpus", "address", "env_runners") if getattr(args, f) is not None]
         if given:
@@ -319,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         "compare": _run_compare,
         "validate": _run_validate,
         "centres": _run_centres,
+        "algorithms": _run_algorithms,
     }.get(args.command)
     try:
         return run(args, argv) if run is not None else _run_train(args)

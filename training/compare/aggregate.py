@@ -71,7 +71,7 @@ def aggregate(config: CompareConfig, root: Path, command: str, skipped: int, wal
         f"Command: `{command}`" if command else "",
         f"Grid: designs {', '.join(config.designs)}; seeds {list(config.seeds)}; "
         f"scenarios {', '.join(config.scenarios)}; centres {_centres(config)}; "
-        f"training {config.train}; {_per_scenario(config)}"
+        f"learning {_learner(config)}; training {config.train}; {_per_scenario(config)}"
         f"{config.eval_episodes} evaluation episodes per seed, agent "
         f"and variant (fresh seeds and held-out variants {config.held_out}).",
         f"Cells finished: {len(cells)} of {len(config.cells())} ({skipped} from an earlier run); "
@@ -90,6 +90,13 @@ def aggregate(config: CompareConfig, root: Path, command: str, skipped: int, wal
     lines += overview.overview_rows(brief, "") + [""]
     lines += [f"![true welfare against gaming]({overview.tradeoff_figure(root, brief)})", ""]
     return write_report(root, sections, variants, agents, header, lines)
+
+
+def _learner(config: CompareConfig) -> str:
+    """The trainer and algorithm of the grid's cells."""
+    if config.trainer == "benchmarl":
+        return f"BenchMARL {config.algorithm.upper()}"
+    return "SB3 PPO" if config.trainer == "sb3" else "RLlib PPO"
 
 
 def _centres(config: CompareConfig) -> str:

@@ -2,9 +2,11 @@
 
 A cell trains the local agents under one design (``target_gaming.training.sb3.train``,
 with the cell's ``specs.train_config``; with the grid's ``trainer`` rllib or
-``train.mode`` two_level the centre learns too), then evaluates them with deterministic
-actions on fresh seeds and on held-out variants of the world it trained in
-(``specs.eval_specs``), beside the scripted baselines under the same conditions.
+``train.mode`` two_level the centre learns too; with ``trainer`` benchmarl the locals
+learn with the grid's BenchMARL ``algorithm``, ``training/benchmarl/train.py``), then
+evaluates them with deterministic actions on fresh seeds and on held-out variants of the
+world it trained in (``specs.eval_specs``), beside the scripted baselines under the same
+conditions.
 Cells write into ``runs/<design>/seed<k>/`` and mark themselves done last,
 atomically, with ``done.json``: it vouches for the cell's label, the world version
 (``WORLD_VERSION``: a cell of another version of the world is redone), and for the row
@@ -121,6 +123,12 @@ def _train(config: CompareConfig, cell: Cell, out: Path) -> tuple[Path, Path | N
 
         result = train_rllib(trained, log=lambda text: None)
         return policy_path(result.run, "local"), policy_path(result.run, "centre")
+    if config.trainer == "benchmarl":
+        from ..benchmarl.train import policy_path as actor_path  # BenchMARL only to train
+        from ..benchmarl.train import train_benchmarl
+
+        result = train_benchmarl(trained, config.algorithm, log=lambda text: None)
+        return actor_path(result.run), None
     from ..sb3.train import train  # torch and SB3 are imported only to train
 
     result = train(trained, log=lambda text: None)

@@ -18,6 +18,8 @@ from typing import Any
 from target_gaming.agents import centre_problem, design_centre
 from target_gaming.envs.target_gaming import DESIGNS, SCENARIOS
 
+from ..benchmarl import ALGORITHMS as BENCHMARL_ALGORITHMS
+
 BASELINES = ("honest", "myopic_best_response")
 LEARNED = "learned"  # the agent name of a cell's trained locals in its tables
 FRESH = "fresh"  # the variant name of the unchanged (trained) world
@@ -34,9 +36,10 @@ GRID_OWNED = {
 }
 _TUPLES = ("designs", "seeds", "scenarios", "baselines")
 # how a cell trains: sb3 (mode locals: the locals under the cell's centre; two_level: the
-# centre learns too, and the cell is evaluated under it) or rllib (the centre and the
-# locals learn jointly on Ray RLlib)
-TRAINERS = ("sb3", "rllib")
+# centre learns too, and the cell is evaluated under it), rllib (the centre and the
+# locals learn jointly on Ray RLlib) or benchmarl (the locals under the cell's centre,
+# with the grid's BenchMARL ``algorithm``)
+TRAINERS = ("sb3", "rllib", "benchmarl")
 SB3_MODES = ("locals", "two_level")
 
 
@@ -61,6 +64,9 @@ class CompareConfig:
     # of ``designs``) and training fields (on top of ``train``)
     per_scenario: dict[str, dict[str, Any]] = field(default_factory=dict)
     trainer: str = "sb3"
+    # the learning algorithm: ppo with trainers sb3 and rllib (None: ppo); one of
+    # BENCHMARL_ALGORITHMS with benchmarl
+    algorithm: str | None = None
 
     def __post_init__(self) -> None:
         """The grid's own fields, their types and values; ``specs.check_grid`` goes on to
@@ -76,6 +82,14 @@ class CompareConfig:
             _fail("eval_episodes", self.eval_episodes, "an integer in [1, 10000]")
         if self.trainer not in TRAINERS:
             _fail("trainer", self.trainer, f"one of {', '.join(TRAINERS)}")
+        if self.trainer == "benchmarl" and self.algorithm not in BENCHMARL_ALGORITHMS:
+            _fail(
+                "algorithm",
+                self.algorithm,
+                f"with trainer benchmarl one of {', '.join(BENCHMARL_ALGORITHMS)}",
+            )
+        if self.trainer != "benchmarl" and self.algorithm not in (None, "ppo"):
+            _fail("algorithm", self.algorithm, f"ppo (or null) with trainer {self.trainer}")
         self._check_train()
         self._check_per_scenario()
         for scenario in self.scenarios:
@@ -87,18 +101,28 @@ class CompareConfig:
                     if scenario not in self.per_scenario
                     else (f"train.mode (scenario {scenario})")
                 )
-                why = (
-                    "locals (the locals learn under the cell's centre) or two_level (the "
-                    "centre learns as well)"
-                    if self.trainer == "sb3"
-                    else "locals: with trainer rllib the centre and the locals learn jointly"
-                )
+                why = {
+                    "sb3": "locals (the locals learn under the cell's centre) or two_level "
+                    "(the centre learns as well)",
+                    "rllib": "locals: with trainer rllib the centre and the locals learn jointly",
+                    "benchmarl": "locals: with trainer benchmarl the locals learn under the "
+                    "cell's centre",
+                }[self.trainer]
                 _fail(where, mode, why)
         if self.trainer == "rllib":
             for name in ("centre_policy", "train.centre_params"):
                 given = self.centre_policy if name == "centre_policy" else self.train.get(name[6:])
                 if given:
                     _fail(name, given, "none with trainer rllib: its centre learns from the start")
+        if self.trainer == "benchmarl":
+            for scenario in self.scenarios:
+                given = self.train_for(scenario).get("centre_params")
+                if given:
+                    _fail(
+                        "train.centre_params",
+                        given,
+                        "none with trainer benchmarl: its centre is a named or saved policy",
+                    )
         self._check_centres()
         if not (
             isinstance(self.baselines, tuple)

@@ -47,7 +47,7 @@ from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnvStepReturn,
 )
 
-from target_gaming.agents import Policy
+from target_gaming.agents import Policy, review_actions
 from target_gaming.envs.target_gaming import EpisodeMetrics, World, WorldState, observe
 from target_gaming.envs.target_gaming.metrics import LOCALITY_METRICS, NATIONAL_METRICS
 
@@ -244,11 +244,7 @@ class LocalVecEnv(BatchedVecEnv):
 
     def _centre_actions(self, state: WorldState) -> np.ndarray:
         """(B, C, D_c): the centre's actions where it is a review step (ignored elsewhere)."""
-        if not np.any(self.config.is_review_step(state.t)):
-            return self._idle_centre
-        obs = observe.centre_observations(self.config, state)
-        acts = self.centre.act(obs.reshape(-1, obs.shape[-1]))
-        return np.asarray(acts, dtype=np.float64).reshape(self._idle_centre.shape)
+        return review_actions(self.centre, self.config, state, self._idle_centre)
 
     def step_wait(self) -> VecEnvStepReturn:
         if self.state is None:

@@ -33,10 +33,18 @@ horizon, so they truncate and reset together.
 ``set_seed(seed)`` (``_set_seed``) replaces the generator from which every reset and every
 step draws, as the constructor's ``seed`` does: two envs seeded alike give the same
 rollout under the same actions.
+
+With ``centre_policy`` (a scripted centre's name, a saved centre's path, or a ``Policy``
+for the centre role) the centre acts inside the environment, as in the SB3 trainer's
+``LocalVecEnv``: the env has the one group ``local``, and the centre policy sets the
+targets and audits of every review from the centre's observations. This is the env of a
+design comparison, where the locals learn under a given centre (BenchMARL's task,
+``target_gaming.training.benchmarl``).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,10 +53,16 @@ from tensordict import TensorDict, TensorDictBase
 from torchrl.data import Bounded, Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase
 
+from target_gaming.agents import design_centre, load_policy, review_actions
 from target_gaming.envs.target_gaming import World, WorldState, make_config, observe
-from target_gaming.envs.target_gaming.metrics import LOCALITY_METRICS, NATIONAL_METRICS
+from target_gaming.envs.target_gaming.metrics import (
+    LOCALITY_METRICS,
+    NATIONAL_METRICS,
+    EpisodeMetrics,
+)
 
 GROUPS = ("centre", "local")
+_METRICS = {"centre": NATIONAL_METRICS, "local": LOCALITY_METRICS}
 _CPU = torch.device("cpu")
 _DONE_KEYS = ("done", "terminated", "truncated")
 
@@ -70,6 +84,12 @@ class TargetGamingTorchEnv(EnvBase):
     data). The world checks the actions (shapes, no NaN or inf: a ``ValueError`` names
     ``local_actions`` or ``centre_actions``) and clips them to [0, 1]. The world's state
     after the last call is ``world_state`` (a ``WorldState`` of B environments).
+    ``centre_policy`` (None: the centre is the group ``centre``) puts a centre inside the
+    env, leaving the group ``local`` alone; ``"design"`` names the design's own centre
+    (``Design.centre``); a scripted centre draws from ``seed``. With ``record_episodes``
+    the summary of every episode that ends (``EpisodeMetrics``: means over its steps, last
+    values or sums, as ``METRICS`` says) is appended to ``ended_episodes``, for the reader
+    to empty.
     """
 
     batch_locked = True
@@ -83,6 +103,8 @@ class TargetGamingTorchEnv(EnvBase):
         seed: int | None = None,
         device: str | torch.device = "cpu",
         overrides: dict[str, Any] | None = None,
+        centre_policy: Any = None,
+        record_episodes: bool = False,
     ):
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs = {num_envs!r} is not allowed: an integer >= 1")
@@ -95,9 +117,23 @@ class TargetGamingTorchEnv(EnvBase):
             "centre": centres or ["centre_0"],  # as the PettingZoo env names its agents
             "local": [f"local_{n}" for n in range(cfg.n_locals)],
         }
+        self.centre = None  # the centre inside the env, if any
+        if centre_policy is not None:
+            self.centre = _centre(self.world, design, centre_policy, seed)
+            del self.group_map["centre"]
+            self._idle_centre = np.zeros(
+                (num_envs, cfg.n_centres, len(observe.centre_action_layout(cfg, 0)))
+            )
+        self.groups = tuple(self.group_map)
         self._observer = observe.Observer(cfg)  # its own: it keeps the last state's slow part
         self._rng = np.random.default_rng(seed)
         self.world_state: WorldState | None = None
+        self._episode = EpisodeMetrics(num_envs)  # each environment's episode so far
+        # with record_episodes, the summaries (``EpisodeMetrics``: ``METRICS``' names) of
+        # the episodes that ended since a reader last emptied the list: the learning curves
+        # of a trainer that collects through the env (the BenchMARL trainer)
+        self.record_episodes = bool(record_episodes)
+        self.ended_episodes: list[dict[str, float]] = []
         self._make_specs()
 
     # ---- specs ---------------------------------------------------------------------
@@ -114,7 +150,8 @@ class TargetGamingTorchEnv(EnvBase):
         device, batch = self.device, tuple(self.batch_size)
         observations, actions, rewards = {}, {}, {}
         dones = {key: _flag((*batch, 1), device) for key in _DONE_KEYS}
-        for group, metrics in zip(GROUPS, (NATIONAL_METRICS, LOCALITY_METRICS)):
+        for group in self.groups:
+            metrics = _METRICS[group]
             layouts, action_dim = self._layouts(group)
             shape = (*batch, len(layouts))
             low, high = (np.stack(b) for b in zip(*map(observe.layout_bounds, layouts)))
@@ -157,8 +194,10 @@ class TargetGamingTorchEnv(EnvBase):
         mask = self._reset_mask(tensordict)
         if mask is None or self.world_state is None or mask.all():
             self.world_state = fresh
+            self._episode.clear()
         else:
             self.world_state = self.world_state.where(mask, fresh)
+            self._episode.clear(mask)
         truncated = np.zeros(self.num_envs, dtype=bool)
         return self._output(self.world_state, None, None, truncated)
 
@@ -168,7 +207,7 @@ class TargetGamingTorchEnv(EnvBase):
         if tensordict is None:
             return None
         masks = [tensordict.get("_reset", None)]
-        masks += [tensordict.get((group, "_reset"), None) for group in GROUPS]
+        masks += [tensordict.get((group, "_reset"), None) for group in self.groups]
         masks = [m.reshape(self.num_envs, -1).any(-1) for m in masks if m is not None]
         if not masks:
             return None
@@ -178,9 +217,15 @@ class TargetGamingTorchEnv(EnvBase):
         if self.world_state is None:
             raise RuntimeError("call reset() before step()")
         local = tensordict.get(("local", "action")).detach().cpu().numpy()
-        centre = tensordict.get(("centre", "action")).detach().cpu().numpy()
+        if self.centre is None:
+            centre = tensordict.get(("centre", "action")).detach().cpu().numpy()
+        else:
+            centre = review_actions(self.centre, self.config, self.world_state, self._idle_centre)
         result = self.world.step(self.world_state, local, centre, self._rng)
         self.world_state = result.state
+        self._episode.add(result.metrics)
+        if self.record_episodes and result.truncated.any():
+            self.ended_episodes += self._episode.summaries(np.flatnonzero(result.truncated))
         rewards = {"centre": result.centre_rewards, "local": result.local_rewards}
         cfg, metrics = self.config, result.metrics
         info = {  # national metrics for every centre, its locality's for each local agent
@@ -198,7 +243,8 @@ class TargetGamingTorchEnv(EnvBase):
         ended = torch.from_numpy(truncated).reshape(-1, 1)  # (B, 1)
         out = {"done": ended, "truncated": ended.clone(), "terminated": torch.zeros_like(ended)}
         review = torch.from_numpy(self.config.is_review_step(state.t))  # (B,)
-        for group, names in zip(GROUPS, (NATIONAL_METRICS, LOCALITY_METRICS)):
+        for group in self.groups:
+            names = _METRICS[group]
             obs = torch.from_numpy(observations[group])
             shape = obs.shape[:2]  # (B, agents)
             if info is None:
@@ -220,6 +266,20 @@ class TargetGamingTorchEnv(EnvBase):
             out[group] = _tensordict(part, shape)
         result = _tensordict(out, self.batch_size)
         return result if self.device == _CPU else result.to(self.device)
+
+
+def _centre(world: World, design: str, spec: Any, seed: int | None):
+    """The centre policy inside the env: a ``Policy`` for the centre role, or loaded from a
+    name or path (``"design"``: the design's own centre)."""
+    if isinstance(spec, str | Path):
+        name = design_centre(design) if spec == "design" else spec
+        spec = load_policy(name, world, role="centre", seed=0 if seed is None else seed)
+    if getattr(spec, "role", None) != "centre" or not callable(getattr(spec, "act", None)):
+        raise ValueError(
+            f"centre_policy = {spec!r} is not allowed: a centre policy, a scripted centre's "
+            "name, a saved centre's path or 'design' (the design's own centre)"
+        )
+    return spec
 
 
 def _tensordict(source: dict, batch_size: torch.Size) -> TensorDict:

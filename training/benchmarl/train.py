@@ -1,0 +1,339 @@
+"""Train the local agents with a BenchMARL algorithm, under a scripted or saved centre.
+
+``train_benchmarl(config, algorithm)`` runs one BenchMARL ``Experiment`` on the
+target-gaming task (``task.py``: the native TorchRL env over the batched core, the
+centre inside it) and saves the locals' actor. ``ALGORITHMS`` are the continuous-action
+algorithms of BenchMARL it runs: on-policy ``ippo`` and ``mappo`` (a centralised critic),
+off-policy ``masac``, ``isac``, ``maddpg`` and ``iddpg``. One actor is shared by every
+local agent (``share_policy_params``), as the SB3 trainer's one policy for every slot.
+
+The mapping of ``TrainConfig`` onto BenchMARL (``experiment_config``):
+
+- ``timesteps`` counts local agent-steps, as in SB3's ``locals`` mode: BenchMARL counts
+  frames (steps of one environment, each giving N local agent-steps), so the run lasts
+  ``max_n_frames = ceil(timesteps / (N * n_envs * ppo.n_steps)) * n_envs * ppo.n_steps``
+  frames, in batches of ``n_envs * ppo.n_steps`` frames from ``n_envs`` environments
+  (one SB3 rollout each);
+- on-policy: ``ppo.n_epochs`` passes over each batch in ``ON_POLICY_MINIBATCHES``
+  minibatches (not SB3's minibatches of ``ppo.batch_size``: see ``ON_POLICY_MINIBATCHES``),
+  ``gamma``, ``gae_lambda`` (BenchMARL's ``lmbda``), ``clip_range``, ``ent_coef``;
+- off-policy: the same batches go into a replay buffer of ``OFF_POLICY_MEMORY`` frames,
+  followed by ``n_epochs * n_envs * n_steps / off_policy_batch`` gradient steps on
+  batches of ``OFF_POLICY_BATCH`` frames (each sample is reused about ``n_epochs``
+  times, as in PPO);
+- every algorithm: ``learning_rate``, ``net_arch`` (tanh MLPs, for the actor and the
+  critic), ``ppo.normalize_reward`` (a fixed reward scale, ``rllib.config.reward_scale``:
+  BenchMARL has no running normalisation), ``seed``;
+- ``mode`` must be ``locals``; ``centre_params`` is refused (the centre inside the env is
+  a named or saved policy); ``checkpoint_every`` becomes BenchMARL's
+  ``checkpoint_interval``.
+
+The run's folder::
+
+    config.json                      the TrainConfig
+    benchmarl.json                   the algorithm and the budget in frames and batches
+    benchmarl/<experiment>/          BenchMARL's own folder: checkpoints/, its csv logs
+    curves.csv                       one row per batch (training/runs.py CURVE_KEYS + metrics)
+    local_policy.benchmarl           the final actor (``learned.py`` loads it)
+    episodes.csv, metrics.txt        the evaluation (training/runs.py, deterministic)
+
+``resume`` restores BenchMARL's latest checkpoint and trains on to the same budget.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from benchmarl.experiment.callback import Callback
+
+from ..config import TrainConfig
+from ..io import write_bytes, write_csv, write_text
+from ..rllib.config import n_locals, reward_scale
+from ..runs import (
+    CURVE_KEYS,
+    RunDir,
+    check_run_folder,
+    evaluate_policies,
+    read_curves,
+    write_evaluation,
+)
+from ..sb3.callbacks import LOGGED_METRICS
+from . import ALGORITHMS, ON_POLICY
+
+# minibatches per pass over an on-policy batch: BenchMARL's cost per gradient step is
+# nearly fixed (about 75 ms for 170 or 1,024 frames on this machine's CPU), so SB3's
+# minibatches of ``ppo.batch_size`` samples (6 per pass at the defaults) would make IPPO
+# four times slower (1,900 against 8,100 agent-steps/s measured)
+ON_POLICY_MINIBATCHES = 2
+OFF_POLICY_BATCH = 256  # frames per gradient step of the off-policy algorithms
+OFF_POLICY_MEMORY = 200_000  # frames in their replay buffer
+POLICY = "local_policy.benchmarl"
+RECORD = "benchmarl.json"
+
+
+@dataclass(frozen=True)
+class BenchMARLResult:
+    run: RunDir
+    algorithm: str
+    frames: int
+    episodes: list[dict]  # the evaluation, one row per episode
+
+
+def check_algorithm(algorithm: str) -> str:
+    if algorithm not in ALGORITHMS:
+        raise ValueError(
+            f"algorithm = {algorithm!r} is not allowed: a BenchMARL algorithm, one of "
+            f"{', '.join(ALGORITHMS)}"
+        )
+    return algorithm
+
+
+def check_config(config: TrainConfig) -> None:
+    """What BenchMARL's trainer cannot do with ``config``, refused before any work."""
+    if config.mode != "locals":
+        raise ValueError(
+            f"mode = {config.mode!r}: the benchmarl backend trains the locals under a given "
+            "centre (mode locals)"
+        )
+    if config.centre_params:
+        raise ValueError(
+            f"centre_params = {config.centre_params!r}: the benchmarl backend's centre is a "
+            "named or saved policy without parameters"
+        )
+
+
+def frames_per_batch(config: TrainConfig) -> int:
+    """Frames (environment steps) per batch: one SB3 rollout, ``n_envs * ppo.n_steps``."""
+    return config.n_envs * config.ppo.n_steps
+
+
+def batches(config: TrainConfig) -> int:
+    """Batches that cover ``timesteps`` local agent-steps."""
+    return math.ceil(config.timesteps / (frames_per_batch(config) * n_locals(config)))
+
+
+def policy_path(run: RunDir) -> Path:
+    return run.root / POLICY
+
+
+def experiment_config(config: TrainConfig, algorithm: str, folder: Path):
+    """BenchMARL's ``ExperimentConfig`` for ``config`` (see the module docstring)."""
+    from benchmarl.experiment import ExperimentConfig
+
+    ppo, frames = config.ppo, frames_per_batch(config)
+    exp = ExperimentConfig.get_from_yaml()
+    exp.sampling_device = exp.train_device = exp.buffer_device = "cpu"
+    exp.share_policy_params = True
+    exp.prefer_continuous_actions = True
+    exp.gamma = ppo.gamma
+    exp.lr = ppo.learning_rate
+    exp.max_n_frames = batches(config) * frames
+    exp.max_n_iters = None
+    exp.on_policy_collected_frames_per_batch = frames
+    exp.on_policy_n_envs_per_worker = config.n_envs
+    exp.on_policy_minibatch_size = frames // ON_POLICY_MINIBATCHES
+    exp.on_policy_n_minibatch_iters = ppo.n_epochs * ON_POLICY_MINIBATCHES
+    exp.off_policy_collected_frames_per_batch = frames
+    exp.off_policy_n_envs_per_worker = config.n_envs
+    exp.off_policy_train_batch_size = OFF_POLICY_BATCH
+    exp.off_policy_n_optimizer_steps = max(1, round(ppo.n_epochs * frames / OFF_POLICY_BATCH))
+    exp.off_policy_memory_size = OFF_POLICY_MEMORY
+    exp.off_policy_init_random_frames = 0
+    exp.evaluation = False  # the run's own evaluation follows (training/runs.py)
+    exp.render = False
+    exp.loggers = ["csv"]
+    exp.create_json = False
+    exp.save_folder = str(folder)
+    every = config.checkpoint_every
+    exp.checkpoint_interval = (
+        0 if every == 0 else max(1, math.ceil(every / (frames * n_locals(config)))) * frames
+    )
+    exp.checkpoint_at_end = True
+    exp.keep_checkpoints_num = 2
+    return exp
+
+
+def algorithm_config(config: TrainConfig, algorithm: str):
+    from benchmarl import algorithms
+
+    name = {"ippo": "Ippo", "mappo": "Mappo", "masac": "Masac", "isac": "Isac"}
+    name |= {"maddpg": "Maddpg", "iddpg": "Iddpg"}
+    algo = getattr(algorithms, f"{name[algorithm]}Config").get_from_yaml()
+    ppo = config.ppo
+    if algorithm in ON_POLICY:
+        algo.clip_epsilon = ppo.clip_range
+        algo.entropy_coef = ppo.ent_coef
+        algo.lmbda = ppo.gae_lambda
+    return algo
+
+
+def model_config(config: TrainConfig):
+    import torch
+    from benchmarl.models import MlpConfig
+
+    model = MlpConfig.get_from_yaml()
+    model.num_cells = list(config.ppo.net_arch)
+    model.activation_class = torch.nn.Tanh
+    return model
+
+
+def task(config: TrainConfig):
+    """The BenchMARL task of the run: its world, with its centre inside."""
+    from .task import TargetGamingTask
+
+    member = TargetGamingTask[config.scenario.upper()]
+    return member.get_task(
+        {
+            "design": config.design,
+            "centre_reward": config.centre_reward,
+            "centre_policy": config.centre,
+            "overrides": dict(config.overrides),
+            "record_episodes": True,
+            "reward_scale": reward_scale(config),
+        }
+    )
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    """BenchMARL's newest checkpoint under ``folder`` (``<experiment>/checkpoints/``)."""
+    found = sorted(
+        folder.glob("*/checkpoints/checkpoint_*.pt"),
+        key=lambda p: int(p.stem.rsplit("_", 1)[1]),
+    )
+    return found[-1] if found else None
+
+
+def train_benchmarl(
+    config: TrainConfig,
+    algorithm: str,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+) -> BenchMARLResult:
+    """Train the locals with ``algorithm``, save the actor, evaluate it (module docstring)."""
+    check_algorithm(algorithm)
+    check_config(config)
+    run = check_run_folder(config, resume)
+    record = {
+        "backend": "benchmarl",
+        "algorithm": algorithm,
+        "frames_per_batch": frames_per_batch(config),
+        "batches": batches(config),
+        "local_agent_steps_per_batch": frames_per_batch(config) * n_locals(config),
+    }
+    if resume:
+        stored = json.loads((run.root / RECORD).read_text()) if (run.root / RECORD).exists() else {}
+        if stored.get("algorithm") != algorithm:
+            raise ValueError(
+                f"resume: {run.root} was trained with {stored.get('algorithm')!r}, "
+                f"not {algorithm!r}"
+            )
+    import torch
+    from benchmarl.experiment import Experiment
+
+    torch.set_num_threads(config.torch_threads)
+    folder = run.root / "benchmarl"
+    exp_config = experiment_config(config, algorithm, folder)
+    restore = latest_checkpoint(folder) if resume else None
+    exp_config.restore_file = None if restore is None else str(restore)
+    model = model_config(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    if not run.config.exists():
+        write_text(run.config, config.to_json())
+    write_text(run.root / RECORD, json.dumps(record, indent=2) + "\n")
+    curves = CurveRecorder(
+        run.curves, frames_per_batch(config) * n_locals(config), reward_scale(config)
+    )
+    experiment = Experiment(
+        task=task(config),
+        algorithm_config=algorithm_config(config, algorithm),
+        model_config=model,
+        critic_model_config=model,
+        seed=config.seed,
+        config=exp_config,
+        callbacks=[curves],
+    )
+    if restore is not None:
+        log(f"resumed from {restore} ({experiment.total_frames} frames)")
+    experiment.run()
+    save_actor(experiment, run, algorithm)
+    episodes = evaluate_policies(config, str(policy_path(run)), config.centre)
+    write_evaluation(run, episodes, log)
+    return BenchMARLResult(run, algorithm, int(experiment.total_frames), episodes)
+
+
+def save_actor(experiment, run: RunDir, algorithm: str) -> None:
+    """The locals' actor (deterministic at evaluation) and its sizes, as one torch file."""
+    import io
+
+    import torch
+
+    env = experiment.test_env
+    obs = env.full_observation_spec_unbatched["local", "observation"].shape
+    act = env.full_action_spec_unbatched["local", "action"].shape
+    saved = {
+        "format": 1,
+        "algorithm": algorithm,
+        "group": "local",
+        "n_agents": int(obs[0]),
+        "observation_shape": (int(obs[-1]),),
+        "action_shape": (int(act[-1]),),
+        "actor": experiment.group_policies["local"],
+    }
+    buffer = io.BytesIO()
+    torch.save(saved, buffer)
+    write_bytes(policy_path(run), buffer.getvalue())
+
+
+def _base_env(env):
+    while hasattr(env, "base_env"):
+        env = env.base_env
+    return env
+
+
+class CurveRecorder(Callback):
+    """curves.csv: one row per collected batch in which episodes ended, the mean over
+    those episodes of the locals' return (unscaled) and the curve metrics, at the local
+    agent-steps collected so far; a restored run keeps the rows up to its checkpoint."""
+
+    def __init__(self, path: Path, steps_per_batch: int, scale: float):
+        super().__init__()
+        self.path, self.steps_per_batch, self.scale = Path(path), steps_per_batch, scale
+        self.rows: list[dict] = []
+        self.kept = read_curves(self.path)  # a resumed run's rows, trimmed when it restores
+        self.batches = 0
+
+    def on_setup(self):
+        write_csv(self.path, [], CURVE_KEYS + LOGGED_METRICS)  # a new run's, from the start
+
+    def on_load_state_dict(self, state_dict):
+        """A restored run: the rows up to its checkpoint (curves.csv was read before
+        ``on_setup`` emptied it: ``kept``)."""
+        self.batches = int(state_dict["state"]["n_iters_performed"])
+        upto = self.batches * self.steps_per_batch
+        self.rows = [r for r in self.kept if r["timesteps"] <= upto]
+        write_csv(self.path, self.rows, CURVE_KEYS + LOGGED_METRICS)
+
+    def on_batch_collected(self, batch):
+        self.batches += 1
+        env = _base_env(self.experiment.collector.env)
+        ended, env.ended_episodes = env.ended_episodes, []
+        if not ended:
+            return
+        done = batch.get(("next", "local", "done"))[..., 0, 0]
+        sums = batch.get(("next", "local", "episode_reward")).mean(-2)[..., 0]
+        returns = (sums[done] / self.scale).tolist()
+        row = {
+            "stage": 0,
+            "role": "local",
+            "timesteps": self.batches * self.steps_per_batch,
+            "episodes": len(ended),
+            "return": float(np.mean(returns)) if returns else float("nan"),
+        }
+        row |= {m: float(np.mean([e[m] for e in ended])) for m in LOGGED_METRICS}
+        self.rows.append(row)
+        write_csv(self.path, self.rows, CURVE_KEYS + LOGGED_METRICS)
