@@ -122,7 +122,7 @@ def test_the_budget_counts_local_agent_steps_as_the_sb3_trainer(tmp_path):
     assert exp.on_policy_collected_frames_per_batch == 8 * 16
     assert exp.max_n_frames * 6 == 6144  # frames x locals = agent-steps
     assert exp.on_policy_minibatch_size == 8 * 16 // 2
-    assert exp.on_policy_n_minibatch_iters == 5 * 2  # n_epochs passes of 2 minibatches
+    assert exp.on_policy_n_minibatch_iters == 5  # n_epochs passes, each of 2 minibatches
     assert bm_train.batches(config) == 8
 
 
@@ -198,6 +198,26 @@ def test_a_killed_run_resumes_from_its_checkpoint_to_the_same_budget(tmp_path, m
     # the killed run's row of batch 5 (after its checkpoint) is gone; the episodes ended at
     # batch 3 (40 steps of 16 a batch), then 40 steps after the restart at batch 5
     assert steps == [3 * 768, 7 * 768]
+
+
+def test_a_damaged_checkpoint_is_set_aside_and_other_backends_runs_are_refused(tmp_path):
+    config = tiny(tmp_path, checkpoint_every=3 * 768)  # at batches 3, 6 and the end, 8
+    result = bm_train.train_benchmarl(config, "ippo", log=lambda text: None)
+    newest = bm_train.latest_checkpoint(result.run.root / "benchmarl")
+    assert newest.name == "checkpoint_1024.pt"  # the last of the two kept (768, 1024)
+    newest.write_bytes(newest.read_bytes()[:1000])  # killed while saving
+    lines = []
+    again = bm_train.train_benchmarl(config, "ippo", resume=True, log=lines.append)
+    assert any("set aside damaged checkpoint" in line for line in lines)
+    assert any("resumed from" in line and "checkpoint_768" in line for line in lines)
+    assert newest.with_name("checkpoint_1024.pt.damaged").exists()
+    assert again.frames == 8 * 8 * 16
+    from target_gaming.training.sb3.train import train
+
+    with pytest.raises(ValueError, match="holds a benchmarl run: resume it with --backend"):
+        train(config, resume=True)
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        bm_train.train_benchmarl(tiny(tmp_path, "one", n_envs=1, ppo={"n_steps": 1}), "ippo")
 
 
 def test_the_grid_takes_a_benchmarl_algorithm_and_refuses_what_it_cannot_do():

@@ -197,7 +197,7 @@ def _run_cells(name, run, config, out: Path, args, argv_used: list[str] | None) 
             file=sys.stderr,
         )
         return 130
-    print(f"wrote {report}, {out / 'summary.csv'} and the figures in {out}")
+    print(f"wrote {report} and the tables and figures beside it in {out}")
     return 0
 
 
@@ -227,7 +227,8 @@ def _run_algorithms(args: argparse.Namespace, argv_used: list[str] | None) -> in
     from .compare.algorithms import base_grid, run_algorithms  # imported only here
 
     base = base_grid(args.preset, args.config)
-    out = args.out or Path("runs") / f"algorithms-{args.preset or 'standard'}"
+    name = args.preset or ("custom" if args.config else "standard")
+    out = args.out or Path("runs") / f"algorithms-{name}"
     return _run_cells("algorithms", run_algorithms, base, out, args, argv_used)
 
 
@@ -346,9 +347,12 @@ def _interrupted(args: argparse.Namespace) -> str:
         out = getattr(args, "run_folder", None)
         if out is None:
             return "interrupted before the run started; nothing was written"
+        backend = "" if args.backend == "sb3" else f" --backend {args.backend}"
+        if args.algorithm:
+            backend += f" --algorithm {args.algorithm}"
         return (
             f"interrupted; the checkpoints in {out} are kept: continue with "
-            f"`target-gaming train --resume --out {out}`"
+            f"`target-gaming train --resume{backend} --out {out}`"
         )
     if args.command in ("compare", "validate", "centres"):
         return "interrupted; finished cells are kept: rerun the same command to continue"

@@ -113,11 +113,24 @@ def _check_role(role: str) -> str:
     return role
 
 
-def check_run_folder(config: TrainConfig, resume: bool, rllib: bool = False) -> RunDir:
+# the file that marks a run of a backend other than sb3 (written at every start)
+BACKEND_RECORDS = {"rllib": "rllib.json", "benchmarl": "benchmarl.json"}
+
+
+def run_backend(root: Path) -> str:
+    """The backend that trained the run in ``root``: the one whose record it holds, else sb3."""
+    found = [b for b, name in BACKEND_RECORDS.items() if (Path(root) / name).exists()]
+    return found[0] if found else "sb3"
+
+
+def check_run_folder(
+    config: TrainConfig, resume: bool, rllib: bool = False, backend: str | None = None
+) -> RunDir:
     """Check the out folder against ``resume``, writing nothing: a new run needs a folder
     that can be written and holds no run; ``resume`` needs the run, with the same config
-    (``progress_bar`` aside, and ``out``: a run's folder may be moved) and, for RLlib, its
-    rllib.json."""
+    (``progress_bar`` aside, and ``out``: a run's folder may be moved), trained by the same
+    ``backend`` (sb3, rllib or benchmarl; ``rllib=True`` says rllib)."""
+    backend = backend or ("rllib" if rllib else "sb3")
     run = RunDir(config.out)
     check_out_folder(run.root)
     if run.config.exists():
@@ -126,8 +139,12 @@ def check_run_folder(config: TrainConfig, resume: bool, rllib: bool = False) -> 
                 f"{run.root} already holds a run (config.json): pass --resume to continue it, "
                 "or choose another --out"
             )
-        if rllib and not (run.root / "rllib.json").exists():
-            raise UserError(f"{run.root} holds an sb3 run (no rllib.json): resume it with sb3")
+        found = run_backend(run.root)
+        if found != backend:
+            raise UserError(
+                f"{run.root} holds a {found} run: resume it with --backend {found}"
+                + (" and its --algorithm" if found == "benchmarl" else "")
+            )
         stored = TrainConfig.from_json(run.config, "the run's config").to_dict()
         given = config.to_dict()
         changed = [k for k in given if k not in _FREE and stored.get(k) != given[k]]

@@ -37,13 +37,17 @@ The run's folder::
     local_policy.benchmarl           the final actor (``learned.py`` loads it)
     episodes.csv, metrics.txt        the evaluation (training/runs.py, deterministic)
 
-``resume`` restores BenchMARL's latest checkpoint and trains on to the same budget.
+``resume`` restores BenchMARL's latest readable checkpoint (a damaged one is set aside)
+and trains on to the same budget. It is not bit-identical to an uninterrupted run:
+BenchMARL reseeds from the run's seed and the envs restart their episodes; an off-policy
+run's replay buffer is not checkpointed and refills.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,6 +109,11 @@ def check_config(config: TrainConfig) -> None:
             f"centre_params = {config.centre_params!r}: the benchmarl backend's centre is a "
             "named or saved policy without parameters"
         )
+    if frames_per_batch(config) < ON_POLICY_MINIBATCHES:
+        raise ValueError(
+            f"n_envs x ppo.n_steps = {frames_per_batch(config)}: the benchmarl backend needs "
+            f"batches of at least {ON_POLICY_MINIBATCHES} frames"
+        )
 
 
 def frames_per_batch(config: TrainConfig) -> int:
@@ -137,7 +146,8 @@ def experiment_config(config: TrainConfig, algorithm: str, folder: Path):
     exp.on_policy_collected_frames_per_batch = frames
     exp.on_policy_n_envs_per_worker = config.n_envs
     exp.on_policy_minibatch_size = frames // ON_POLICY_MINIBATCHES
-    exp.on_policy_n_minibatch_iters = ppo.n_epochs * ON_POLICY_MINIBATCHES
+    # BenchMARL's n_minibatch_iters counts passes over the batch, each of every minibatch
+    exp.on_policy_n_minibatch_iters = ppo.n_epochs
     exp.off_policy_collected_frames_per_batch = frames
     exp.off_policy_n_envs_per_worker = config.n_envs
     exp.off_policy_train_batch_size = OFF_POLICY_BATCH
@@ -155,6 +165,9 @@ def experiment_config(config: TrainConfig, algorithm: str, folder: Path):
     )
     exp.checkpoint_at_end = True
     exp.keep_checkpoints_num = 2
+    # an off-policy replay buffer (200,000 frames: about 0.5 GB on whitehall) is not kept
+    # in checkpoints; a resumed off-policy run refills it
+    exp.exclude_buffer_from_checkpoint = True
     return exp
 
 
@@ -199,13 +212,21 @@ def task(config: TrainConfig):
     )
 
 
-def latest_checkpoint(folder: Path) -> Path | None:
-    """BenchMARL's newest checkpoint under ``folder`` (``<experiment>/checkpoints/``)."""
+def latest_checkpoint(folder: Path, log: Callable[[str], None] = print) -> Path | None:
+    """BenchMARL's newest readable checkpoint under ``folder`` (``<experiment>/checkpoints/``).
+    BenchMARL writes checkpoints in place, so a run killed while saving leaves a damaged
+    newest file: such files are set aside as ``<name>.damaged``, saying so, and the next
+    newest is taken."""
     found = sorted(
         folder.glob("*/checkpoints/checkpoint_*.pt"),
         key=lambda p: int(p.stem.rsplit("_", 1)[1]),
     )
-    return found[-1] if found else None
+    for path in reversed(found):
+        if zipfile.is_zipfile(path):  # torch.save's format; a truncated file is not one
+            return path
+        path.rename(path.with_name(path.name + ".damaged"))
+        log(f"set aside damaged checkpoint {path} (as {path.name}.damaged)")
+    return None
 
 
 def train_benchmarl(
@@ -217,7 +238,7 @@ def train_benchmarl(
     """Train the locals with ``algorithm``, save the actor, evaluate it (module docstring)."""
     check_algorithm(algorithm)
     check_config(config)
-    run = check_run_folder(config, resume)
+    run = check_run_folder(config, resume, backend="benchmarl")
     record = {
         "backend": "benchmarl",
         "algorithm": algorithm,
@@ -226,19 +247,32 @@ def train_benchmarl(
         "local_agent_steps_per_batch": frames_per_batch(config) * n_locals(config),
     }
     if resume:
-        stored = json.loads((run.root / RECORD).read_text()) if (run.root / RECORD).exists() else {}
-        if stored.get("algorithm") != algorithm:
+        try:
+            stored = json.loads((run.root / RECORD).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"{run.root / RECORD} cannot be read ({err})") from err
+        if not isinstance(stored, dict) or stored.get("algorithm") != algorithm:
             raise ValueError(
-                f"resume: {run.root} was trained with {stored.get('algorithm')!r}, "
+                f"resume: {run.root} was trained with "
+                f"{stored.get('algorithm') if isinstance(stored, dict) else None!r}, "
                 f"not {algorithm!r}"
             )
     import torch
     from benchmarl.experiment import Experiment
 
     torch.set_num_threads(config.torch_threads)
+    the_task = task(config)
+    the_task.get_env_fun(1, True, config.seed, "cpu")()  # the world and its centre, checked
     folder = run.root / "benchmarl"
     exp_config = experiment_config(config, algorithm, folder)
-    restore = latest_checkpoint(folder) if resume else None
+    restore = None
+    if resume:
+        restore = latest_checkpoint(folder, log)
+        if restore is None:
+            raise ValueError(
+                f"--resume: {folder} holds no readable BenchMARL checkpoint; start the run "
+                "anew in another --out"
+            )
     exp_config.restore_file = None if restore is None else str(restore)
     model = model_config(config)
     folder.mkdir(parents=True, exist_ok=True)
@@ -246,10 +280,13 @@ def train_benchmarl(
         write_text(run.config, config.to_json())
     write_text(run.root / RECORD, json.dumps(record, indent=2) + "\n")
     curves = CurveRecorder(
-        run.curves, frames_per_batch(config) * n_locals(config), reward_scale(config)
+        run.curves,
+        frames_per_batch(config) * n_locals(config),
+        reward_scale(config),
+        restoring=restore is not None,
     )
     experiment = Experiment(
-        task=task(config),
+        task=the_task,
         algorithm_config=algorithm_config(config, algorithm),
         model_config=model,
         critic_model_config=model,
@@ -300,22 +337,22 @@ class CurveRecorder(Callback):
     those episodes of the locals' return (unscaled) and the curve metrics, at the local
     agent-steps collected so far; a restored run keeps the rows up to its checkpoint."""
 
-    def __init__(self, path: Path, steps_per_batch: int, scale: float):
+    def __init__(self, path: Path, steps_per_batch: int, scale: float, restoring: bool):
         super().__init__()
         self.path, self.steps_per_batch, self.scale = Path(path), steps_per_batch, scale
+        self.restoring = restoring
         self.rows: list[dict] = []
-        self.kept = read_curves(self.path)  # a resumed run's rows, trimmed when it restores
         self.batches = 0
 
     def on_setup(self):
-        write_csv(self.path, [], CURVE_KEYS + LOGGED_METRICS)  # a new run's, from the start
+        if not self.restoring:  # a restored run's rows stay until its checkpoint has loaded
+            write_csv(self.path, [], CURVE_KEYS + LOGGED_METRICS)
 
     def on_load_state_dict(self, state_dict):
-        """A restored run: the rows up to its checkpoint (curves.csv was read before
-        ``on_setup`` emptied it: ``kept``)."""
+        """A restored run: the rows up to its checkpoint."""
         self.batches = int(state_dict["state"]["n_iters_performed"])
         upto = self.batches * self.steps_per_batch
-        self.rows = [r for r in self.kept if r["timesteps"] <= upto]
+        self.rows = [r for r in read_curves(self.path) if r["timesteps"] <= upto]
         write_csv(self.path, self.rows, CURVE_KEYS + LOGGED_METRICS)
 
     def on_batch_collected(self, batch):

@@ -70,7 +70,7 @@ def aggregate(config: CompareConfig, root: Path, command: str, skipped: int, wal
     header = [
         f"Command: `{command}`" if command else "",
         f"Grid: designs {', '.join(config.designs)}; seeds {list(config.seeds)}; "
-        f"scenarios {', '.join(config.scenarios)}; centres {_centres(config)}; "
+        f"scenarios {', '.join(config.scenarios)}; centres {centres_text(config)}; "
         f"learning {_learner(config)}; training {config.train}; {_per_scenario(config)}"
         f"{config.eval_episodes} evaluation episodes per seed, agent "
         f"and variant (fresh seeds and held-out variants {config.held_out}).",
@@ -99,7 +99,7 @@ def _learner(config: CompareConfig) -> str:
     return "SB3 PPO" if config.trainer == "sb3" else "RLlib PPO"
 
 
-def _centres(config: CompareConfig) -> str:
+def centres_text(config: CompareConfig) -> str:
     """The grid's centres: one name if every design runs with it, else per design; a
     learned centre says how it learned."""
     if config.trainer == "rllib":

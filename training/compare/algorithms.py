@@ -25,6 +25,7 @@ import numpy as np
 from scipy.stats import kendalltau
 
 from ..io import write_text
+from .aggregate import centres_text
 from .grid import FRESH, LEARNED, CompareConfig
 from .run import run_comparison
 from .stats import iqm_interval
@@ -161,16 +162,19 @@ def report_lines(base: dict[str, Any], summaries: dict[str, list[dict]], command
     if command:
         lines += [f"Command: `{command}`", ""]
     learners = list(summaries)
+    designs = "; ".join(f"{s}: {', '.join(grid.designs_for(s))}" for s in grid.scenarios)
+    training = "; ".join(f"{s}: {grid.train_for(s)}" for s in grid.scenarios)
     lines += [
         f"Learners: {', '.join(f'`{x}`' for x in learners)}, each trained on the same grid "
-        f"(designs {', '.join(grid.designs)}; seeds {list(grid.seeds)}; training "
-        f"{grid.train}; each design's own centre) and evaluated alike (learned agents, "
+        f"(designs {designs}; seeds {list(grid.seeds)}; training {training}; centres "
+        f"{centres_text(grid)}) and evaluated alike (learned agents, "
         f"deterministic actions, {grid.eval_episodes} episodes per seed on fresh seeds). "
         "Each learner's own comparison report is in its folder. Numbers: IQM [95% "
         "bootstrap interval] over seeds. Rankings run from best to worst; tau is Kendall's "
         f"rank correlation with `{REFERENCE}`'s ranking (1: the same order, -1: reversed).",
         "",
     ]
+    intro = len(lines)
     verdicts = []
     for scenario in grid.scenarios:
         designs = grid.designs_for(scenario)
@@ -225,5 +229,5 @@ def report_lines(base: dict[str, Any], summaries: dict[str, list[dict]], command
             summary += ["Where the best design differs:", ""]
             summary += [f"- {s}, {m}: `{x}` (tau {t:.2f})" for s, m, x, t, _ in disagree]
             summary += [""]
-        lines[2:2] = summary
+        lines[intro:intro] = summary
     return lines

@@ -86,10 +86,11 @@ class TargetGamingTorchEnv(EnvBase):
     after the last call is ``world_state`` (a ``WorldState`` of B environments).
     ``centre_policy`` (None: the centre is the group ``centre``) puts a centre inside the
     env, leaving the group ``local`` alone; ``"design"`` names the design's own centre
-    (``Design.centre``); a scripted centre draws from ``seed``. With ``record_episodes``
-    the summary of every episode that ends (``EpisodeMetrics``: means over its steps, last
-    values or sums, as ``METRICS`` says) is appended to ``ended_episodes``, for the reader
-    to empty.
+    (``Design.centre``); a stochastic scripted centre draws from its own generator, seeded
+    with ``seed`` (0 when None) when it is made: ``set_seed`` does not reseed it. With
+    ``record_episodes`` the summary of every episode that ends (``EpisodeMetrics``: means
+    over its steps, last values or sums, as ``METRICS`` says) is appended to
+    ``ended_episodes``, for the reader to empty.
     """
 
     batch_locked = True
