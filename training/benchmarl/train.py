@@ -70,9 +70,10 @@ from ..sb3.callbacks import LOGGED_METRICS
 from . import ALGORITHMS, ON_POLICY
 
 # minibatches per pass over an on-policy batch: BenchMARL's cost per gradient step is
-# nearly fixed (about 75 ms for 170 or 1,024 frames on this machine's CPU), so SB3's
-# minibatches of ``ppo.batch_size`` samples (6 per pass at the defaults) would make IPPO
-# four times slower (1,900 against 8,100 agent-steps/s measured)
+# nearly fixed (75 to 110 ms for 170 to 1,024 frames on this machine's CPU, under load),
+# so SB3's minibatches of ``ppo.batch_size`` samples (6 per pass at the defaults) would
+# make IPPO four times slower (30 steps of 170 frames per batch: 1,900 agent-steps/s;
+# 20 steps of 512 frames: 8,100)
 ON_POLICY_MINIBATCHES = 2
 OFF_POLICY_BATCH = 256  # frames per gradient step of the off-policy algorithms
 OFF_POLICY_MEMORY = 200_000  # frames in their replay buffer
