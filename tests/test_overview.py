@@ -42,3 +42,21 @@ def test_the_overview_names_the_best_design_and_the_cuts_with_links(tmp_path):
     assert cells[4].startswith("[0.100 [")
     assert anchor("coalfield_seaside") == "#scenario-coalfield_seaside"
     assert (tmp_path / tradeoff_figure(tmp_path, sections)).stat().st_size > 0
+
+
+def test_the_readmes_overview_tables_are_the_committed_reports():
+    """The README and results/README.md copy the overview of the committed standard
+    comparison: each of their rows is the one the committed summary gives."""
+    from pathlib import Path
+
+    from target_gaming.training.compare.overview import committed_table
+
+    repo = Path(__file__).resolve().parents[1]
+    root = repo / "results" / "compare-standard"
+    for readme, link in (
+        (repo / "README.md", "results/compare-standard/report.md"),
+        (repo / "results" / "README.md", "compare-standard/report.md"),
+    ):
+        text = readme.read_text()
+        for line in committed_table(root, link):
+            assert line in text, f"{readme.name} lacks the overview row {line[:60]}..."

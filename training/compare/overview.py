@@ -15,6 +15,8 @@ welfare against gaming share, one panel per scenario, one point per design.
 
 from __future__ import annotations
 
+import csv
+import json
 import re
 from pathlib import Path
 
@@ -76,6 +78,26 @@ def overview_rows(sections: list[tuple[str, list[dict], list[str]]], report: str
             gap_cell, cut_cells = "n/a", ["n/a", "n/a"]
         lines.append(f"| `{scenario}` | {best_cell} | " + " | ".join([*cut_cells, gap_cell]) + " |")
     return lines
+
+
+def committed_table(root: Path, report: str) -> list[str]:
+    """The overview table of the comparison in ``root`` (its ``summary.csv`` and
+    ``comparison.json``), its links pointing into ``report``: the table the README and
+    ``results/README.md`` copy, so that a test can hold them to the committed report."""
+    from .grid import CompareConfig
+    from .report import KEYS
+
+    grid = CompareConfig.from_dict(json.loads((Path(root) / "comparison.json").read_text()))
+    with open(Path(root) / "summary.csv", newline="") as handle:
+        rows = [
+            {k: v if k in KEYS or k == "centre" else float(v) for k, v in r.items()}
+            for r in csv.DictReader(handle)
+        ]
+    sections = [
+        (s, [r for r in rows if r["scenario"] == s], list(grid.designs_for(s)))
+        for s in grid.scenarios
+    ]
+    return overview_rows(sections, report)
 
 
 def tradeoff_figure(root: Path, sections: list[tuple[str, list[dict], list[str]]]) -> str:
