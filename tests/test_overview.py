@@ -60,3 +60,27 @@ def test_the_readmes_overview_tables_are_the_committed_reports():
         text = readme.read_text()
         for line in committed_table(root, link):
             assert line in text, f"{readme.name} lacks the overview row {line[:60]}..."
+
+
+def test_the_report_says_where_one_design_is_the_same_experiment_in_two_scenarios():
+    from target_gaming.training.compare.report import same_experiments
+
+    pooled = {"true_welfare": _spread(0.7), "gaming_share": _spread(0.05)}
+    other = {"true_welfare": _spread(0.6), "gaming_share": _spread(0.2)}
+    sections = [
+        (
+            "jug_1",
+            _rows("jug_1", {"pooled_budget": pooled, "targets": other}),
+            ["pooled_budget", "targets"],
+        ),
+        (
+            "jug_2",
+            _rows("jug_2", {"pooled_budget": pooled, "targets": pooled}),
+            ["pooled_budget", "targets"],
+        ),
+        ("jug_3", _rows("jug_3", {"targets": other}), ["targets"]),
+    ]
+    assert same_experiments(sections) == [
+        ("pooled_budget", "jug_1", "jug_2"),
+        ("targets", "jug_1", "jug_3"),
+    ]

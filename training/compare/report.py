@@ -165,6 +165,23 @@ def duplicates(summary, designs, agent="learned", variant="fresh") -> list[tuple
     ]
 
 
+def same_experiments(sections) -> list[tuple[str, str, str]]:
+    """(design, scenario, other scenario) where one design's rows in two scenarios are equal
+    in every value on every seed: the two worlds differ only in what the design overrides
+    (``pooled_budget`` pools every locality, so ``jug_1`` and ``jug_2`` run it alike)."""
+    found = []
+    for i, (scenario, summary, designs, *_) in enumerate(sections):
+        for other, other_summary, other_designs, *_ in sections[i + 1 :]:
+            for design in designs:
+                if design not in other_designs:
+                    continue
+                a = np.array([_values(summary, design, n) for n in VALUES])
+                b = np.array([_values(other_summary, design, n) for n in VALUES])
+                if a.size and a.shape == b.shape and np.array_equal(a, b):
+                    found.append((design, scenario, other))
+    return found
+
+
 def separations(summary, designs, agent="learned", variant="fresh") -> list[str]:
     """Pairs of designs whose 95% intervals do not overlap, on gaming and true welfare."""
     lines = []
@@ -200,6 +217,14 @@ def write_report(
             "",
         ]
     lines += overview
+    for design, scenario, other in same_experiments(sections):
+        lines += [
+            f"**Same experiment in two scenarios: `{design}` in `{scenario}` and in "
+            f"`{other}` gave the same value of every metric on every seed (the two worlds "
+            "differ only in what the design sets itself): read their rows as one "
+            "experiment, not as a contrast between the scenarios.**",
+            "",
+        ]
     flagged = [(scenario, d) for scenario, *_, (_, designs) in sections for d in designs]
     if flagged:
         lines += [
