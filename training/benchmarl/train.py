@@ -37,8 +37,8 @@ The run's folder::
     local_policy.benchmarl           the final actor (``learned.py`` loads it)
     episodes.csv, metrics.txt        the evaluation (training/runs.py, deterministic)
 
-``resume`` restores BenchMARL's latest readable checkpoint (a damaged one is set aside)
-and trains on to the same budget. It is not bit-identical to an uninterrupted run:
+``resume`` restores BenchMARL's latest readable checkpoint (a damaged one is set aside;
+with none yet it trains from the start) and trains on to the same budget. It is not bit-identical to an uninterrupted run:
 BenchMARL reseeds from the run's seed and the envs restart their episodes; an off-policy
 run's replay buffer is not checkpointed and refills.
 """
@@ -269,11 +269,8 @@ def train_benchmarl(
     restore = None
     if resume:
         restore = latest_checkpoint(folder, log)
-        if restore is None:
-            raise ValueError(
-                f"--resume: {folder} holds no readable BenchMARL checkpoint; start the run "
-                "anew in another --out"
-            )
+        if restore is None:  # killed before its first checkpoint: nothing to lose
+            log(f"{folder} holds no readable checkpoint yet: training from the start")
     exp_config.restore_file = None if restore is None else str(restore)
     model = model_config(config)
     folder.mkdir(parents=True, exist_ok=True)
