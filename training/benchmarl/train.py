@@ -38,9 +38,10 @@ The run's folder::
     episodes.csv, metrics.txt        the evaluation (training/runs.py, deterministic)
 
 ``resume`` restores BenchMARL's latest readable checkpoint (a damaged one is set aside;
-with none yet it trains from the start) and trains on to the same budget. It is not bit-identical to an uninterrupted run:
-BenchMARL reseeds from the run's seed and the envs restart their episodes; an off-policy
-run's replay buffer is not checkpointed and refills.
+with none yet it trains from the start) and trains on to the same budget. It is not
+bit-identical to an uninterrupted run: BenchMARL reseeds from the run's seed and the envs
+restart their episodes; an off-policy run's replay buffer is not checkpointed and
+refills.
 """
 
 from __future__ import annotations
