@@ -19,6 +19,7 @@ from target_gaming.training.rllib.batched_env import (  # noqa: E402
     WorldStepsEnvRunner,
 )
 from target_gaming.training.rllib.config import RLlibSettings, algorithm_config  # noqa: E402
+from target_gaming.training.rllib.runner import BatchedEnvRunner  # noqa: E402
 from target_gaming.training.rllib.env import (  # noqa: E402
     TargetGamingMultiAgentEnv,
     policy_mapping_fn,
@@ -219,11 +220,15 @@ def test_rllibs_own_multi_agent_env_check_passes_for_a_batch():
 def test_the_trainer_shares_n_envs_worlds_out_among_the_runners():
     config = TrainConfig(n_envs=8)
     algo = algorithm_config(config, RLlibSettings(num_env_runners=2), seed=0)
-    assert algo.env is BatchedMultiAgentEnv and algo.env_runner_cls is WorldStepsEnvRunner
+    assert algo.env is BatchedMultiAgentEnv and algo.env_runner_cls is BatchedEnvRunner
     assert algo.env_config["worlds"] == 4 and algo.num_envs_per_env_runner == 1
     assert algo.train_batch_size_per_learner == 8 * config.ppo.n_steps  # world steps
-    reference = algorithm_config(config, RLlibSettings(), seed=0, batched=False)
+    episodes = algorithm_config(config, RLlibSettings(), seed=0, sampler="episodes")
+    assert episodes.env is BatchedMultiAgentEnv and episodes.env_runner_cls is WorldStepsEnvRunner
+    reference = algorithm_config(config, RLlibSettings(), seed=0, sampler="adapter")
     assert reference.env is TargetGamingMultiAgentEnv and reference.num_envs_per_env_runner == 8
+    with pytest.raises(ValueError, match="sampler = 'batched' must be one of"):
+        algorithm_config(config, RLlibSettings(), seed=0, sampler="batched")
     uneven = algorithm_config(config, RLlibSettings(num_env_runners=3), seed=0)
     assert uneven.env_config["worlds"] == 3  # ceil(8 / 3), as the reference's envs per runner
 

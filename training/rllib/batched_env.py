@@ -166,18 +166,10 @@ class BatchedMultiAgentEnv(MultiAgentEnv):
         if not self.agents:
             raise RuntimeError("the episode is over (or never began): call reset() first")
         local = self._actions(action_dict, self.local_agents, self._local_shape)
-        centre = self._idle
+        centre = None
         if self.centre_decides():  # ignored between reviews
             centre = self._actions(action_dict, self.centre_agents, self._centre_shape)
-        # the actions are checked above: the world need not check them again
-        result = self.world.step(self.state, local, centre, self._rng, check=False)
-        self.state = result.state
-        self._episodes.add(result.metrics)
-        rewards = np.concatenate([result.centre_rewards, result.local_rewards], axis=1)  # (B, C+N)
-        self._returns += rewards
-        done = bool(result.truncated[0])  # the worlds share t: all or none
-        if self.reward_scale != 1.0:
-            rewards = rewards * self.reward_scale
+        rewards, done = self._advance(local, centre)
         rewards_dict = dict(zip(self.possible_agents, rewards.ravel().tolist()))
         terminateds = dict.fromkeys(self.possible_agents, False)
         truncateds = dict.fromkeys(self.possible_agents, done)
@@ -189,6 +181,47 @@ class BatchedMultiAgentEnv(MultiAgentEnv):
         else:
             infos = {a: {} for a in obs}
         return obs, rewards_dict, terminateds, truncateds, infos
+
+    def step_arrays(self, local: np.ndarray, centre: np.ndarray | None = None):
+        """``step`` on stacked actions, for a runner that keeps its own arrays
+        (``BatchedEnvRunner``): ``local`` (B, N, D) in ``local_agents``' order, ``centre``
+        (B, C, D) or None (required on review steps, ignored between them). The actions
+        are checked and clipped as in ``step``. Returns the rewards handed to RLlib, (B,
+        C + N) in ``possible_agents``' order (scaled), and whether the episode ended; the
+        observations are then ``observe()``, and at the end ``episode_summaries()``."""
+        if not self.agents:
+            raise RuntimeError("the episode is over (or never began): call reset() first")
+        local = self._checked(local, self.local_agents, self._local_shape)
+        if self.centre_decides():
+            if centre is None:
+                raise ValueError("central actions are required on a review step")
+            centre = self._checked(centre, self.centre_agents, self._centre_shape)
+        else:
+            centre = None
+        rewards, done = self._advance(local, centre)
+        if done:
+            self.agents = []
+        return rewards, done
+
+    def observe(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every agent's observation of the current state: (B, N, D) local, (B, C, D)
+        central (what the central agents see when they decide, or at the end)."""
+        return self._observer.observations(self.state)
+
+    def _advance(self, local: np.ndarray, centre: np.ndarray | None):
+        """Step the worlds on checked actions (``centre`` None: between reviews).
+        Returns the rewards (B, C + N) handed to RLlib and whether the episode ended."""
+        centre = self._idle if centre is None else centre
+        # the actions are checked by the caller: the world need not check them again
+        result = self.world.step(self.state, local, centre, self._rng, check=False)
+        self.state = result.state
+        self._episodes.add(result.metrics)
+        rewards = np.concatenate([result.centre_rewards, result.local_rewards], axis=1)  # (B, C+N)
+        self._returns += rewards
+        done = bool(result.truncated[0])  # the worlds share t: all or none
+        if self.reward_scale != 1.0:
+            rewards = rewards * self.reward_scale
+        return rewards, done
 
     def _actions(self, action_dict: dict[str, Any], agents: list[str], shape) -> np.ndarray:
         """The named agents' actions, checked, clipped to [0, 1] and stacked to ``shape``
@@ -203,6 +236,21 @@ class BatchedMultiAgentEnv(MultiAgentEnv):
         if stacked is None or stacked.shape != (len(agents), shape[-1]):
             bad = [a for a in agents if np.shape(action_dict[a]) != shape[-1:]]
             raise ValueError(f"action of agent(s) {bad} must be numbers of shape {shape[-1:]}")
+        return self._checked(stacked, agents, shape)
+
+    @staticmethod
+    def _checked(actions, agents: list[str], shape) -> np.ndarray:
+        """``actions`` ((B x agents per world, D) or ``shape``) as a float64 array of
+        ``shape``, clipped to [0, 1]; a NaN raises a ``ValueError`` naming the agents."""
+        try:
+            stacked = np.array(actions, dtype=np.float64)  # a copy: clipped in place
+        except (TypeError, ValueError):
+            stacked = None
+        if stacked is None or stacked.shape not in (tuple(shape), (len(agents), shape[-1])):
+            raise ValueError(
+                f"actions must be numbers of shape {tuple(shape)}, got {np.shape(actions)}"
+            )
+        stacked = stacked.reshape(len(agents), shape[-1])
         np.clip(stacked, 0.0, 1.0, out=stacked)
         finite = np.isfinite(stacked).all(axis=-1)
         if not finite.all():
@@ -210,13 +258,20 @@ class BatchedMultiAgentEnv(MultiAgentEnv):
             raise ValueError(f"action of agent(s) {bad} contains NaN; actions must be finite")
         return stacked.reshape(shape)
 
-    def _final_infos(self) -> dict[str, dict]:
-        """Every agent's info at the end: its world's ``episode_metrics``."""
+    def episode_summaries(self) -> list[dict]:
+        """World by world, the ``episode_metrics`` of the episode so far: its
+        ``EpisodeMetrics`` summary, ``local_return`` and ``centre_return`` (the world's own
+        returns, unscaled)."""
         n_centres = self.config.n_centres
         summaries = self._episodes.summaries(np.arange(self.n_worlds))
         for b, summary in enumerate(summaries):
             summary["local_return"] = float(self._returns[b, n_centres:].mean())
             summary["centre_return"] = float(self._returns[b, :n_centres].mean())
+        return summaries
+
+    def _final_infos(self) -> dict[str, dict]:
+        """Every agent's info at the end: its world's ``episode_metrics``."""
+        summaries = self.episode_summaries()
         return {
             a: {"episode_metrics": dict(summaries[self._world_of[a]])} for a in self.possible_agents
         }
@@ -245,15 +300,20 @@ class WorldStepsEnvRunner(MultiAgentEnvRunner):
         return self.config.env_config.get("worlds", 1)
 
     def _increase_sampled_metrics(self, num_steps, next_obs, episode):
+        names = Counter(agent.rpartition("/")[2] for agent in next_obs)
+        return self._log_world_steps(names, episode.is_done, num_steps)
+
+    def _log_world_steps(self, names: dict[str, int], done: bool, num_steps: int = 1) -> int:
+        """Log ``num_steps`` steps of the batched env in which each agent name observed
+        ``names[name]`` times (once per world it observed in); returns the world steps."""
         worlds = self._worlds
         steps = num_steps * worlds
         log = self.metrics.log_value
         log(NUM_ENV_STEPS_SAMPLED, steps, reduce="sum")
         log(NUM_ENV_STEPS_SAMPLED_LIFETIME, steps, reduce="lifetime_sum", with_throughput=True)
-        if episode.is_done:
+        if done:
             log(NUM_EPISODES, worlds, reduce="sum")
             log(NUM_EPISODES_LIFETIME, worlds, reduce="lifetime_sum")
-        names = Counter(agent.rpartition("/")[2] for agent in next_obs)
         modules = Counter()
         for name, count in names.items():
             log((NUM_AGENT_STEPS_SAMPLED, name), count, reduce="sum")

@@ -11,27 +11,30 @@ overrides, ...) and maps it onto RLlib:
   per central agent): the same rollout as one SB3 update. Each of the
   ``num_env_runners`` runners (or the driver, when it is 0) steps one
   ``BatchedMultiAgentEnv`` (``training/rllib/batched_env.py``) of
-  ``ceil(n_envs / runners)`` worlds in one ``World.step`` call, and calls each
-  RLModule once per step for all of their agents, as the SB3 trainer steps
-  ``LocalVecEnv``. (When the runners do not divide ``n_envs``, each runner
-  samples whole steps of its worlds, so an iteration may hold a few more
-  world steps.) ``batched=False`` samples the readable B = 1 adapter
-  (``training/rllib/env.py``) instead, ``ceil(n_envs / runners)`` of them per
-  runner in RLlib's vectorised env runner: the reference, and what the fast
-  path is measured against (``benchmarks/bench_training.py``).
+  ``ceil(n_envs / runners)`` worlds in one ``World.step`` call with
+  ``BatchedEnvRunner`` (``training/rllib/runner.py``), which calls each RLModule
+  once per step for all of their agents and keeps the rollout as arrays until it
+  hands RLlib its episodes, as the SB3 trainer steps ``LocalVecEnv``. (When the
+  runners do not divide ``n_envs``, each runner samples whole steps of its worlds,
+  so an iteration may hold a few more world steps.) ``algorithm_config``'s
+  ``sampler`` picks the references instead: RLlib's own sampling loop over the same
+  env, or the readable B = 1 adapter (``training/rllib/env.py``),
+  ``ceil(n_envs / runners)`` of them per runner in RLlib's vectorised env runner.
 - ``timesteps`` counts local agent-steps, as in SB3's ``locals`` mode, so a run
   lasts ``iterations = ceil(timesteps / (train_batch_size * N))`` iterations,
   and ``checkpoint_every`` (local agent-steps) becomes a checkpoint every
   ``ceil(checkpoint_every / (train_batch_size * N))`` iterations (0: only the last).
 - ``ppo`` sets the algorithm-wide settings (``n_epochs`` -> ``num_epochs``,
-  ``batch_size`` -> ``minibatch_size``, counted per module, ``gamma``,
-  ``gae_lambda`` -> ``lambda_``) and the local module's (``learning_rate``,
-  ``ent_coef``, ``clip_range``, ``net_arch``, ``log_std_init``); ``centre_ppo`` sets only the
-  centre module's learning rate, entropy, clip range, layers and initial
-  log-std. RLlib shares discounting and minibatching across modules, so the
-  centre's ``gamma`` applies per review period at the locals' value, and its
-  smaller batch (one decision per review period) is cycled to fill each
-  minibatch, so each of its samples takes part in more gradient steps.
+  ``batch_size`` -> ``minibatch_size``, ``gamma``, ``gae_lambda`` -> ``lambda_``) and
+  the local module's (``learning_rate``, ``ent_coef``, ``clip_range``, ``net_arch``,
+  ``log_std_init``); ``centre_ppo`` sets only the centre module's learning rate,
+  entropy, clip range, layers and initial log-std. RLlib shares discounting and
+  minibatching across modules, so the centre's ``gamma`` applies per review period
+  at the locals' value. ``EvenEpochsPPOLearner`` (``training/rllib/learner.py``)
+  splits each module's batch into as many minibatches per epoch as the locals'
+  (theirs of ``batch_size``), so every sample of either module takes part in
+  ``n_epochs`` gradient steps, as in SB3. As in SB3's PPO there is no KL penalty and
+  gradients are clipped to a global norm of 0.5.
 - ``ppo.normalize_reward`` scales the rewards the learners see by a fixed
   ``1 / min(horizon, 1 / (1 - gamma))`` (``reward_scale``; SB3 divides by a
   running std of the return instead), so the value heads, which start near 0,
@@ -55,6 +58,7 @@ from ..config import PPOConfig, TrainConfig
 from ..evaluation.rollout import RETURNS
 
 ROLES = ("local", "centre")
+SB3_MAX_GRAD_NORM = 0.5  # stable_baselines3.PPO's default max_grad_norm
 CURVE_METRICS = RETURNS + tuple(METRICS)  # logged per episode, averaged per iteration
 
 
@@ -128,15 +132,31 @@ def _module_spec(ppo: PPOConfig):
     return RLModuleSpec(model_config=model)
 
 
-def algorithm_config(config: TrainConfig, settings: RLlibSettings, seed: int, batched: bool = True):
-    """RLlib's ``PPOConfig`` for ``config`` (see the module docstring for the mapping);
-    ``batched=False``: the B = 1 adapter, vectorised by RLlib's env runner."""
+SAMPLERS = ("arrays", "episodes", "adapter")
+
+
+def algorithm_config(
+    config: TrainConfig, settings: RLlibSettings, seed: int, sampler: str = "arrays"
+):
+    """RLlib's ``PPOConfig`` for ``config`` (see the module docstring for the mapping).
+
+    ``sampler`` says how each runner samples its ``worlds_per_runner`` worlds: ``arrays``
+    (the trainer's) steps one ``BatchedMultiAgentEnv`` with ``BatchedEnvRunner``, which
+    keeps the rollout as arrays; ``episodes`` steps the same env through RLlib's own
+    sampling loop (``WorldStepsEnvRunner``), and ``adapter`` steps that many B = 1
+    adapters in RLlib's vectorised runner: the two references the fast path is held to
+    and measured against (``tests/test_rllib_runner.py``, ``benchmarks/bench_training.py``).
+    """
     from ray.rllib.algorithms.ppo import PPOConfig as RLlibPPOConfig
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
     from .batched_env import BatchedMultiAgentEnv, WorldStepsEnvRunner
     from .env import TargetGamingMultiAgentEnv, policy_mapping_fn
+    from .learner import EvenEpochsPPOLearner
+    from .runner import BatchedEnvRunner
 
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler = {sampler!r} must be one of {SAMPLERS}")
     local, centre = config.ppo, config.centre_ppo
     worlds = worlds_per_runner(config, settings)
     env_config = {
@@ -146,11 +166,12 @@ def algorithm_config(config: TrainConfig, settings: RLlibSettings, seed: int, ba
         "overrides": dict(config.overrides),
         "reward_scale": reward_scale(config),
     }
-    if batched:  # one env of `worlds` worlds per runner
-        env, runner = BatchedMultiAgentEnv, {"env_runner_cls": WorldStepsEnvRunner}
-        env_config["worlds"], envs_per_runner = worlds, 1
-    else:  # `worlds` B = 1 envs per runner
+    if sampler == "adapter":  # `worlds` B = 1 envs per runner
         env, runner, envs_per_runner = TargetGamingMultiAgentEnv, {}, worlds
+    else:  # one env of `worlds` worlds per runner
+        runner_cls = BatchedEnvRunner if sampler == "arrays" else WorldStepsEnvRunner
+        env, runner = BatchedMultiAgentEnv, {"env_runner_cls": runner_cls}
+        env_config["worlds"], envs_per_runner = worlds, 1
     specs = {"local": _module_spec(local), "centre": _module_spec(centre)}
     return (
         RLlibPPOConfig()
@@ -167,6 +188,7 @@ def algorithm_config(config: TrainConfig, settings: RLlibSettings, seed: int, ba
         )
         .learners(num_learners=0)
         .training(
+            learner_class=EvenEpochsPPOLearner,
             train_batch_size_per_learner=train_batch_size(config),
             minibatch_size=local.batch_size,
             num_epochs=local.n_epochs,
@@ -193,6 +215,9 @@ def _learner_settings(ppo: PPOConfig) -> dict:
         "entropy_coeff": ppo.ent_coef,
         "clip_param": ppo.clip_range,
         "vf_clip_param": float("inf"),  # SB3 does not clip the value loss either
+        "use_kl_loss": False,  # SB3's PPO has no KL penalty, only the clipped ratio
+        "grad_clip": SB3_MAX_GRAD_NORM,
+        "grad_clip_by": "global_norm",
     }
 
 
