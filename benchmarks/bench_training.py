@@ -143,7 +143,8 @@ def report_rllib(results: dict[str, list[float]], sb3_sps: float, args, config) 
     print(f"  BatchedEnvRunner (B={args.n_envs:<3})      {arrays:>10,.0f}")
     print(f"  RLlib's loop, batched env      {episodes:>10,.0f}")
     print(f"  RLlib's loop, B=1 adapter x {args.n_envs:<3}{adapter:>10,.0f}")
-    print(f"  ratio arrays/LocalVecEnv       {ratio:>10.3f}   goal >= {GOAL_RLLIB_RATIO}: {verdict}")
+    goal = f"goal >= {GOAL_RLLIB_RATIO}: {verdict}"
+    print(f"  ratio arrays/LocalVecEnv       {ratio:>10.3f}   {goal}")
     print(f"  ratio arrays/RLlib's loop      {arrays / episodes:>10.3f}")
     print(f"  ratio arrays/B=1 adapter       {arrays / adapter:>10.3f}")
 

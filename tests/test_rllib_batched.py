@@ -19,11 +19,11 @@ from target_gaming.training.rllib.batched_env import (  # noqa: E402
     WorldStepsEnvRunner,
 )
 from target_gaming.training.rllib.config import RLlibSettings, algorithm_config  # noqa: E402
-from target_gaming.training.rllib.runner import BatchedEnvRunner  # noqa: E402
 from target_gaming.training.rllib.env import (  # noqa: E402
     TargetGamingMultiAgentEnv,
     policy_mapping_fn,
 )
+from target_gaming.training.rllib.runner import BatchedEnvRunner  # noqa: E402
 
 
 def actions_for(obs: dict, spaces: dict, rng: np.random.Generator) -> dict:

@@ -370,5 +370,3 @@ class BatchedEnvRunner(WorldStepsEnvRunner):
                 prev_episode_chunks=self._ongoing_episodes_for_metrics[chunk.id_],
             ),
         )
-
-
