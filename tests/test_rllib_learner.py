@@ -1,5 +1,5 @@
-"""RLlib's PPO learner with SB3's epochs: every sample of every module takes part in
-exactly ``num_epochs`` gradient steps."""
+"""RLlib's PPO learner with SB3's minibatches: every sample of every module takes part in
+exactly ``num_epochs`` gradient steps, in minibatches of its module's own size."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch  # noqa: 
 from target_gaming.training.config import TrainConfig  # noqa: E402
 from target_gaming.training.rllib.config import RLlibSettings, algorithm_config  # noqa: E402
 from target_gaming.training.rllib.learner import (  # noqa: E402
-    EvenEpochsPPOLearner,
-    EvenMiniBatchIterator,
+    PerModuleMiniBatchIterator,
+    SB3EpochsPPOLearner,
 )
 
 
@@ -27,37 +27,47 @@ def batch(sizes: dict[str, int]) -> MultiAgentBatch:
 
 
 @pytest.mark.parametrize(
-    "sizes",
-    [{"local": 6592, "centre": 256}, {"local": 3000, "centre": 7}, {"local": 10, "centre": 3}],
+    ("sizes", "minibatch"),
+    [
+        ({"local": 6592, "centre": 320}, {"local": 1024, "centre": 320}),  # the defaults
+        ({"local": 6592, "centre": 700}, {"local": 1024, "centre": 320}),  # 3 centre steps
+        ({"local": 3000, "centre": 7}, {"local": 1024, "centre": 2}),  # centre in every step
+        ({"local": 10, "centre": 3}, {"local": 1024, "centre": 320}),
+    ],
 )
-def test_every_sample_of_every_module_takes_part_in_num_epochs_steps(sizes):
-    iterator = EvenMiniBatchIterator(batch(sizes), num_epochs=5, minibatch_size=1024)
+def test_every_sample_takes_part_in_num_epochs_steps_in_its_modules_minibatches(sizes, minibatch):
+    iterator = PerModuleMiniBatchIterator(batch(sizes), num_epochs=5, minibatch_sizes=minibatch)
     seen = {m: collections.Counter() for m in sizes}
-    steps = 0
-    for minibatch in iterator:
-        steps += 1
-        assert minibatch.policy_batches.keys() == sizes.keys()  # every module every step
-        for module, module_batch in minibatch.policy_batches.items():
-            assert len(module_batch) >= 1
+    steps = collections.Counter()
+    parts = {m: -(-n // minibatch[m]) for m, n in sizes.items()}
+    for minibatch_ in iterator:
+        assert minibatch_.policy_batches  # no empty step
+        for module, module_batch in minibatch_.policy_batches.items():
+            assert 1 <= len(module_batch) <= minibatch[module]
+            assert len(module_batch) >= sizes[module] // parts[module]  # near-equal parts
             seen[module].update(module_batch["id"].tolist())
-    per_epoch = -(-max(sizes.values()) // 1024)
-    assert steps == 5 * per_epoch
+            steps[module] += 1
     for module, n in sizes.items():
         assert seen[module] == collections.Counter({i: 5 for i in range(n)}), module
-    largest = max(sizes, key=sizes.get)
-    sizes_seen = [len(b.policy_batches[largest]) for b in iterator]
-    assert max(sizes_seen) <= 1024
+        assert steps[module] == 5 * parts[module]
 
 
-def test_a_module_with_fewer_samples_than_minibatches_repeats_some_in_every_step():
-    iterator = EvenMiniBatchIterator(batch({"local": 5000, "centre": 2}), minibatch_size=1024)
-    counts = collections.Counter()
-    for minibatch in iterator:  # 5 steps
-        counts.update(minibatch.policy_batches["centre"]["id"].tolist())
-    assert sorted(counts) == [0, 1] and sum(counts.values()) == 5
+def test_a_modules_minibatches_are_spread_over_the_epoch():
+    iterator = PerModuleMiniBatchIterator(
+        batch({"local": 7000, "centre": 900}),
+        minibatch_sizes={"local": 1000, "centre": 300},
+        shuffle_batch_per_epoch=False,
+    )
+    present = ["centre" in b.policy_batches for b in iterator]
+    assert present == [True, False, True, False, True, False, False]  # steps 0, 2, 4 of 7
 
 
-def test_the_trainer_uses_the_even_epochs_learner():
-    config = algorithm_config(TrainConfig(n_envs=4), RLlibSettings(), seed=0)
-    assert config.learner_class is EvenEpochsPPOLearner
+def test_the_trainer_uses_the_sb3_epochs_learner_and_sb3s_settings():
+    train = TrainConfig(n_envs=4)
+    config = algorithm_config(train, RLlibSettings(), seed=0)
+    assert config.learner_class is SB3EpochsPPOLearner
     assert config.use_kl_loss is False and config.grad_clip == 0.5
+    assert config.minibatch_size == train.ppo.batch_size
+    centre = config.get_config_for_module("centre")
+    assert centre.minibatch_size == train.centre_ppo.batch_size
+    assert centre.lr == train.centre_ppo.learning_rate

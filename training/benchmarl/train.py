@@ -18,9 +18,12 @@ The mapping of ``TrainConfig`` onto BenchMARL (``experiment_config``):
   minibatches (not SB3's minibatches of ``ppo.batch_size``: see ``ON_POLICY_MINIBATCHES``),
   ``gamma``, ``gae_lambda`` (BenchMARL's ``lmbda``), ``clip_range``, ``ent_coef``;
 - off-policy: the same batches go into a replay buffer of ``OFF_POLICY_MEMORY`` frames,
-  followed by ``n_epochs * n_envs * n_steps / off_policy_batch`` gradient steps on
-  batches of ``OFF_POLICY_BATCH`` frames (each sample is reused about ``n_epochs``
-  times, as in PPO);
+  followed by one gradient step per ``OFF_POLICY_FRAMES_PER_STEP`` frames collected, on
+  batches of ``OFF_POLICY_BATCH`` frames: BenchMARL's own default replay ratio (1,000
+  steps of 128 per 6,000 frames), each sample reused about 21 times. (Reusing each
+  sample about ``n_epochs`` times, as PPO does, left MASAC untrained at 1M local
+  agent-steps: its curves flat from the first batch and its actions at the middle of
+  the box.)
 - every algorithm: ``learning_rate``, ``net_arch`` (tanh MLPs, for the actor and the
   critic), ``ppo.normalize_reward`` (a fixed reward scale, ``rllib.config.reward_scale``:
   BenchMARL has no running normalisation), ``seed``;
@@ -76,7 +79,8 @@ from . import ALGORITHMS, ON_POLICY
 # make IPPO four times slower (30 steps of 170 frames per batch: 1,900 agent-steps/s;
 # 20 steps of 512 frames: 8,100)
 ON_POLICY_MINIBATCHES = 2
-OFF_POLICY_BATCH = 256  # frames per gradient step of the off-policy algorithms
+OFF_POLICY_BATCH = 128  # frames per gradient step of the off-policy algorithms
+OFF_POLICY_FRAMES_PER_STEP = 6  # frames collected per gradient step (BenchMARL's default)
 OFF_POLICY_MEMORY = 200_000  # frames in their replay buffer
 POLICY = "local_policy.benchmarl"
 RECORD = "benchmarl.json"
@@ -153,7 +157,7 @@ def experiment_config(config: TrainConfig, algorithm: str, folder: Path):
     exp.off_policy_collected_frames_per_batch = frames
     exp.off_policy_n_envs_per_worker = config.n_envs
     exp.off_policy_train_batch_size = OFF_POLICY_BATCH
-    exp.off_policy_n_optimizer_steps = max(1, round(ppo.n_epochs * frames / OFF_POLICY_BATCH))
+    exp.off_policy_n_optimizer_steps = math.ceil(frames / OFF_POLICY_FRAMES_PER_STEP)
     exp.off_policy_memory_size = OFF_POLICY_MEMORY
     exp.off_policy_init_random_frames = 0
     exp.evaluation = False  # the run's own evaluation follows (training/runs.py)

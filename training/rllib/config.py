@@ -24,15 +24,15 @@ overrides, ...) and maps it onto RLlib:
   lasts ``iterations = ceil(timesteps / (train_batch_size * N))`` iterations,
   and ``checkpoint_every`` (local agent-steps) becomes a checkpoint every
   ``ceil(checkpoint_every / (train_batch_size * N))`` iterations (0: only the last).
-- ``ppo`` sets the algorithm-wide settings (``n_epochs`` -> ``num_epochs``,
-  ``batch_size`` -> ``minibatch_size``, ``gamma``, ``gae_lambda`` -> ``lambda_``) and
-  the local module's (``learning_rate``, ``ent_coef``, ``clip_range``, ``net_arch``,
-  ``log_std_init``); ``centre_ppo`` sets only the centre module's learning rate,
-  entropy, clip range, layers and initial log-std. RLlib shares discounting and
-  minibatching across modules, so the centre's ``gamma`` applies per review period
-  at the locals' value. ``EvenEpochsPPOLearner`` (``training/rllib/learner.py``)
-  splits each module's batch into as many minibatches per epoch as the locals'
-  (theirs of ``batch_size``), so every sample of either module takes part in
+- ``ppo`` sets the algorithm-wide settings (``n_epochs`` -> ``num_epochs``, ``gamma``,
+  ``gae_lambda`` -> ``lambda_``) and the local module's (``batch_size`` ->
+  ``minibatch_size``, ``learning_rate``, ``ent_coef``, ``clip_range``, ``net_arch``,
+  ``log_std_init``); ``centre_ppo`` sets the centre module's minibatch size, learning
+  rate, entropy, clip range, layers and initial log-std. RLlib shares discounting
+  across modules, so the centre's ``gamma`` applies per review period at the locals'
+  value. ``SB3EpochsPPOLearner`` (``training/rllib/learner.py``) gives each module its
+  own minibatches (RLlib would cycle the centre's few decisions to fill the locals'
+  minibatch size at every step), so every sample of either module takes part in
   ``n_epochs`` gradient steps, as in SB3. As in SB3's PPO there is no KL penalty and
   gradients are clipped to a global norm of 0.5.
 - ``ppo.normalize_reward`` scales the rewards the learners see by a fixed
@@ -152,7 +152,7 @@ def algorithm_config(
 
     from .batched_env import BatchedMultiAgentEnv, WorldStepsEnvRunner
     from .env import TargetGamingMultiAgentEnv, policy_mapping_fn
-    from .learner import EvenEpochsPPOLearner
+    from .learner import SB3EpochsPPOLearner
     from .runner import BatchedEnvRunner
 
     if sampler not in SAMPLERS:
@@ -186,9 +186,8 @@ def algorithm_config(
             num_envs_per_env_runner=envs_per_runner,
             **runner,
         )
-        .learners(num_learners=0)
+        .learners(num_learners=0, learner_class=SB3EpochsPPOLearner)
         .training(
-            learner_class=EvenEpochsPPOLearner,
             train_batch_size_per_learner=train_batch_size(config),
             minibatch_size=local.batch_size,
             num_epochs=local.n_epochs,
@@ -200,7 +199,9 @@ def algorithm_config(
             policies=set(ROLES),
             policy_mapping_fn=policy_mapping_fn,
             algorithm_config_overrides_per_module={
-                "centre": RLlibPPOConfig.overrides(**_learner_settings(centre))
+                "centre": RLlibPPOConfig.overrides(
+                    minibatch_size=centre.batch_size, **_learner_settings(centre)
+                )
             },
         )
         .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs=specs))

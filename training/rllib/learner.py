@@ -1,18 +1,20 @@
-"""RLlib's PPO learner with SB3's epochs for every module: ``EvenEpochsPPOLearner``.
+"""RLlib's PPO learner with SB3's minibatches for every module: ``SB3EpochsPPOLearner``.
 
 RLlib's minibatch iterator (``MiniBatchCyclicIterator``) gives every module a
-minibatch of ``minibatch_size`` samples at each gradient step, cycling through a
+minibatch of one ``minibatch_size`` at every gradient step, cycling through a
 module's batch when it holds fewer. The centre decides once per review period, so
-its batch is a few percent of the locals': cycled up to ``minibatch_size``, each of
-its samples would take part in tens of times more gradient steps than ``n_epochs``,
-at the cost of a full minibatch's forward and backward passes at every step.
+its batch is a few percent of the locals': cycled up to the locals' minibatch, each
+of its samples would take part in tens of times more gradient steps than
+``n_epochs``, at the cost of a full minibatch's forward and backward passes at every
+step.
 
-``EvenMiniBatchIterator`` splits every module's batch into the same number of
-minibatches per epoch, the largest batch (the locals') into minibatches of
-``minibatch_size`` and the others in proportion, shuffled each epoch; so every sample
-of every module takes part in exactly ``num_epochs`` gradient steps, as in SB3's PPO
-(a module with fewer samples than minibatches per epoch gives each step one sample,
-some more than once).
+``PerModuleMiniBatchIterator`` gives each module its own minibatch size (the locals'
+``ppo.batch_size``, the centre's ``centre_ppo.batch_size``), as the SB3 trainer's
+stages do: each epoch splits every module's batch into ``ceil(samples / size)``
+near-equal minibatches, shuffled each epoch, and spreads a module's minibatches
+evenly over the epoch's gradient steps (as many as the module with the most). A step
+updates only the modules with a minibatch in it. So every sample of every module
+takes part in exactly ``num_epochs`` gradient steps, as in SB3's PPO.
 """
 
 from __future__ import annotations
@@ -24,56 +26,79 @@ from ray.rllib.policy.sample_batch import MultiAgentBatch
 from ray.rllib.utils.minibatch_utils import MiniBatchCyclicIterator, MiniBatchIteratorBase
 
 
-class EvenMiniBatchIterator(MiniBatchIteratorBase):
-    """``num_epochs`` passes over a ``MultiAgentBatch``, each module's batch split into the
-    same number of minibatches per pass; see the module docstring."""
+class PerModuleMiniBatchIterator(MiniBatchIteratorBase):
+    """``num_epochs`` passes over a ``MultiAgentBatch`` in minibatches of each module's own
+    size; see the module docstring."""
 
     def __init__(
         self,
         batch: MultiAgentBatch,
         *,
         num_epochs: int = 1,
-        minibatch_size: int,
+        minibatch_sizes: dict[str, int],
         shuffle_batch_per_epoch: bool = True,
-        num_total_minibatches: int = 0,
     ) -> None:
         super().__init__(
             batch,
             num_epochs=num_epochs,
-            minibatch_size=minibatch_size,
+            minibatch_size=max(minibatch_sizes.values()),
             shuffle_batch_per_epoch=shuffle_batch_per_epoch,
         )
         self._batch, self._num_epochs = batch, num_epochs
         self._shuffle = shuffle_batch_per_epoch
-        largest = max(len(b) for b in batch.policy_batches.values())
-        self.minibatches_per_epoch = max(1, math.ceil(largest / minibatch_size))
+        self.parts = {  # minibatches per epoch, per module
+            module_id: max(1, math.ceil(len(module_batch) / minibatch_sizes[module_id]))
+            for module_id, module_batch in batch.policy_batches.items()
+        }
+        self.steps_per_epoch = max(self.parts.values(), default=0)
 
     def __iter__(self):
-        batches, n = self._batch.policy_batches, self.minibatches_per_epoch
+        batches, steps = self._batch.policy_batches, self.steps_per_epoch
         for _ in range(self._num_epochs):
             if self._shuffle:
                 for module_batch in batches.values():
                     module_batch.shuffle()
-            for j in range(n):
+            for step in range(steps):
                 minibatch = {}
                 for module_id, module_batch in batches.items():
-                    size = len(module_batch)
-                    # the module's j-th of n near-equal parts (at least one sample)
-                    start, end = size * j // n, max(size * (j + 1) // n, size * j // n + 1)
-                    minibatch[module_id] = module_batch[start : min(end, size)]
+                    parts, size = self.parts[module_id], len(module_batch)
+                    part = -(-step * parts // steps)  # part k goes to step k * steps // parts
+                    if part >= parts or part * steps // parts != step:
+                        continue  # none of this module's parts falls on this step
+                    start, end = size * part // parts, size * (part + 1) // parts
+                    minibatch[module_id] = module_batch[start:end]
                 yield MultiAgentBatch(minibatch, len(self._batch))
 
 
-class EvenEpochsPPOLearner(PPOTorchLearner):
-    """RLlib's torch PPO learner, its minibatches from ``EvenMiniBatchIterator``."""
+class SB3EpochsPPOLearner(PPOTorchLearner):
+    """RLlib's torch PPO learner, its minibatches from ``PerModuleMiniBatchIterator``
+    (the modules' sizes from their configs' ``minibatch_size``); a module with no
+    minibatch in a step keeps its parameters and optimizer state through it."""
 
     def _create_iterator_if_necessary(self, **kwargs):
         iterator = super()._create_iterator_if_necessary(**kwargs)
-        if isinstance(iterator, MiniBatchCyclicIterator):
-            return EvenMiniBatchIterator(
-                iterator._batch,
-                num_epochs=iterator._num_epochs,
-                minibatch_size=iterator._minibatch_size,
-                shuffle_batch_per_epoch=iterator._shuffle_batch_per_epoch,
-            )
-        return iterator
+        if not isinstance(iterator, MiniBatchCyclicIterator):
+            return iterator
+        batch = iterator._batch
+        sizes = {
+            module_id: self.config.get_config_for_module(module_id).minibatch_size
+            for module_id in batch.policy_batches
+        }
+        return PerModuleMiniBatchIterator(
+            batch,
+            num_epochs=iterator._num_epochs,
+            minibatch_sizes=sizes,
+            shuffle_batch_per_epoch=iterator._shuffle_batch_per_epoch,
+        )
+
+    def postprocess_gradients_for_module(self, *, module_id, config=None, module_gradients_dict):
+        if all(grad is None for grad in module_gradients_dict.values()):
+            return module_gradients_dict  # the module had no minibatch in this step
+        return super().postprocess_gradients_for_module(
+            module_id=module_id, config=config, module_gradients_dict=module_gradients_dict
+        )
+
+    def apply_gradients(self, gradients_dict) -> None:
+        # the parameters of a module with no minibatch in this step have no gradient:
+        # the optimizers skip them
+        super().apply_gradients({k: g for k, g in gradients_dict.items() if g is not None})
