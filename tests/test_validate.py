@@ -396,6 +396,20 @@ def test_a_matched_cell_is_redone_when_its_source_changes(tmp_path, scripted_cel
     assert other.read_text() == kept  # seed 1's source did not change
 
 
+def test_a_record_without_a_grid_field_added_since_at_its_default_is_the_same_grid(
+    tmp_path, scripted_cells
+):
+    _validate(tmp_path)
+    done = {p: p.read_text() for p in tmp_path.glob("runs/*/runs/*/seed*/done.json")}
+    for path in tmp_path.glob("runs/*/runs/*/seed*/" + RECORD):
+        recorded = json.loads(path.read_text())
+        assert recorded["grid"]["algorithm"] is None
+        del recorded["grid"]["algorithm"]  # as written before the field existed
+        path.write_text(json.dumps(recorded))
+    assert _validate(tmp_path) == []
+    assert {p: p.read_text() for p in done} == done  # no cell redone
+
+
 def test_a_cell_with_a_damaged_record_is_redone_and_a_different_validation_refused(
     tmp_path, scripted_cells
 ):

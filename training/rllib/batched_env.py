@@ -33,10 +33,14 @@ the batch (``tests/test_rllib_batched.py``):
 - Rewards handed to RLlib are multiplied by ``reward_scale``; the returns in
   ``episode_metrics`` are the world's own.
 
-RLlib's env runner counts one ``step`` as one env step; ``WorldStepsEnvRunner``, the
-runner the trainer samples this env with, counts it as B world steps, so RLlib's
-sampling budget, its step metrics and its episode counts are in world steps and
-world episodes, as with the B = 1 adapter.
+Besides the dict API, ``step_arrays`` steps the worlds on stacked actions and
+``observe`` and ``episode_summaries`` give the arrays and summaries the dicts are built
+from: the trainer's runner (``runner.py``'s ``BatchedEnvRunner``) samples by them.
+
+RLlib's env runner counts one ``step`` as one env step; ``WorldStepsEnvRunner`` (RLlib's
+own sampling loop, the reference for ``BatchedEnvRunner``) and ``BatchedEnvRunner``
+count it as B world steps, so RLlib's sampling budget, its step metrics and its episode
+counts are in world steps and world episodes, as with the B = 1 adapter.
 
 ``env_config`` keys: those of the B = 1 adapter and ``worlds`` (B, default 1).
 """

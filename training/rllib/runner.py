@@ -47,7 +47,6 @@ from ray.rllib.env.utils.infinite_lookback_buffer import InfiniteLookbackBuffer
 from ray.rllib.utils.metrics import WEIGHTS_SEQ_NO
 
 from .batched_env import BatchedMultiAgentEnv, WorldStepsEnvRunner
-from .env import module_for
 
 _PER_STEP_CALLBACKS = ("on_episode_created", "on_episode_start", "on_episode_step")
 
@@ -184,14 +183,23 @@ class BatchedEnvRunner(WorldStepsEnvRunner):
 
     def _roles(self, env: BatchedMultiAgentEnv) -> dict:
         """Per role ("local", "centre"): its agent ids (B x per world, in the env's order),
-        the names per world and its module id."""
+        the names per world and the one module the config's ``policy_mapping_fn`` maps
+        them to (the runner calls each module once per step for its role)."""
         if getattr(self, "_role_table", None) is None:
-            locals_ = [a.partition("/")[2] for a in env.local_agents[: env.config.n_locals]]
-            centres = [a.partition("/")[2] for a in env.centre_agents[: env.config.n_centres]]
-            self._role_table = {
-                "local": (env.local_agents, locals_, module_for(locals_[0])),
-                "centre": (env.centre_agents, centres, module_for(centres[0])),
-            }
+            table = {}
+            for role, agents, per_world in (
+                ("local", env.local_agents, env.config.n_locals),
+                ("centre", env.centre_agents, env.config.n_centres),
+            ):
+                modules = {self.config.policy_mapping_fn(a, None) for a in agents}
+                if len(modules) != 1:
+                    raise ValueError(
+                        f"BatchedEnvRunner needs one module per role: policy_mapping_fn maps "
+                        f"the {role} agents to {sorted(modules)}"
+                    )
+                names = [a.partition("/")[2] for a in agents[:per_world]]
+                table[role] = (agents, names, modules.pop())
+            self._role_table = table
             self._spaces = (env.observation_spaces, env.action_spaces)
         return self._role_table
 

@@ -72,9 +72,25 @@ def job_problem(job: Job) -> str | None:
         return f"{RECORD} is missing"
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         return f"{RECORD} cannot be read ({err})"
-    if saved != record(job):
+    if not same_record(saved, job):
         return f"it ran with another grid than this one ({RECORD})"
     return None
+
+
+def same_record(saved, job: Job) -> bool:
+    """Whether a saved condition.json records the job's cell and grid. The saved grid is
+    read as a grid, so a field added since, at its default, still matches."""
+    if not isinstance(saved, dict) or saved.get("cell") != job.name:
+        return False
+    try:
+        grid = type(job.config).from_dict(saved["grid"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    return _json(grid.to_dict()) == _json(job.config.to_dict())
+
+
+def _json(value):
+    return json.loads(json.dumps(value))
 
 
 def has_finished(job: Job) -> bool:
