@@ -250,6 +250,10 @@ def test_training_through_the_batch_counts_world_steps_and_repeats_for_a_seed():
     with ray_session(None, 2):
         for _ in range(2):
             algo = algorithm_config(config, RLlibSettings(), seed=3).build_algo()
+            learner = algo.learner_group._learner
+            for module_id in ("local", "centre"):  # SB3's optimizer
+                optimizer = learner.get_optimizer(module_id)
+                assert optimizer.defaults["eps"] == 1e-5 and optimizer.defaults["foreach"]
             try:
                 runs.append([progress_row(i, algo.train()) for i in (1, 2)])
             finally:

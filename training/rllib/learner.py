@@ -15,15 +15,22 @@ near-equal minibatches, shuffled each epoch, and spreads a module's minibatches
 evenly over the epoch's gradient steps (as many as the module with the most). A step
 updates only the modules with a minibatch in it. So every sample of every module
 takes part in exactly ``num_epochs`` gradient steps, as in SB3's PPO.
+
+Each module's optimizer is SB3's: Adam with ``eps = 1e-5`` (RLlib's default is torch's
+1e-8), stepping all its parameters in one multi-tensor call (``foreach``: the same
+update as torch's per-tensor loop, faster for many small tensors).
 """
 
 from __future__ import annotations
 
 import math
 
+import torch
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.policy.sample_batch import MultiAgentBatch
 from ray.rllib.utils.minibatch_utils import MiniBatchCyclicIterator, MiniBatchIteratorBase
+
+SB3_ADAM_EPS = 1e-5  # stable_baselines3's ActorCriticPolicy optimizer_kwargs
 
 
 class PerModuleMiniBatchIterator(MiniBatchIteratorBase):
@@ -89,6 +96,15 @@ class SB3EpochsPPOLearner(PPOTorchLearner):
             num_epochs=iterator._num_epochs,
             minibatch_sizes=sizes,
             shuffle_batch_per_epoch=iterator._shuffle_batch_per_epoch,
+        )
+
+    def configure_optimizers_for_module(self, module_id, config=None) -> None:
+        params = self.get_parameters(self._module[module_id])
+        self.register_optimizer(
+            module_id=module_id,
+            optimizer=torch.optim.Adam(params, eps=SB3_ADAM_EPS, foreach=True),
+            params=params,
+            lr_or_lr_schedule=config.lr,
         )
 
     def postprocess_gradients_for_module(self, *, module_id, config=None, module_gradients_dict):
