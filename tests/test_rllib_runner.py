@@ -8,6 +8,7 @@ import pytest
 
 pytest.importorskip("ray.rllib")
 
+from ray.rllib.callbacks.callbacks import RLlibCallback  # noqa: E402
 from ray.rllib.core.columns import Columns  # noqa: E402
 
 from target_gaming.training.config import TrainConfig  # noqa: E402
@@ -106,8 +107,10 @@ def test_the_array_runner_samples_whole_episodes_and_explores():
         # world episodes (the reference counts episodes of the env: B worlds each)
         episodes = fast.sample(num_episodes=3, explore=False)
         assert_same_chunks(episodes, ref.sample(num_episodes=2, explore=False))
-        explored = fast.sample(num_timesteps=2 * 16, explore=True)
+        explored = fast.sample(num_timesteps=2 * 12, explore=True)  # ends mid-episode
         inferred = fast.sample(num_timesteps=2 * 16, explore=False, force_reset=True)
+        # a forced reset drops the chunks of the episode it abandons (it never ends)
+        assert explored[-1].id_ not in fast._ongoing_episodes_for_metrics
         a, b = agent_data(explored[0]), agent_data(inferred[0])
         assert not np.allclose(a["w0/local_0"]["actions"], b["w0/local_0"]["actions"])
         # the log-probabilities are those of the sampled actions under the module
@@ -126,8 +129,24 @@ def test_the_array_runner_refuses_what_it_does_not_do():
     try:
         with pytest.raises(ValueError, match="random_actions"):
             fast.sample(num_timesteps=12, random_actions=True)
-        fast.config._env_to_module_connector = lambda env, spaces, device: []
+        config = fast.config
+        config._env_to_module_connector = lambda env, spaces, device: []
         with pytest.raises(ValueError, match="env_to_module_connector"):
             fast.sample(num_timesteps=12)
+        config._env_to_module_connector = None
+
+        class Stepping(RLlibCallback):
+            def on_episode_step(self, **kwargs):
+                pass
+
+        fast._callbacks = [Stepping()]
+        with pytest.raises(ValueError, match="callback on_episode_step is not supported"):
+            fast.sample(num_timesteps=12)
+        fast._callbacks = [RLlibCallback()]
+        config.count_steps_by = "agent_steps"
+        with pytest.raises(ValueError, match="count_steps_by = 'agent_steps'"):
+            fast.sample(num_timesteps=12)
+        config.count_steps_by = "env_steps"
+        assert fast.sample(num_timesteps=12)  # and it samples again
     finally:
         fast.stop()

@@ -66,7 +66,7 @@ from ray.rllib.utils.metrics import (
 
 from target_gaming.envs.target_gaming import EpisodeMetrics, World, make_config, observe
 
-from .env import ENV_CONFIG_KEYS, checked_env_config, module_for
+from .env import ENV_CONFIG_KEYS, checked_env_config
 
 BATCHED_ENV_CONFIG_KEYS = (*ENV_CONFIG_KEYS, "worlds")
 
@@ -322,7 +322,7 @@ class WorldStepsEnvRunner(MultiAgentEnvRunner):
         for name, count in names.items():
             log((NUM_AGENT_STEPS_SAMPLED, name), count, reduce="sum")
             log((NUM_AGENT_STEPS_SAMPLED_LIFETIME, name), count, reduce="lifetime_sum")
-            modules[module_for(name)] += count
+            modules[self.config.policy_mapping_fn(name, None)] += count
         for module_id, count in modules.items():
             log((NUM_MODULE_STEPS_SAMPLED, module_id), count, reduce="sum")
             log((NUM_MODULE_STEPS_SAMPLED_LIFETIME, module_id), count, reduce="lifetime_sum")

@@ -39,6 +39,7 @@ import uuid
 
 import numpy as np
 import torch
+from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.callbacks.utils import make_callback
 from ray.rllib.core.columns import Columns
 from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
@@ -121,6 +122,7 @@ class BatchedEnvRunner(WorldStepsEnvRunner):
         env = self._world_env
         returned = []
         if force_reset or num_episodes is not None or self._needs_initial_reset:
+            self._ongoing_episodes_for_metrics.clear()  # their episodes never end (as RLlib)
             self._begin_episode(env, seed=self._seed if self._needs_initial_reset else None)
             self._needs_initial_reset = False
         if num_episodes is not None:
@@ -162,11 +164,20 @@ class BatchedEnvRunner(WorldStepsEnvRunner):
                 "config.env_runners(module_to_env_connector=...) is not supported"
             )
         for name in _PER_STEP_CALLBACKS:
-            if getattr(config, f"callbacks_{name}", None):
+            overridden = any(
+                getattr(type(c), name, None) is not getattr(RLlibCallback, name)
+                for c in self._callbacks
+            )
+            if getattr(config, f"callbacks_{name}", None) or overridden:
                 raise ValueError(
                     f"BatchedEnvRunner does not step episode objects: callback {name} "
                     "is not supported (on_episode_end is)"
                 )
+        if config.count_steps_by != "env_steps":
+            raise ValueError(
+                f"BatchedEnvRunner counts world steps: count_steps_by = "
+                f"{config.count_steps_by!r} is not supported (env_steps is)"
+            )
         if not isinstance(self._world_env, BatchedMultiAgentEnv):
             raise ValueError(
                 f"BatchedEnvRunner samples BatchedMultiAgentEnv, not {type(self._world_env)}"
