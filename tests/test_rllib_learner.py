@@ -62,6 +62,17 @@ def test_a_modules_minibatches_are_spread_over_the_epoch():
     assert present == [True, False, True, False, True, False, False]  # steps 0, 2, 4 of 7
 
 
+def test_the_rows_appended_for_the_bootstrap_do_not_count_towards_the_minibatches():
+    # 6144 samples in 448 episode chunks, each chunk with one masked row: SB3's 6 steps
+    mask = np.ones(6144 + 448, bool)
+    mask[np.arange(448) * 14] = False
+    local = SampleBatch({"id": np.arange(mask.size), "loss_mask": mask})
+    iterator = PerModuleMiniBatchIterator(
+        MultiAgentBatch({"local": local}, mask.size), minibatch_sizes={"local": 1024}
+    )
+    assert iterator.steps_per_epoch == 6 and len(list(iterator)) == 6
+
+
 def test_the_trainer_uses_the_sb3_epochs_learner_and_sb3s_settings():
     train = TrainConfig(n_envs=4)
     config = algorithm_config(train, RLlibSettings(), seed=0)

@@ -11,7 +11,8 @@ step.
 ``PerModuleMiniBatchIterator`` gives each module its own minibatch size (the locals'
 ``ppo.batch_size``, the centre's ``centre_ppo.batch_size``), as the SB3 trainer's
 stages do: each epoch splits every module's batch into ``ceil(samples / size)``
-near-equal minibatches, shuffled each epoch, and spreads a module's minibatches
+near-equal minibatches (``samples``: the rows its loss keeps, without the one masked row
+RLlib appends to each episode chunk), shuffled each epoch, and spreads a module's minibatches
 evenly over the epoch's gradient steps (as many as the module with the most). A step
 updates only the modules with a minibatch in it. So every sample of every module
 takes part in exactly ``num_epochs`` gradient steps, as in SB3's PPO.
@@ -25,12 +26,22 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
+from ray.rllib.core.columns import Columns
 from ray.rllib.policy.sample_batch import MultiAgentBatch
 from ray.rllib.utils.minibatch_utils import MiniBatchCyclicIterator, MiniBatchIteratorBase
 
 SB3_ADAM_EPS = 1e-5  # stable_baselines3's ActorCriticPolicy optimizer_kwargs
+
+
+def samples(module_batch) -> int:
+    """The samples a module's batch holds for its loss: the rows its ``loss_mask`` keeps
+    (RLlib appends to each episode chunk one masked row, for the value bootstrap)."""
+    if Columns.LOSS_MASK in module_batch:
+        return int(np.count_nonzero(np.asarray(module_batch[Columns.LOSS_MASK])))
+    return len(module_batch)
 
 
 class PerModuleMiniBatchIterator(MiniBatchIteratorBase):
@@ -54,7 +65,7 @@ class PerModuleMiniBatchIterator(MiniBatchIteratorBase):
         self._batch, self._num_epochs = batch, num_epochs
         self._shuffle = shuffle_batch_per_epoch
         self.parts = {  # minibatches per epoch, per module
-            module_id: max(1, math.ceil(len(module_batch) / minibatch_sizes[module_id]))
+            module_id: max(1, math.ceil(samples(module_batch) / minibatch_sizes[module_id]))
             for module_id, module_batch in batch.policy_batches.items()
         }
         self.steps_per_epoch = max(self.parts.values(), default=0)
