@@ -361,3 +361,17 @@ def test_a_comparison_cell_trains_on_rllib_and_is_evaluated_under_its_learned_ce
     assert {r["agent"] for r in rows} == {"learned", "honest"}
     assert {r["centre_policy"] for r in rows} == {"centre_policy.rllib"}
     assert (cell / "local_policy.rllib").is_dir()  # the learned rows' locals
+
+
+def test_a_run_begun_by_another_rllib_trainer_is_not_resumed(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    config = TrainConfig.from_dict({**SMOKE, "out": str(out)})
+    (out / "config.json").write_text(config.to_json())
+    old = {"backend": "rllib", "iterations": 3}  # rllib.json from before "learning"
+    (out / "rllib.json").write_text(json.dumps(old))
+    with pytest.raises(ValueError, match="was trained with learning = None, not this trainer's"):
+        train_rllib(config, RLlibSettings(num_cpus=2), resume=True, log=lambda _: None)
+    (out / "rllib.json").write_text("{")
+    with pytest.raises(ValueError, match="rllib.json cannot be read"):
+        train_rllib(config, RLlibSettings(num_cpus=2), resume=True, log=lambda _: None)

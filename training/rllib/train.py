@@ -17,7 +17,9 @@ The mapping of ``TrainConfig`` onto RLlib is in ``training/rllib/config.py``
 The run's folder::
 
     config.json                      the TrainConfig
-    rllib.json                       the backend, its settings and the budget in iterations
+    rllib.json                       the backend, how it samples and learns (``LEARNING``:
+                                     a run begun otherwise is not resumed), its settings
+                                     and the budget in iterations
     checkpoints/iter_<n>/            algo.save_to_path, renamed into place whole
     progress.csv                     one row per iteration: returns and episode metrics
     local_policy.rllib/, centre_policy.rllib/   the final RLModules
@@ -31,6 +33,7 @@ episodes with a seed drawn from the run's seed and the iteration.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import re
 from collections.abc import Callable
@@ -107,10 +110,31 @@ def latest_checkpoint(run: RunDir) -> tuple[int, Path | None]:
     return found[-1] if found else (0, None)
 
 
+# how the trainer samples and learns; a run is resumed only by the same (rllib.json)
+LEARNING = "BatchedEnvRunner, SB3EpochsPPOLearner (per-module minibatches, SB3's Adam)"
+
+
+def check_learning(run: RunDir) -> None:
+    """Refuse to resume a run begun by a trainer that sampled or learned otherwise: its
+    checkpoint would carry on under other rules (a run from before ``LEARNING`` has none)."""
+    path = run.root / "rllib.json"
+    try:
+        stored = json.loads(path.read_text()).get("learning")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as err:
+        raise ValueError(f"--resume: {path} cannot be read ({err})") from err
+    if stored != LEARNING:
+        raise ValueError(
+            f"--resume: {run.root} was trained with learning = {stored!r}, not this trainer's "
+            f"{LEARNING!r}; start a new run in another folder"
+        )
+
+
 def rllib_record(config: TrainConfig, settings: RLlibSettings) -> dict:
-    """rllib.json: the backend, its settings and the budget in iterations."""
+    """rllib.json: the backend, how it samples and learns, its settings and the budget in
+    iterations."""
     return {
         "backend": "rllib",
+        "learning": LEARNING,
         "settings": asdict(settings),
         "worlds_per_runner": worlds_per_runner(config, settings),
         "iterations": iterations(config),
@@ -188,6 +212,8 @@ def train_rllib(
     # nothing is written until Ray has started and the algorithm is built: a refused
     # command (a folder, an address, a setting) leaves the folder as it was
     run = check_run_folder(config, resume, rllib=True)
+    if resume:
+        check_learning(run)
     import torch
 
     torch.set_num_threads(config.torch_threads)
