@@ -269,3 +269,19 @@ def test_training_through_the_batch_counts_world_steps_and_repeats_for_a_seed():
     for row in (*runs[0], *runs[1]):
         row.pop("seconds")
     assert runs[0] == runs[1]  # the same seed, the same run
+
+
+def test_step_arrays_checks_its_actions_as_step_does():
+    env = BatchedMultiAgentEnv({"worlds": 2})
+    env.reset(seed=0)
+    n, d = env.config.n_locals, env.config.local_action_dim
+    with pytest.raises(ValueError, match=r"actions must be numbers of shape \(2, 6, "):
+        env.step_arrays(np.zeros((n, 2, d)))
+    bad = np.full((2, n, d), 0.5)
+    bad[1, 3, 0] = np.nan
+    with pytest.raises(ValueError, match=r"\['w1/local_3'\] contains NaN"):
+        env.step_arrays(bad)
+    while not env.centre_decides():
+        env.step_arrays(np.full((2, n, d), 0.5))
+    with pytest.raises(ValueError, match="central actions are required on a review step"):
+        env.step_arrays(np.full((2, n, d), 0.5))
