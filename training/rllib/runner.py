@@ -307,6 +307,7 @@ class BatchedEnvRunner(WorldStepsEnvRunner):
         # horizon, the world's true end
         episode.is_truncated = episode.is_terminated = done
         now = time.perf_counter()
+        summaries = env.episode_summaries() if done else None  # each world's, at the end
         for role, (agents, _, module_id) in roles.items():
             chunk = self._chunks[role]
             n = chunk.completed
@@ -323,7 +324,6 @@ class BatchedEnvRunner(WorldStepsEnvRunner):
             )
             t_started = self._agent_t[role]
             mapping, lookback = self._agent_steps(chunk.steps[: n + 1], t_started)
-            summaries = env.episode_summaries() if done else None
             for i, agent in enumerate(agents):
                 infos = [{} for _ in range(n + 1)]
                 if summaries is not None:
