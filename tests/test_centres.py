@@ -14,14 +14,17 @@ from target_gaming.training.centres.config import (
     BEST_CONSTANT,
     SCRIPTED,
     CentreStudyConfig,
+    arm_cell,
     arm_config,
     arm_root,
     constant_params,
     preset,
 )
-from target_gaming.training.centres.report import best_scripted, goal_table
+from target_gaming.training.centres.report import best_scripted, goal_table, goal_verdict
 from target_gaming.training.centres.run import run_centre_study
 from target_gaming.training.compare.report import VALUES
+from target_gaming.training.compare.specs import eval_specs, train_config
+from target_gaming.training.evaluation.rollout import rollout
 from tests.conftest import make_world
 
 TINY = {
@@ -116,6 +119,32 @@ def test_the_goal_needs_both_rewards_apart_and_a_sixth_of_the_gap():
     assert lines[-1].endswith("| 30% | **yes** |") and "| yes |" in lines[-2]
     short = _rows(base | oracle | {"two_level": list(0.64 + spread)})  # 10%: apart, too small
     assert goal_table(short, arms, ["fresh"])[-1].endswith("| 10% | no |")
+    few = [r for r in met if r["seed"] < 4]  # apart and 30%, but over 4 seeds
+    assert goal_table(few, arms, ["fresh"])[-1].endswith("| 30% | no |")
+    assert goal_verdict(met, arms, ["fresh"])[0].endswith(": reached on true welfare.")
+    assert goal_verdict(few, arms, ["fresh"])[0].endswith(": short by 1 seed (4 run).")
+    (verdict,) = goal_verdict(short, arms, ["fresh"])  # needs 0.63 + 16% of 0.10
+    assert "asks an IQM of 0.646" in verdict and verdict.endswith("short by 0.006 on the IQM.")
+
+
+def test_the_goal_sets_each_metric_against_the_best_scripted_centre_on_that_metric():
+    spread = np.array([-0.002, -0.001, 0.0, 0.001, 0.002])
+    arms = ["risk_based_audits", "best_constant", "rllib", "oracle_outcomes"]
+    rows = _rows(
+        {
+            "risk_based_audits": list(0.66 + spread),
+            "best_constant": list(0.65 + spread),
+            "rllib": list(0.665 + spread),
+            "oracle_outcomes": list(0.73 + spread),
+        }
+    )
+    for row in rows:  # best_constant audits less: the best centre reward, not the best welfare
+        row["centre_return"] += 1.0 if row["arm"] == "best_constant" else 0.0
+    assert best_scripted(rows, arms) == "best_constant"
+    assert best_scripted(rows, arms, metric="true_welfare") == "risk_based_audits"
+    reward, welfare = goal_table(rows, arms, ["fresh"])[-2:]
+    assert "`best_constant`" in reward and reward.endswith("| no |")
+    assert "`risk_based_audits`" in welfare and "| +0.005 | 7% | no |" in welfare
 
 
 @pytest.mark.slow
@@ -147,6 +176,23 @@ def test_a_tiny_centre_study_runs_end_to_end_and_its_learned_centre_reloads(tmp_
     first = load_policy(str(cell / "centre_policy.zip"), world, "centre").act(obs)
     again = load_policy(str(cell / "centre_policy.zip"), world, "centre").act(obs)
     np.testing.assert_array_equal(first, again)
+    # ... and its reloaded files replay the cell's own evaluation, episode by episode
+    job = arm_config(config, "two_level", 0)
+    cell_id = arm_cell(config, "two_level", 0)
+    specs = eval_specs(
+        job,
+        cell_id,
+        train_config(job, cell_id),
+        cell / "local_policy.zip",
+        cell / "centre_policy.zip",
+    )
+    replayed = rollout(next(spec for agent, variant, spec in specs if variant == "fresh"))
+    with open(cell / "episodes.csv", newline="") as handle:
+        recorded = [r for r in csv.DictReader(handle) if r["variant"] == "fresh"]
+    assert len(replayed) == len(recorded) == config.eval_episodes
+    for mine, theirs in zip(replayed, recorded):
+        for name in ("centre_return", "true_welfare", "audits", "target_level"):
+            assert mine[name] == pytest.approx(float(theirs[name]), rel=1e-9, abs=1e-12)
     # a rerun redoes nothing
     rerun = run_centre_study(config, tmp_path, workers=1, progress=False).read_text()
     assert "(14 from an earlier run)" in rerun

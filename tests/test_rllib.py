@@ -20,6 +20,7 @@ from target_gaming.training.config import TrainConfig  # noqa: E402
 from target_gaming.training.evaluation.rollout import EPISODE_COLUMNS, RolloutSpec, rollout  # noqa: E402
 from target_gaming.training.rllib.config import (  # noqa: E402
     RLlibSettings,
+    centre_log_std_at,
     checkpoint_interval,
     iterations,
     reward_scale,
@@ -309,6 +310,22 @@ def test_joint_training_checkpoints_resumes_and_evaluates(tmp_path, capsys):
             np.zeros(42 if role == "local" else 106)
         )
         assert np.all((actions >= 0) & (actions <= 1))
+    # the centre's log-std follows its schedule, resumed run included, and is not learned;
+    # the locals' is learned from its initial value
+    for iteration, path in list_checkpoints_of(out):
+        centre = module_log_std(path, "centre")
+        assert centre == pytest.approx(np.full(30, centre_log_std_at(config, iteration)))
+        assert not np.allclose(module_log_std(path, "local"), config.ppo.log_std_init)
+    assert [centre_log_std_at(config, i) for i in (1, 2, 3)] == pytest.approx([-0.5, -1.0, -1.5])
+
+
+def module_log_std(checkpoint: Path, role: str) -> np.ndarray:
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    module = RLModule.from_checkpoint(
+        str(checkpoint.resolve() / "learner_group" / "learner" / "rl_module" / role)
+    )
+    return module.pi.log_std.detach().numpy()
 
 
 def list_checkpoints_of(out: Path):

@@ -237,7 +237,11 @@ def _add_centres(sub) -> None:
         "centres", help="compare centres: scripted rules, a searched constant rule, learned ones"
     )
     settings = cen.add_mutually_exclusive_group()
-    settings.add_argument("--preset", default=None, help="quick or standard (default quick)")
+    settings.add_argument(
+        "--preset",
+        default=None,
+        help="quick, standard, political, coordinated or departments (default quick)",
+    )
     settings.add_argument("--config", type=Path, help="a JSON file of CentreStudyConfig fields")
     _add_cell_run_options(cen, "centres")
 

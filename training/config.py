@@ -130,6 +130,8 @@ class TrainConfig:
     - ``centre_log_std``: (first round, last round) caps on the centre's policy
       log-std in ``two_level`` mode, interpolated linearly over rounds; the centre's
       ``ent_coef`` falls linearly from ``centre_ppo.ent_coef`` to 0 over the same rounds.
+      On the rllib backend, the centre's log-std itself, (first iteration, last
+      iteration), interpolated linearly over the run's iterations.
     - ``checkpoint_every``: save each learner every so many of its timesteps (0: only
       at the end of each stage).
     - ``overrides``: world config fields on top of the scenario's.

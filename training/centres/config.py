@@ -255,6 +255,35 @@ PRESETS: dict[str, dict[str, Any]] = {
         },
         "two_level": {"rounds": 4, "round_timesteps": 250_000, "centre_timesteps": 100_000},
     },
+    # the quick budget under the political centre reward (targets hit, measures up): does
+    # a centre paid on its measures learn to set easy targets?
+    "political": {
+        "centre_reward": "political",
+        "centres": (
+            "fixed_targets",
+            "uniform_national",
+            "risk_based_audits",
+            BEST_CONSTANT,
+            *LEARNED,
+        ),
+        "search": {
+            "target_level": [0.35, 0.5, 0.65, 0.8],
+            "audit_rate": [0.0, 1 / 3],
+            "seeds": [100],
+        },
+    },
+    # vertical joined-up government at the quick budget: one learned coordinated centre
+    # over silo agencies (jug_2) against learned departments, each its own domain (jug_4)
+    "coordinated": {
+        "scenario": "jug_2",
+        "centres": ("fixed_targets", "risk_based_audits", *LEARNED),
+        "references": (),
+    },
+    "departments": {
+        "scenario": "jug_4",
+        "centres": ("fixed_targets", "risk_based_audits", *LEARNED),
+        "references": (),
+    },
 }
 
 

@@ -40,9 +40,19 @@ overrides, ...) and maps it onto RLlib:
   running std of the return instead), so the value heads, which start near 0,
   need not grow to returns of tens; the value loss is not clipped, and the
   policy and value networks are separate.
+- Each module's Gaussian has a free log-std per action dimension (SB3's), started at
+  its ``log_std_init``. The locals learn theirs. The centre's is not learned (so its
+  ``centre_ppo.log_std_init`` and ``ent_coef`` do not act on it): before
+  each iteration it is set to ``centre_log_std_at`` the iteration, falling linearly from
+  ``centre_log_std[0]`` to ``centre_log_std[1]`` over the run (SB3's two-level rounds
+  anneal the same pair). Learned as an output of the network (the earlier heads), the
+  centre's standard deviation grew from 0.6 to about 1 (up to 2) on actions in [0, 1]
+  over a 1M-step run: its ten decisions an episode act on
+  its reward late and through the locals, which then trained against a centre sampling
+  nearly at random, unlike the deterministic one they are evaluated with.
 - ``mode`` must stay ``locals`` (its default); it, ``centre_policy``,
-  ``local_policy``, ``rounds``, ``round_timesteps``, ``centre_timesteps``,
-  ``centre_log_std`` and ``progress_bar`` belong to the SB3 stages.
+  ``local_policy``, ``rounds``, ``round_timesteps``, ``centre_timesteps`` and
+  ``progress_bar`` belong to the SB3 stages.
 
 ``RLlibSettings`` says where Ray runs; it is not part of the experiment.
 """
@@ -128,7 +138,10 @@ def _module_spec(ppo: PPOConfig):
     from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-    model = DefaultModelConfig(fcnet_hiddens=list(ppo.net_arch), vf_share_layers=False)
+    # a log-std per action dimension, not an output of the network: SB3's Gaussian policy
+    model = DefaultModelConfig(
+        fcnet_hiddens=list(ppo.net_arch), vf_share_layers=False, free_log_std=True
+    )
     return RLModuleSpec(model_config=model)
 
 
@@ -238,12 +251,30 @@ def log_episode_metrics(*, episode, metrics_logger, **kwargs) -> None:
 
 
 def init_log_std(learner, log_std: dict[str, float]) -> None:
-    """Set each module's initial log-std (the bias of the log-std half of its policy head),
-    as SB3's ``log_std_init``."""
+    """Set each module's initial log-std (its policy head's free log-std), as SB3's
+    ``log_std_init``."""
+    for module_id, value in log_std.items():
+        set_log_std(learner, module_id, value)
+
+
+def set_log_std(learner, module_id: str, value: float, frozen: bool = False) -> None:
+    """Set the log-std of ``module_id``'s policy to ``value`` in every action dimension;
+    ``frozen``: no longer learned (the centre's, which follows ``centre_log_std_at``)."""
     import torch
 
-    for module_id, value in log_std.items():
-        head = [m for m in learner.module[module_id].pi.modules() if isinstance(m, torch.nn.Linear)]
-        bias = head[-1].bias
-        with torch.no_grad():
-            bias[bias.shape[0] // 2 :] = value
+    log_std = learner.module[module_id].pi.log_std
+    with torch.no_grad():
+        log_std.fill_(value)
+    log_std.requires_grad_(not frozen)
+
+
+def centre_log_std_at(config: TrainConfig, iteration: int) -> float:
+    """The centre's log-std while it samples iteration ``iteration`` (1-based): falling
+    linearly from ``centre_log_std[0]`` at the first iteration to ``centre_log_std[1]`` at
+    the last, as SB3's two-level rounds anneal it, so the centre explores widely while the
+    locals are still learning and the locals end the run against a nearly deterministic
+    centre, the one they are evaluated with."""
+    first, last = config.centre_log_std
+    total = iterations(config)
+    done = (iteration - 1) / (total - 1) if total > 1 else 1.0
+    return first + (last - first) * done

@@ -57,10 +57,12 @@ from .config import (
     ROLES,
     RLlibSettings,
     algorithm_config,
+    centre_log_std_at,
     checkpoint_interval,
     init_log_std,
     iterations,
     n_locals,
+    set_log_std,
     train_batch_size,
     worlds_per_runner,
 )
@@ -111,7 +113,10 @@ def latest_checkpoint(run: RunDir) -> tuple[int, Path | None]:
 
 
 # how the trainer samples and learns; a run is resumed only by the same (rllib.json)
-LEARNING = "BatchedEnvRunner, SB3EpochsPPOLearner (per-module minibatches, SB3's Adam)"
+LEARNING = (
+    "BatchedEnvRunner, SB3EpochsPPOLearner (per-module minibatches, SB3's Adam), "
+    "free log-stds, the centre's annealed over iterations"
+)
 
 
 def check_learning(run: RunDir) -> None:
@@ -252,6 +257,7 @@ def _train_loop(algo, config: TrainConfig, run: RunDir, done: int, log, on_itera
     total, every = iterations(config), checkpoint_interval(config)
     rows = _read_progress(run, done)
     for iteration in range(done + 1, total + 1):
+        anneal_centre(algo, centre_log_std_at(config, iteration))
         result = algo.train()
         rows.append(progress_row(iteration, result))
         write_csv(run.root / "progress.csv", rows, PROGRESS_COLUMNS)
@@ -266,6 +272,17 @@ def _train_loop(algo, config: TrainConfig, run: RunDir, done: int, log, on_itera
         if on_iteration is not None:
             on_iteration(iteration, result)
     return rows
+
+
+def anneal_centre(algo, log_std: float) -> None:
+    """Set the centre's (frozen) log-std on the learner and hand it to the env runners
+    before they sample."""
+    algo.learner_group.foreach_learner(
+        partial(set_log_std, module_id="centre", value=log_std, frozen=True)
+    )
+    algo.env_runner_group.sync_weights(
+        from_worker_or_learner_group=algo.learner_group, inference_only=True
+    )
 
 
 def _fmt(value) -> str:
