@@ -155,9 +155,14 @@ def goal_verdict(rows: list[dict], arms: list[str], variants: list[str]) -> list
             f"{_fmt(mine)}, against `{best}`'s {_fmt(base)}; the goal asks an IQM of "
             f"{needed:.3f} ({GOAL_SHARE:.0%} of the way to `{ORACLE}`'s {oracle:.3f}) with "
             f"its interval above {base[2]:.3f}: "
-            + (f"short by {' and '.join(short)}." if short else "reached on true welfare.")
+            + (f"short by {_listed(short)}." if short else "reached on true welfare.")
         )
     return lines
+
+
+def _listed(parts: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
 
 
 def how_learned(config: CentreStudyConfig) -> list[str]:
