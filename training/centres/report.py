@@ -235,6 +235,13 @@ def _corr(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.where(scale > 0, (x * y).sum(axis=-1) / scale, np.nan)
 
 
+def _nanmean(values: np.ndarray) -> float:
+    """The mean of the finite values; NaN (n/a in the tables) when there are none, as for
+    a constant target, without numpy's warning."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else float("nan")
+
+
 def behaviour(job) -> dict[str, float]:
     """What the cell's centre does, with its learned locals, on fresh seeds: over each
     episode's review steps, the mean measured target, the correlation across localities
@@ -273,9 +280,9 @@ def behaviour(job) -> dict[str, float]:
     to_upper = np.where(total > 0, (audited * upper).sum(axis=1) / np.maximum(total, 1e-12), np.nan)
     return {
         "target": float(targets.mean()),
-        "target_capacity": float(np.nanmean(_corr(per_locality, capacity[0]))),
-        "audit_inflation": float(np.nanmean(_corr(audited, inflation))),
-        "audits_to_inflated_half": float(np.nanmean(to_upper)),
+        "target_capacity": _nanmean(_corr(per_locality, capacity[0])),
+        "audit_inflation": _nanmean(_corr(audited, inflation)),
+        "audits_to_inflated_half": _nanmean(to_upper),
     }
 
 
@@ -291,7 +298,7 @@ def behaviour_table(jobs: dict, arms: list[str]) -> list[str]:
         if not cells:
             continue
         values = [behaviour(j) for j in cells]
-        mean = {k: float(np.nanmean([v[k] for v in values])) for k in values[0]}
+        mean = {k: _nanmean(np.array([v[k] for v in values])) for k in values[0]}
         cells_text = " | ".join("n/a" if np.isnan(v) else f"{v:.3f}" for v in mean.values())
         lines.append(f"| `{arm}` | {cells_text} |")
     return lines
