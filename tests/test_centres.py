@@ -20,7 +20,12 @@ from target_gaming.training.centres.config import (
     constant_params,
     preset,
 )
-from target_gaming.training.centres.report import best_scripted, goal_table, goal_verdict
+from target_gaming.training.centres.report import (
+    best_scripted,
+    goal_table,
+    goal_verdict,
+    probe_rules,
+)
 from target_gaming.training.centres.run import run_centre_study
 from target_gaming.training.compare.report import VALUES
 from target_gaming.training.compare.specs import eval_specs, train_config
@@ -155,6 +160,11 @@ def test_a_tiny_centre_study_runs_end_to_end_and_its_learned_centre_reloads(tmp_
     assert "| 1 | " in report.split("## Does the centre learn?")[1]  # round 1 of two_level
     searched = report.split("## The search")[1].split("## What each centre does")[0]
     assert searched.count("| yes |") >= 1 and "n/a" not in searched  # frozen locals read
+    probed = report.split("## Do the locals respond")[1].split("## What each centre does")[0]
+    assert "true welfare (0.30, 0.50) |" in probed and "| gaming (0.76, 0.00) |" in probed
+    assert probed.count("| `fixed_targets` | 0.") == probed.count("| `two_level` | 0.") == 1
+    rules = np.array(probe_rules(config))
+    np.testing.assert_allclose(rules, [[0.3, 0.5], [0.62, 0.5], [0.76, 0.5], [0.76, 0.0]])
     does = report.split("## What each centre does")[1].split("## Every arm")[0]
     assert "| `two_level` | 0." in does and "| `fixed_targets` | 0.620 | n/a |" in does
     search = json.loads((tmp_path / "search.json").read_text())

@@ -304,6 +304,65 @@ def behaviour_table(jobs: dict, arms: list[str]) -> list[str]:
     return lines
 
 
+def probe_rules(config: CentreStudyConfig) -> list[tuple[float, float]]:
+    """The constant rules the locals are probed with: targets at ``target_min``,
+    ``target_default`` and halfway from it to ``target_max``, audits at the budget."""
+    world = make_config(config.scenario)
+    rate = min(world.n_audits, world.n_localities) / world.n_localities
+    high = world.target_default + (world.target_max - world.target_default) / 2
+    return [(world.target_min, rate), (world.target_default, rate), (high, rate), (high, 0.0)]
+
+
+def responses(config: CentreStudyConfig, jobs: dict, arms: list[str]) -> list[str]:
+    """Do an arm's learned locals respond to the centre they face? Each finished cell's
+    locals, not re-trained, under every ``probe_rules`` constant rule (on the cell's
+    evaluation seed): true welfare and gaming per rule, means over seeds. Locals that
+    act the same under every rule give a centre learning against them nothing to learn
+    from but the cost of its audits."""
+    rules = probe_rules(config)
+    names = [f"{tau:.2f}, {rate:.2f}" for tau, rate in rules]
+    lines = [
+        "| arm | "
+        + " | ".join(f"true welfare ({n})" for n in names)
+        + " | "
+        + " | ".join(f"gaming ({n})" for n in names)
+        + " |",
+        "|---" * (1 + 2 * len(rules)) + "|",
+    ]
+    for arm in arms:
+        cells = [j for (a, _), j in sorted(jobs.items()) if a == arm and job_problem(j) is None]
+        if not cells:
+            continue
+        values = np.zeros((len(cells), len(rules), 2))
+        for c, job in enumerate(cells):
+            folder = cell_folder(job)
+            suffix = ".rllib" if job.config.trainer == "rllib" else ".zip"
+            for r, (tau, rate) in enumerate(rules):
+                spec = RolloutSpec(
+                    scenario=config.scenario,
+                    design=config.design,
+                    policy=str(folder / f"local_policy{suffix}"),
+                    centre_policy="constant_rule",
+                    centre_params={"target_level": tau, "audit_rate": rate},
+                    centre_reward=config.centre_reward,
+                    episodes=config.eval_episodes,
+                    seed=job.cell.seed + OFFSET,
+                )
+                rows = rollout(spec)
+                values[c, r] = [
+                    np.mean([row[k] for row in rows]) for k in ("true_welfare", "gaming_share")
+                ]
+        mean = values.mean(axis=0)
+        lines.append(
+            f"| `{arm}` | "
+            + " | ".join(f"{v:.3f}" for v in mean[:, 0])
+            + " | "
+            + " | ".join(f"{v:.3f}" for v in mean[:, 1])
+            + " |"
+        )
+    return lines
+
+
 def frozen_means(config: CentreStudyConfig, jobs: dict) -> dict[str, float]:
     """Each search candidate's mean centre reward against *frozen* locals: those of each
     ``two_level`` cell at the end of its phase 1 (trained under the design's own centre),
@@ -431,6 +490,17 @@ def aggregate(
         "",
     ]
     lines += [
+        "## Do the locals respond to the centre?",
+        "",
+        "Each arm's learned locals, not re-trained, under constant rules (target level, "
+        "audit rate) on their cells' evaluation seeds; means over seeds. A centre learns "
+        "only from what its decisions change within an episode: against locals that act "
+        "the same under every rule, its targets change nothing and its audits only cost, "
+        "and what a centre did to the locals' training, which is what separates the arms "
+        "when their locals act alike under every rule, is out of its sight.",
+        "",
+        *responses(config, jobs, [a for a in shown if a in config.centres]),
+        "",
         "## What each centre does",
         "",
         "With its learned locals on fresh seeds, over the review steps of every episode: "
