@@ -168,6 +168,24 @@ class ConstantRule(CentreScripted):
         return (rank < self.n_audited).astype(float)
 
 
+class RandomRule(CentreScripted):
+    name = "random_rule"
+    description = (
+        "Each review, every locality's target in each domain drawn uniformly in "
+        "[target_min, target_max] and its audit weight uniformly in [0, 1]: a centre whose "
+        "targets and audits keep changing, for locals to learn to respond to them (the "
+        "first phase of a two-level curriculum), not a rule to govern by."
+    )
+    allocates_audits = True
+
+    def targets(self, obs):
+        shape = (obs.shape[0], self.view.n_localities, self.view.n_domains)
+        return self.rng.uniform(self.config.target_min, self.config.target_max, shape)
+
+    def audits(self, obs):
+        return self.rng.random((obs.shape[0], self.view.n_localities))
+
+
 CENTRE_POLICIES = {
     p.name: p
     for p in (
@@ -178,6 +196,7 @@ CENTRE_POLICIES = {
         RandomAudits,
         RiskBasedAudits,
         ConstantRule,
+        RandomRule,
     )
 }
 

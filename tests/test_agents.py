@@ -175,3 +175,20 @@ def test_the_constant_rule_sets_one_level_and_audits_that_many_random_localities
     ):
         with pytest.raises(ValueError, match=message):
             load_policy("constant_rule", world, "centre", **params)
+
+
+def test_the_random_rule_draws_every_target_and_audit_weight_anew_each_review():
+    world = make_world("whitehall", "targeted_audits")
+    cfg = world.config
+    state = world.reset(np.random.default_rng(0), 256)
+    obs = observe.centre_observations(cfg, state)[:, 0]
+    rule = load_policy("random_rule", world, "centre", seed=3)
+    actions = [rule.act(obs) for _ in range(2)]
+    first, second = (world.decode_centre(a[:, None]) for a in actions)
+    for targets in (first[0], second[0]):
+        assert targets.min() >= cfg.target_min and targets.max() <= cfg.target_max
+        assert abs(targets.mean() - (cfg.target_min + cfg.target_max) / 2) < 0.01  # uniform
+    assert not np.allclose(first[0], second[0]) and not np.allclose(first[1], second[1])
+    assert 0.4 < first[1].mean() < 0.6 and first[1].std() > 0.25  # weights uniform in [0, 1]
+    again = load_policy("random_rule", world, "centre", seed=3)  # the same seed, the same draws
+    np.testing.assert_array_equal(again.act(obs), actions[0])

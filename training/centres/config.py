@@ -11,7 +11,8 @@ are the named ones. The study holds one design and one scenario fixed and compar
   seeds apart from the study's, so the rule is judged on seeds that did not pick it),
   the best by the centre's own mean reward then run on every seed;
 - ``two_level``: the centre learns (SB3, ``train --mode two_level``: the locals first,
-  then rounds of centre-then-locals), with ``two_level``'s TrainConfig fields;
+  then rounds of centre-then-locals), with ``two_level``'s TrainConfig fields; its
+  ``centre_policy`` is the scripted centre of phase 1 (default: the design's own);
 - ``rllib``: the centre and the locals learn jointly on Ray RLlib, with ``rllib``'s.
 
 Every arm's locals are trained against that arm's centre (its cell trains under it, or
@@ -37,7 +38,9 @@ from ..compare.grid import MAX_SEED, Cell, CompareConfig, distinct_seeds
 from ..errors import UserError, fields_of, read_json_object
 from ..validate.config import check_budget
 
-SCRIPTED = tuple(n for n in CENTRE_POLICIES if n != "constant_rule")
+# the rules a centre governs by: not constant_rule (the search's, as best_constant) nor
+# random_rule (targets drawn at random: a curriculum's first phase, not a rule)
+SCRIPTED = tuple(n for n in CENTRE_POLICIES if n not in ("constant_rule", "random_rule"))
 BEST_CONSTANT = "best_constant"
 LEARNED = ("two_level", "rllib")
 ARMS = (*SCRIPTED, BEST_CONSTANT, *LEARNED)
@@ -211,8 +214,10 @@ def arm_config(
         centre, train["centre_params"] = "constant_rule", constant_params(arm)
     elif arm in SCRIPTED:
         centre = arm
-    elif arm == "two_level":
-        train |= {"mode": "two_level", **config.two_level}
+    elif arm == "two_level":  # phase 1 under two_level's centre_policy, or the design's own
+        phase = dict(config.two_level)
+        centre = phase.pop("centre_policy", None)
+        train |= {"mode": "two_level", **phase}
     elif arm == "rllib":
         trainer, train = "rllib", {**train, **config.rllib}
     try:
