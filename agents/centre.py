@@ -60,6 +60,9 @@ class UniformNational(CentreScripted):
         return np.broadcast_to(target, measured.shape)
 
 
+RATCHET_RATE = 0.5  # lambda, the ratchet's default rate
+
+
 class Ratchet(CentreScripted):
     name = "ratchet"
     description = (
@@ -67,7 +70,7 @@ class Ratchet(CentreScripted):
         "measured domain (lambda = ratchet_rate, default 0.5); even audits."
     )
 
-    def __init__(self, world: World, seed: int = 0, ratchet_rate: float = 0.5):
+    def __init__(self, world: World, seed: int = 0, ratchet_rate: float = RATCHET_RATE):
         super().__init__(world, seed)
         if not 0.0 <= ratchet_rate <= 1.0:
             raise ValueError(f"ratchet_rate = {ratchet_rate!r} must be in [0, 1]")

@@ -13,6 +13,7 @@ from target_gaming.agents import (
     register_loader,
 )
 from target_gaming.agents.base import CentreView
+from target_gaming.agents.centre_actions import RELATIVE_SPAN, world_action
 from target_gaming.agents.myopic import MyopicBestResponse
 from target_gaming.envs import target_gaming_v2
 from target_gaming.envs.target_gaming import World, observe
@@ -192,3 +193,55 @@ def test_the_random_rule_draws_every_target_and_audit_weight_anew_each_review():
     assert 0.4 < first[1].mean() < 0.6 and first[1].std() > 0.25  # weights uniform in [0, 1]
     again = load_policy("random_rule", world, "centre", seed=3)  # the same seed, the same draws
     np.testing.assert_array_equal(again.act(obs), actions[0])
+
+
+def _relative_reference(cfg, layout_obs, layout_act, obs, u):
+    """The relative parameterisation component by component, from the layouts' names."""
+    where = {name: j for j, (name, _, _) in enumerate(layout_obs)}
+    out = np.empty(len(layout_act))
+    for j, (name, _, _) in enumerate(layout_act):
+        value = min(1.0, max(-1.0, u[j]))
+        if name.startswith("audit:"):
+            out[j] = (value + 1) / 2
+            continue
+        _, i, d = name.split(":")
+        tau = obs[where[f"target:{i}:{d}"]]
+        if obs[where[f"is_measured:{d}"]] > 0:
+            m = obs[where[f"measured:{i}:{d}"]]
+            target = tau + 0.5 * (m - tau) + RELATIVE_SPAN * value  # the ratchet's step
+        else:
+            target = tau
+        level = (target - cfg.target_min) / (cfg.target_max - cfg.target_min)
+        out[j] = min(1.0, max(0.0, level))
+    return out
+
+
+@pytest.mark.parametrize("scenario", ["whitehall", "jug_4"])
+def test_a_relative_centre_departs_from_the_ratchet_per_locality(scenario):
+    world = make_world(scenario, design="targeted_audits")
+    cfg = world.config
+    state = _observations(world, batch=2, steps=2 * cfg.review_period)
+    obs = observe.centre_observations(cfg, state).astype(np.float64)  # (B, C, D_obs)
+    rng = np.random.default_rng(1)
+    for c in range(cfg.n_centres):
+        layout_obs = observe.centre_observation_layout(cfg, c)
+        layout_act = observe.centre_action_layout(cfg, c)
+        u = rng.uniform(-1.3, 1.3, (2, len(layout_act)))  # some outside [-1, 1]: clipped
+        got = world_action(cfg, obs[:, c], u, "relative")
+        for b in range(2):
+            expected = _relative_reference(cfg, layout_obs, layout_act, obs[b, c], u[b])
+            np.testing.assert_allclose(got[b], expected, atol=1e-12)
+        # the network's zero is the ratchet (its default rate) with even audits
+        zero = world_action(cfg, obs[:, c], np.zeros_like(u), "relative")
+        ratchet = load_policy("ratchet", world, "centre").act(obs[:, c])
+        n_targets = len(layout_act) - cfg.n_localities
+        np.testing.assert_allclose(zero[:, :n_targets], ratchet[:, :n_targets], atol=1e-6)
+        np.testing.assert_allclose(zero[:, n_targets:], 0.5)
+    # absolute is the world's action, clipped; a NaN stays (the world refuses it)
+    u = np.array([[-0.5, 0.3, 1.7]])
+    np.testing.assert_allclose(world_action(cfg, obs[:1, 0], u, "absolute"), [[0.0, 0.3, 1.0]])
+    bad = np.zeros((1, len(observe.centre_action_layout(cfg, 0))))
+    bad[0, 0] = np.nan
+    assert np.isnan(world_action(cfg, obs[:1, 0], bad, "relative")[0, 0])
+    with pytest.raises(ValueError, match="centre_action = 'ratio'.*absolute, relative"):
+        world_action(cfg, obs[:1, 0], bad, "ratio")

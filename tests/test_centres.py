@@ -24,6 +24,7 @@ from target_gaming.training.centres.report import (
     best_scripted,
     goal_table,
     goal_verdict,
+    how_learned,
     probe_rules,
 )
 from target_gaming.training.centres.run import run_centre_study
@@ -82,6 +83,25 @@ def test_each_arm_trains_its_locals_against_its_own_centre():
         "risk_based_audits",
     }
     assert preset("standard").seeds == (0, 1, 2, 3, 4)
+
+
+def test_the_relative_preset_trains_its_rllib_centre_relative_to_the_last_measures():
+    study = preset("relative")
+    learned = train_config(arm_config(study, "rllib", 0), arm_cell(study, "rllib", 0))
+    assert learned.centre_action == "relative"
+    scripted = train_config(arm_config(study, "ratchet", 0), arm_cell(study, "ratchet", 0))
+    standard = preset("standard")
+    # its ratchet cells are the standard study's, setting for setting
+    assert scripted == train_config(
+        arm_config(standard, "ratchet", 0), arm_cell(standard, "ratchet", 0)
+    )
+    assert "relative to the locality's target and last measure" in " ".join(how_learned(study))
+    assert "relative" not in " ".join(how_learned(standard))
+    with pytest.raises(ValueError, match="centre_action = 'ratio'.*absolute, relative"):
+        train_config(
+            arm_config(CentreStudyConfig(rllib={"centre_action": "ratio"}), "rllib", 0),
+            arm_cell(study, "rllib", 0),
+        )
 
 
 def test_bad_studies_fail_with_the_allowed_values():

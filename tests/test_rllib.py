@@ -392,3 +392,86 @@ def test_a_run_begun_by_another_rllib_trainer_is_not_resumed(tmp_path):
     (out / "rllib.json").write_text("{")
     with pytest.raises(ValueError, match="rllib.json cannot be read"):
         train_rllib(config, RLlibSettings(num_cpus=2), resume=True, log=lambda _: None)
+
+
+# ---- a centre acting relative to the last measures ------------------------------------------
+
+
+def test_a_relative_centres_zero_action_is_the_ratchet():
+    from target_gaming.agents.base import CentreView
+
+    env = TargetGamingMultiAgentEnv(
+        {"design": "targeted_audits", "centre_action": "relative", "overrides": {"horizon": 12}}
+    )
+    assert env.action_spaces["centre_0"].low.min() == -1.0
+    cfg = env.env.config
+    view = CentreView.build(cfg)
+    obs, _ = env.reset(seed=3)
+    seen = []  # what the centre saw at each decision (and at the end)
+    while env.agents:
+        actions = {a: np.full(env.action_spaces[a].shape, 0.6) for a in obs if a != "centre_0"}
+        if "centre_0" in obs:
+            seen.append(obs["centre_0"])
+            actions["centre_0"] = np.zeros(env.action_spaces["centre_0"].shape)
+        obs, *_ = env.step(actions)
+    seen.append(obs["centre_0"])
+    assert len(seen) >= 3
+    for before, after in zip(seen[:-1], seen[1:]):  # headline domains: health, education
+        tau, m = before[view.target][:, :2], before[view.measured][:, :2]
+        expected = np.clip(tau + 0.5 * (m - tau), cfg.target_min, cfg.target_max)
+        np.testing.assert_allclose(after[view.target][:, :2], expected, atol=1e-6)
+
+
+def test_a_saved_relative_centre_reloads_and_maps_its_mean_as_the_trainer_did(tmp_path):
+    import torch
+    from ray.rllib.core.columns import Columns
+
+    from target_gaming.agents.centre_actions import world_action
+    from target_gaming.training.rllib.learned import CENTRE_ACTION_FILE
+
+    world = make_world(design="targeted_audits")
+    path = tmp_path / "centre_policy.rllib"
+    module = saved_module(world, path, role="centre")
+    (path / CENTRE_ACTION_FILE).write_text(json.dumps({"centre_action": "relative"}))
+    policy = load_policy(str(path), world, "centre")
+    assert policy.centre_action == "relative"
+    obs = np.random.default_rng(0).random((4, 106))
+    with torch.no_grad():
+        inputs = module.forward_inference({Columns.OBS: torch.tensor(obs, dtype=torch.float32)})
+    mean = inputs[Columns.ACTION_DIST_INPUTS][:, :30].numpy()
+    expected = world_action(world.config, obs, mean, "relative")
+    np.testing.assert_allclose(policy.act(obs), expected, atol=1e-6)
+    assert not np.allclose(expected, np.clip(mean, 0, 1), atol=1e-3)  # the mapping acts
+    (path / CENTRE_ACTION_FILE).write_text('{"centre_action": "sideways"}')
+    with pytest.raises(ValueError, match="centre_action = 'sideways' is not allowed"):
+        load_policy(str(path), world, "centre")
+    (path / CENTRE_ACTION_FILE).write_text("{not json")
+    with pytest.raises(ValueError, match="not a readable centre_action record"):
+        load_policy(str(path), world, "centre")
+
+
+def test_a_relative_centre_trains_and_its_saved_folder_records_it(tmp_path):
+    from target_gaming.training.rllib.learned import CENTRE_ACTION_FILE
+
+    out = tmp_path / "run"
+    config = TrainConfig.from_dict(
+        {
+            **SMOKE,
+            "timesteps": 2400,
+            "design": "targeted_audits",
+            "centre_action": "relative",
+            "out": str(out),
+        }
+    )
+    train_rllib(config, RLlibSettings(num_cpus=2), log=lambda _: None)
+    record = json.loads((out / "centre_policy.rllib" / CENTRE_ACTION_FILE).read_text())
+    assert record == {"centre_action": "relative"}
+    world = make_world(design="targeted_audits")
+    assert load_policy(str(out / "centre_policy.rllib"), world, "centre").centre_action == (
+        "relative"
+    )
+    assert len(read_csv(out / "episodes.csv")) == 4
+    with pytest.raises(ValueError, match="centre_action = 'relative' is the rllib backend's"):
+        from target_gaming.training.sb3.train import train
+
+        train(TrainConfig.from_dict({**SMOKE, "centre_action": "relative", "out": str(out)}))

@@ -27,8 +27,10 @@ from target_gaming.training.rllib.runner import BatchedEnvRunner  # noqa: E402
 
 
 def actions_for(obs: dict, spaces: dict, rng: np.random.Generator) -> dict:
-    """Float32 actions, some outside [0, 1] (clipped), for the agents that observed."""
-    return {a: rng.uniform(-0.2, 1.2, spaces[a].shape).astype(np.float32) for a in obs}
+    """Float32 actions, some outside their space (clipped), for the agents that observed."""
+    return {
+        a: rng.uniform(spaces[a].low - 0.2, spaces[a].high + 0.2).astype(np.float32) for a in obs
+    }
 
 
 def prefixed(values: dict, world: int = 0) -> dict:
@@ -77,6 +79,8 @@ def assert_same_step(batched_step, adapter_step, world: int, rtol: float = 0.0) 
         {"design": "audited_targets", "overrides": {"horizon": 9, "review_period": 4}},
         {"scenario": "jug_4", "design": "targeted_audits", "overrides": {"horizon": 7}},
         {"design": "rotating_basket", "reward_scale": 0.25, "overrides": {"horizon": 5}},
+        {"design": "targeted_audits", "centre_action": "relative", "overrides": {"horizon": 9}},
+        {"scenario": "jug_4", "centre_action": "relative", "overrides": {"horizon": 7}},
     ],
 )
 def test_one_world_gives_the_adapters_observations_rewards_and_episode_metrics(env_config):

@@ -240,7 +240,7 @@ def _add_centres(sub) -> None:
     settings.add_argument(
         "--preset",
         default=None,
-        help="quick, standard, political, coordinated or departments (default quick)",
+        help="quick, standard, relative, political, coordinated or departments (default quick)",
     )
     settings.add_argument("--config", type=Path, help="a JSON file of CentreStudyConfig fields")
     _add_cell_run_options(cen, "centres")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from target_gaming.agents import CENTRE_POLICIES, LOCAL_POLICIES, design_centre
+from target_gaming.agents.centre_actions import CENTRE_ACTIONS
 from target_gaming.envs.target_gaming import CENTRE_REWARDS, DESIGNS, SCENARIOS, make_config
 from target_gaming.envs.target_gaming.config import (
     check_known,
@@ -132,6 +133,10 @@ class TrainConfig:
       ``ent_coef`` falls linearly from ``centre_ppo.ent_coef`` to 0 over the same rounds.
       On the rllib backend, the centre's log-std itself, (first iteration, last
       iteration), interpolated linearly over the run's iterations.
+    - ``centre_action``: how a learned centre's action becomes the world's
+      (``target_gaming.agents.centre_actions``): ``absolute`` (the world's own) or
+      ``relative`` (targets relative to each locality's last measure). The rllib
+      backend's; sb3's and benchmarl's runs keep ``absolute``.
     - ``checkpoint_every``: save each learner every so many of its timesteps (0: only
       at the end of each stage).
     - ``overrides``: world config fields on top of the scenario's.
@@ -153,6 +158,7 @@ class TrainConfig:
     ppo: PPOConfig = field(default_factory=PPOConfig)
     centre_ppo: PPOConfig = CENTRE_PPO
     centre_log_std: tuple[float, float] = (-0.5, -1.5)
+    centre_action: str = "absolute"
     checkpoint_every: int = 100_000
     eval_episodes: int = 32
     out: str = "runs/train"
@@ -178,6 +184,8 @@ class TrainConfig:
                 continue  # the design's own centre
             if not isinstance(value, str) or not (value in known or value.endswith(".zip")):
                 fail(own, name, value, f"one of {', '.join(known)}, or a saved policy's .zip path")
+        if not isinstance(self.centre_action, str) or self.centre_action not in CENTRE_ACTIONS:
+            fail(own, "centre_action", self.centre_action, f"one of {', '.join(CENTRE_ACTIONS)}")
         for name in ("ppo", "centre_ppo"):
             if not isinstance(getattr(self, name), PPOConfig):
                 fail(own, name, getattr(self, name), "a PPOConfig")

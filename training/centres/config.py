@@ -260,6 +260,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         },
         "two_level": {"rounds": 4, "round_timesteps": 250_000, "centre_timesteps": 100_000},
     },
+    # the standard budget with the RLlib centre acting relative to each locality's last
+    # measure (centre_action relative), against the best scripted centre of the standard
+    # study and the oracle
+    "relative": {
+        "seeds": (0, 1, 2, 3, 4),
+        "timesteps": 1_000_000,
+        "eval_episodes": 32,
+        "centres": ("ratchet", "rllib"),
+        "rllib": {"centre_action": "relative"},
+    },
     # the quick budget under the political centre reward (targets hit, measures up): does
     # a centre paid on its measures learn to set easy targets?
     "political": {

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from target_gaming.agents.centre_actions import RELATIVE_SPAN
 from target_gaming.envs.target_gaming import make_config
 
 from ..compare import figures
@@ -184,10 +185,18 @@ def how_learned(config: CentreStudyConfig) -> list[str]:
                 "rounds."
             )
         else:
+            acts = ""
+            if trained.centre_action == "relative":
+                acts = (
+                    "; it sets each target relative to the locality's target and last "
+                    f"measure (`centre_action` `relative`: `ratchet`'s next target + "
+                    f"{RELATIVE_SPAN} x its action in [-1, 1], its zero output `ratchet` with "
+                    "even audits)"
+                )
             lines.append(
                 f"- `rllib` (Ray RLlib PPO): the centre and the locals learn at once for "
                 f"{trained.timesteps:,} local agent-steps; the centre's log-std falls "
-                f"linearly from {first} to {last} over the run."
+                f"linearly from {first} to {last} over the run{acts}."
             )
     return lines
 

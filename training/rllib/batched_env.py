@@ -25,8 +25,9 @@ the batch (``tests/test_rllib_batched.py``):
   world is truncated at the horizon, at the same step; no agent terminates.
 - ``reset(seed=s)`` reseeds the env's one generator, which draws all B worlds
   (B = 1: the PettingZoo env's draws); ``reset()`` continues it.
-- Actions are clipped to [0, 1]; a NaN, a missing action or one of the wrong
-  shape raises a ``ValueError`` naming the agents.
+- Actions are clipped to [0, 1] (central ones to their own bounds: [-1, 1] with
+  ``centre_action = "relative"``, mapped to the world's as in the B = 1 adapter); a NaN,
+  a missing action or one of the wrong shape raises a ``ValueError`` naming the agents.
 - Infos are empty except at the end of an episode, where the info of every
   agent of world ``b`` holds world ``b``'s ``episode_metrics`` (its
   ``EpisodeMetrics`` summary, ``local_return`` and ``centre_return``).
@@ -64,6 +65,7 @@ from ray.rllib.utils.metrics import (
     NUM_MODULE_STEPS_SAMPLED_LIFETIME,
 )
 
+from target_gaming.agents.centre_actions import action_bounds, check_centre_action, world_action
 from target_gaming.envs.target_gaming import EpisodeMetrics, World, make_config, observe
 
 from .env import ENV_CONFIG_KEYS, checked_env_config
@@ -90,10 +92,10 @@ def _box(layout: observe.Layout):
     return Box(low, high, dtype=np.float32)
 
 
-def _action_box(layout: observe.Layout):
+def _action_box(layout: observe.Layout, low: float = 0.0, high: float = 1.0):
     from gymnasium.spaces import Box
 
-    return Box(0.0, 1.0, (len(layout),), dtype=np.float32)
+    return Box(low, high, (len(layout),), dtype=np.float32)
 
 
 class BatchedMultiAgentEnv(MultiAgentEnv):
@@ -113,6 +115,8 @@ class BatchedMultiAgentEnv(MultiAgentEnv):
             cfg, config.get("design", "targets"), config.get("centre_reward", "political")
         )
         self._observer = observe.Observer(cfg)  # its own: it keeps the last state's slow part
+        self.centre_action = check_centre_action(config.get("centre_action", "absolute"))
+        self._centre_bounds = action_bounds(self.centre_action)
         self._make_agents()
         self._rng = np.random.default_rng()
         self.state = None  # the WorldState of the B worlds
@@ -126,7 +130,7 @@ class BatchedMultiAgentEnv(MultiAgentEnv):
         spaces = {
             name: (
                 _box(observe.centre_observation_layout(cfg, c)),
-                _action_box(observe.centre_action_layout(cfg, c)),
+                _action_box(observe.centre_action_layout(cfg, c), *self._centre_bounds),
             )
             for c, name in enumerate(centres)
         }
@@ -172,7 +176,9 @@ class BatchedMultiAgentEnv(MultiAgentEnv):
         local = self._actions(action_dict, self.local_agents, self._local_shape)
         centre = None
         if self.centre_decides():  # ignored between reviews
-            centre = self._actions(action_dict, self.centre_agents, self._centre_shape)
+            centre = self._actions(
+                action_dict, self.centre_agents, self._centre_shape, *self._centre_bounds
+            )
         rewards, done = self._advance(local, centre)
         rewards_dict = dict(zip(self.possible_agents, rewards.ravel().tolist()))
         terminateds = dict.fromkeys(self.possible_agents, False)
@@ -199,7 +205,9 @@ class BatchedMultiAgentEnv(MultiAgentEnv):
         if self.centre_decides():
             if centre is None:
                 raise ValueError("central actions are required on a review step")
-            centre = self._checked(centre, self.centre_agents, self._centre_shape)
+            centre = self._checked(
+                centre, self.centre_agents, self._centre_shape, *self._centre_bounds
+            )
         else:
             centre = None
         rewards, done = self._advance(local, centre)
@@ -215,7 +223,7 @@ class BatchedMultiAgentEnv(MultiAgentEnv):
     def _advance(self, local: np.ndarray, centre: np.ndarray | None):
         """Step the worlds on checked actions (``centre`` None: between reviews).
         Returns the rewards (B, C + N) handed to RLlib and whether the episode ended."""
-        centre = self._idle if centre is None else centre
+        centre = self._idle if centre is None else self._world_centre(centre)
         # the actions are checked by the caller: the world need not check them again
         result = self.world.step(self.state, local, centre, self._rng, check=False)
         self.state = result.state
@@ -227,9 +235,24 @@ class BatchedMultiAgentEnv(MultiAgentEnv):
             rewards = rewards * self.reward_scale
         return rewards, done
 
-    def _actions(self, action_dict: dict[str, Any], agents: list[str], shape) -> np.ndarray:
-        """The named agents' actions, checked, clipped to [0, 1] and stacked to ``shape``
-        (B, agents per world, D)."""
+    def _world_centre(self, centre: np.ndarray) -> np.ndarray:
+        """Checked central actions (B, C, D) as the world's, on what the centres saw."""
+        if self.centre_action == "absolute":
+            return centre
+        obs = self._observer.centre(self.state)  # (B, C, D_obs): what they acted on
+        flat = world_action(
+            self.config,
+            obs.reshape(-1, obs.shape[-1]),
+            centre.reshape(-1, centre.shape[-1]),
+            self.centre_action,
+        )
+        return flat.reshape(centre.shape)
+
+    def _actions(
+        self, action_dict: dict[str, Any], agents: list[str], shape, low=0.0, high=1.0
+    ) -> np.ndarray:
+        """The named agents' actions, checked, clipped to [low, high] and stacked to
+        ``shape`` (B, agents per world, D)."""
         missing = [a for a in agents if a not in action_dict]
         if missing:
             raise ValueError(f"actions must name every acting agent: missing {missing}")
@@ -240,12 +263,13 @@ class BatchedMultiAgentEnv(MultiAgentEnv):
         if stacked is None or stacked.shape != (len(agents), shape[-1]):
             bad = [a for a in agents if np.shape(action_dict[a]) != shape[-1:]]
             raise ValueError(f"action of agent(s) {bad} must be numbers of shape {shape[-1:]}")
-        return self._checked(stacked, agents, shape)
+        return self._checked(stacked, agents, shape, low, high)
 
     @staticmethod
-    def _checked(actions, agents: list[str], shape) -> np.ndarray:
+    def _checked(actions, agents: list[str], shape, low=0.0, high=1.0) -> np.ndarray:
         """``actions`` ((B x agents per world, D) or ``shape``) as a float64 array of
-        ``shape``, clipped to [0, 1]; a NaN raises a ``ValueError`` naming the agents."""
+        ``shape``, clipped to [low, high]; a NaN raises a ``ValueError`` naming the
+        agents."""
         try:
             stacked = np.array(actions, dtype=np.float64)  # a copy: clipped in place
         except (TypeError, ValueError):
@@ -255,7 +279,7 @@ class BatchedMultiAgentEnv(MultiAgentEnv):
                 f"actions must be numbers of shape {tuple(shape)}, got {np.shape(actions)}"
             )
         stacked = stacked.reshape(len(agents), shape[-1])
-        np.clip(stacked, 0.0, 1.0, out=stacked)
+        np.clip(stacked, low, high, out=stacked)
         finite = np.isfinite(stacked).all(axis=-1)
         if not finite.all():
             bad = [agents[i] for i in np.flatnonzero(~finite)]

@@ -50,6 +50,10 @@ overrides, ...) and maps it onto RLlib:
   over a 1M-step run: its ten decisions an episode act on
   its reward late and through the locals, which then trained against a centre sampling
   nearly at random, unlike the deterministic one they are evaluated with.
+- ``centre_action`` is handed to the env (``env_config``): with ``relative`` the centre
+  module acts in [-1, 1], relative to each locality's last measure
+  (``target_gaming.agents.centre_actions``); the saved module records it beside itself
+  (``centre_action.json``) and its loader maps its actions the same way.
 - ``mode`` must stay ``locals`` (its default); it, ``centre_policy``,
   ``local_policy``, ``rounds``, ``round_timesteps``, ``centre_timesteps`` and
   ``progress_bar`` belong to the SB3 stages.
@@ -176,6 +180,7 @@ def algorithm_config(
         "scenario": config.scenario,
         "design": config.design,
         "centre_reward": config.centre_reward,
+        "centre_action": config.centre_action,
         "overrides": dict(config.overrides),
         "reward_scale": reward_scale(config),
     }

@@ -27,6 +27,9 @@ episode metrics. It keeps RLlib's contract:
 - ``reset(seed=s)`` reseeds the env's generator; ``reset()`` continues it.
 - Actions are clipped to [0, 1] (which the env does anyway, and which keeps an
   infinite Gaussian sample finite); a NaN still raises the env's ``ValueError``.
+  With ``centre_action = "relative"`` the central agents act in [-1, 1] and their actions
+  become the world's through ``target_gaming.agents.centre_actions.world_action`` on the
+  observation they acted on (targets relative to each locality's last measure).
 - Infos are empty except at the end of an episode, where every agent's info
   holds ``episode_metrics``: the env's ``episode_metrics()`` and, as in
   ``training/evaluation/rollout.py``, ``local_return`` and ``centre_return`` (the mean over
@@ -36,8 +39,9 @@ episode metrics. It keeps RLlib's contract:
 - Rewards handed to RLlib are multiplied by ``reward_scale`` (default 1); the
   returns in ``episode_metrics`` are the env's own.
 
-``env_config`` keys: ``scenario``, ``design``, ``centre_reward`` and
-``overrides`` (world config fields), as in ``TrainConfig``, and ``reward_scale``.
+``env_config`` keys: ``scenario``, ``design``, ``centre_reward``, ``centre_action``
+(``absolute``, the default, or ``relative``) and ``overrides`` (world config fields), as in
+``TrainConfig``, and ``reward_scale``.
 """
 
 from __future__ import annotations
@@ -46,12 +50,21 @@ import math
 from typing import Any
 
 import numpy as np
+from gymnasium.spaces import Box
 from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
+from target_gaming.agents.centre_actions import action_bounds, check_centre_action, world_action
 from target_gaming.envs.target_gaming.parallel import TargetGamingEnv
 
 CENTRE, LOCAL = "centre", "local"  # the module ids: one module per role
-ENV_CONFIG_KEYS = ("scenario", "design", "centre_reward", "overrides", "reward_scale")
+ENV_CONFIG_KEYS = (
+    "scenario",
+    "design",
+    "centre_reward",
+    "centre_action",
+    "overrides",
+    "reward_scale",
+)
 
 
 def module_for(agent_id: str) -> str:
@@ -98,6 +111,12 @@ class TargetGamingMultiAgentEnv(MultiAgentEnv):
         self.local_agents = list(self.env.local_agents)
         self.observation_spaces = {a: self.env.observation_space(a) for a in self.possible_agents}
         self.action_spaces = {a: self.env.action_space(a) for a in self.possible_agents}
+        self.centre_action = check_centre_action(config.get("centre_action", "absolute"))
+        low, high = action_bounds(self.centre_action)
+        for a in self.centre_agents:
+            space = self.action_spaces[a]
+            self.action_spaces[a] = Box(low, high, space.shape, dtype=space.dtype)
+        self._centre_obs: dict[str, np.ndarray] = {}  # what each central agent last saw
         self._idle = {a: np.zeros(self.action_spaces[a].shape) for a in self.centre_agents}
         self._t = 0
         self._returns = np.zeros(len(self.possible_agents))  # this episode's, by agent
@@ -117,7 +136,10 @@ class TargetGamingMultiAgentEnv(MultiAgentEnv):
     def step(self, action_dict: dict[str, Any]):
         if not self.agents:
             raise RuntimeError("the episode is over (or never began): call reset() first")
-        actions = {a: np.clip(action_dict[a], 0.0, 1.0) for a in action_dict}
+        actions = {
+            a: self._world_centre_action(a, v) if a in self._centre_obs else np.clip(v, 0, 1)
+            for a, v in action_dict.items()
+        }
         for agent in self.centre_agents:  # ignored between reviews
             actions.setdefault(agent, self._idle[agent])
         obs, rewards, terminations, truncations, _ = self.env.step(actions)
@@ -145,10 +167,17 @@ class TargetGamingMultiAgentEnv(MultiAgentEnv):
             **self.env.episode_metrics(),
         }
 
+    def _world_centre_action(self, agent: str, action) -> np.ndarray:
+        """A central agent's action as the world's, on the observation it acted on."""
+        obs = self._centre_obs[agent][None]
+        return world_action(self.env.config, obs, np.asarray(action)[None], self.centre_action)[0]
+
     def _visible(self, obs: dict[str, np.ndarray], done: bool) -> dict[str, np.ndarray]:
         """Every local agent; the central agents only when they decide or at the end."""
         shown = self.possible_agents if done or self.centre_decides() else self.local_agents
-        return {a: np.asarray(obs[a], dtype=np.float32) for a in shown}
+        visible = {a: np.asarray(obs[a], dtype=np.float32) for a in shown}
+        self._centre_obs = {a: obs[a] for a in self.centre_agents if a in visible and not done}
+        return visible
 
     def render(self):
         return self.env.render()

@@ -22,7 +22,8 @@ The run's folder::
                                      and the budget in iterations
     checkpoints/iter_<n>/            algo.save_to_path, renamed into place whole
     progress.csv                     one row per iteration: returns and episode metrics
-    local_policy.rllib/, centre_policy.rllib/   the final RLModules
+    local_policy.rllib/, centre_policy.rllib/   the final RLModules (the centre's with
+                                     centre_action.json: how its actions map to the world's)
     episodes.csv, metrics.txt        the evaluation (training/runs.py, deterministic)
 
 ``resume`` restores the latest complete checkpoint (``restore_from_path``) and
@@ -66,6 +67,7 @@ from .config import (
     train_batch_size,
     worlds_per_runner,
 )
+from .learned import CENTRE_ACTION_FILE
 
 __all__ = ["RLlibResult", "RLlibSettings", "evaluate", "train_rllib"]
 
@@ -227,7 +229,7 @@ def train_rllib(
         try:
             prepare_run(config, resume, rllib_record(config, settings))
             rows = _train_loop(algo, config, run, done, log, on_iteration)
-            export_modules(algo, run)
+            export_modules(algo, run, config.centre_action)
         finally:
             algo.stop()
     episodes = evaluate(config, run)
@@ -237,14 +239,20 @@ def train_rllib(
     return RLlibResult(run, iterations(config), timesteps, episodes)
 
 
-def export_modules(algo, run: RunDir) -> None:
-    """Save the learner's module of each role as ``<role>_policy.rllib`` (atomically)."""
+def export_modules(algo, run: RunDir, centre_action: str) -> None:
+    """Save the learner's module of each role as ``<role>_policy.rllib`` (atomically); the
+    centre's folder records its ``centre_action`` (``CENTRE_ACTION_FILE``)."""
     for role in ROLES:
-        write_folder(policy_path(run, role), partial(_save_learner_module, algo, role))
+        write_folder(
+            policy_path(run, role), partial(_save_learner_module, algo, role, centre_action)
+        )
 
 
-def _save_learner_module(algo, role: str, path: str) -> None:
+def _save_learner_module(algo, role: str, centre_action: str, path: str) -> None:
     algo.learner_group.foreach_learner(partial(_save_module, module_id=role, path=path))
+    if role == "centre":
+        record = json.dumps({"centre_action": centre_action}) + "\n"
+        (Path(path) / CENTRE_ACTION_FILE).write_text(record)
 
 
 def _save_module(learner, module_id: str, path: str) -> None:

@@ -235,6 +235,11 @@ def train(
     scripted or saved opponent the stages name); a resumed run starts from verified
     checkpoints (``set_aside_damaged``), and a final model is written only from bytes
     just verified."""
+    if config.centre_action != "absolute":
+        raise ValueError(
+            f"centre_action = {config.centre_action!r} is the rllib backend's; sb3's centre "
+            "acts in the world's own action (centre_action absolute)"
+        )
     check_run_folder(config, resume)
     check_opponents(config)
     run = prepare_run(config, resume)
