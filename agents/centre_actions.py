@@ -17,10 +17,10 @@ mapped onto [target_min, target_max], then per locality an audit weight
   what each locality delivers.
 
 Why the ratchet's rate and not the last measure itself (rate 1): in ``whitehall`` under
-``targeted_audits``, locals trained under a rate-1 ratchet game about three times as
+``targeted_audits``, SB3 locals trained under a rate-1 ratchet game about three times as
 much (their inflated measure becomes next year's target, so gaming pays again) and reach
-a true welfare of about 0.64 against 0.69 at rate 0.5, with SB3's and RLlib's locals
-alike; a centre that starts from rate 1 spends its learning climbing back.
+a true welfare of 0.629 against 0.690 at rate 0.5 (``results/centre-relative/
+controls.md``); a centre that starts from rate 1 spends its learning climbing back.
 """
 
 from __future__ import annotations

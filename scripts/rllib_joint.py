@@ -144,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "rllib-joint")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "rllib_joint")
     args = parser.parse_args(argv)
+    if argv is None:  # RLlib's runs repeat only under one hash seed
+        from target_gaming.training.cli import fixed_hash_seed
+
+        fixed_hash_seed()
     os.chdir(ROOT)
     walls = train_missing(args.runs, args.seeds, args.timesteps)
     args.out.mkdir(parents=True, exist_ok=True)

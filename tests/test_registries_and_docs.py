@@ -377,6 +377,7 @@ DOCS.append(ROOT / "benchmarks" / "README.md")
 NOT_REPO_PATHS = {
     "compare-quick/runs/",
     "runs/rllib-joint/",
+    "runs/centre-controls/",
     "checkpoints/",
     "tensorboard/",
     "centre_policy.rllib/",

@@ -19,6 +19,7 @@ from target_gaming.training.cli import main  # noqa: E402
 from target_gaming.training.config import TrainConfig  # noqa: E402
 from target_gaming.training.evaluation.rollout import EPISODE_COLUMNS, RolloutSpec, rollout  # noqa: E402
 from target_gaming.training.rllib.config import (  # noqa: E402
+    ROLES,
     RLlibSettings,
     centre_log_std_at,
     checkpoint_interval,
@@ -471,7 +472,61 @@ def test_a_relative_centre_trains_and_its_saved_folder_records_it(tmp_path):
         "relative"
     )
     assert len(read_csv(out / "episodes.csv")) == 4
-    with pytest.raises(ValueError, match="centre_action = 'relative' is the rllib backend's"):
-        from target_gaming.training.sb3.train import train
+    from target_gaming.training.sb3.train import train
 
+    with pytest.raises(ValueError, match="centre_action = 'relative' is the rllib backend's"):
         train(TrainConfig.from_dict({**SMOKE, "centre_action": "relative", "out": str(out)}))
+    # SB3 locals learn against the saved (relative) RLlib centre, which acts as it did
+    centre = str(out / "centre_policy.rllib")
+    sb3 = {k: v for k, v in SMOKE.items() if k != "centre_ppo"}
+    fields = {**sb3, "timesteps": 2400, "design": "targeted_audits", "centre_policy": centre}
+    result = train(TrainConfig.from_dict({**fields, "out": str(tmp_path / "sb3")}), log=print)
+    rows = read_csv(result.run.root / "episodes.csv")
+    assert {r["centre_policy"] for r in rows} == {"centre_policy.rllib"} and len(rows) == 4
+    with pytest.raises(ValueError, match=r"a saved policy's path \(.zip or .rllib\)"):
+        TrainConfig.from_dict({**fields, "centre_policy": "centre.pt"})
+
+
+@pytest.mark.slow
+def test_the_command_repeats_an_rllib_run_in_another_process(tmp_path):
+    """RLlib orders agents by hashing their names: the command fixes the hash seed, so two
+    processes (each with its own random hash seed otherwise) train the same modules."""
+    import os
+
+    config = {
+        **SMOKE,
+        "timesteps": 2400,
+        "design": "targeted_audits",
+        "centre_action": "relative",
+        "ppo": {**SMOKE["ppo"], "n_epochs": 2},
+    }
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+    saved = []
+    for run in ("a", "b"):
+        path = tmp_path / f"{run}.json"
+        path.write_text(json.dumps({**config, "out": str(tmp_path / run)}))
+        command = [str(ROOT / ".venv" / "bin" / "target-gaming"), "train", "--backend", "rllib"]
+        subprocess.run([*command, "--config", str(path)], env=env, check=True, capture_output=True)
+        folders = [tmp_path / run / f"{role}_policy.rllib" for role in ROLES]
+        saved.append([(folder / "module_state.pkl").read_bytes() for folder in folders])
+    assert saved[0] == saved[1]
+
+
+def test_the_command_fixes_the_hash_seed_before_it_starts():
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+    code = (
+        "import os; from target_gaming.training.cli import fixed_hash_seed; "
+        "fixed_hash_seed(); print(os.environ['PYTHONHASHSEED'], hash('centre'))"
+    )
+    runs = [
+        subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        for _ in range(2)
+    ]
+    assert [r.stdout.split()[0] for r in runs] == ["0", "0"]
+    assert runs[0].stdout == runs[1].stdout  # the same hashes in both processes
+    kept = subprocess.run(
+        [sys.executable, "-c", code], env={**env, "PYTHONHASHSEED": "7"}, capture_output=True
+    )
+    assert kept.stdout.split()[0] == b"7"

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import sys
 from pathlib import Path
 
@@ -363,8 +364,22 @@ def _interrupted(args: argparse.Namespace) -> str:
     return "interrupted; nothing was written"
 
 
+def fixed_hash_seed() -> None:
+    """Start this command again with ``PYTHONHASHSEED=0`` unless it is set: RLlib orders
+    agents and modules by hashing their names, so a run repeats only under one hash seed
+    (the comparison's worker processes and Ray's inherit it)."""
+    if os.environ.get("PYTHONHASHSEED") is None:
+        os.environ["PYTHONHASHSEED"] = "0"
+        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; bad input gets one line and exit status 2 (see the module docstring)."""
+    """Run one command; bad input gets one line and exit status 2 (see the module docstring).
+
+    Run as the ``target-gaming`` command (``argv`` None) without ``PYTHONHASHSEED`` set,
+    it runs itself again with ``PYTHONHASHSEED=0`` (``fixed_hash_seed``)."""
+    if argv is None:
+        fixed_hash_seed()
     parser = _parser()
     args = parser.parse_args(argv)
     run = {

@@ -6,6 +6,7 @@ Used by RLlib training (``training/rllib/train.py``) and the comparison's Ray ba
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -19,10 +20,17 @@ def ray_session(address: str | None, num_cpus: int) -> Iterator[None]:
 
     started = not ray.is_initialized()
     if started:
+        # Ray's workers under this process's hash seed (RLlib's order of agents follows it)
+        hashing = {"env_vars": {"PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")}}
         if address:
-            ray.init(address=address, log_to_driver=False)
+            ray.init(address=address, log_to_driver=False, runtime_env=hashing)
         else:
-            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+            ray.init(
+                num_cpus=num_cpus,
+                include_dashboard=False,
+                log_to_driver=False,
+                runtime_env=hashing,
+            )
     try:
         yield
     finally:

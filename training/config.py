@@ -103,6 +103,8 @@ class PPOConfig:
 # short in steps and its batches small.
 CENTRE_PPO = PPOConfig(n_steps=20, batch_size=320, n_epochs=10, ent_coef=0.001, gamma=0.95)
 
+SAVED = (".zip", ".rllib")  # the suffixes of saved policies (SB3's, RLlib's)
+
 _TRAIN_RANGES = {
     "seed": (0, 2**32 - 1, True),
     "timesteps": (1, 10**10, True),
@@ -146,7 +148,7 @@ class TrainConfig:
     design: str = "targets"
     centre_reward: str = "political"
     mode: str = "locals"
-    centre_policy: str | None = None  # scripted name or saved .zip; None: the design's own
+    centre_policy: str | None = None  # scripted name or saved .zip/.rllib; None: the design's own
     centre_params: dict[str, Any] = field(default_factory=dict)  # of a scripted centre_policy
     local_policy: str = "honest"  # the frozen locals of ``centre`` mode
     seed: int = 0
@@ -182,8 +184,13 @@ class TrainConfig:
             value = getattr(self, name)
             if name == "centre_policy" and value is None:
                 continue  # the design's own centre
-            if not isinstance(value, str) or not (value in known or value.endswith(".zip")):
-                fail(own, name, value, f"one of {', '.join(known)}, or a saved policy's .zip path")
+            if not isinstance(value, str) or not (value in known or value.endswith(SAVED)):
+                fail(
+                    own,
+                    name,
+                    value,
+                    f"one of {', '.join(known)}, or a saved policy's path (.zip or .rllib)",
+                )
         if not isinstance(self.centre_action, str) or self.centre_action not in CENTRE_ACTIONS:
             fail(own, "centre_action", self.centre_action, f"one of {', '.join(CENTRE_ACTIONS)}")
         for name in ("ppo", "centre_ppo"):
@@ -277,6 +284,7 @@ _FLAGS = {
     "mode": str,
     "centre_policy": str,
     "local_policy": str,
+    "centre_action": str,
     "seed": int,
     "timesteps": int,
     "rounds": int,
@@ -299,9 +307,11 @@ _FLAG_HELP = {
     "checkpoint_every": "save each learner every so many of its timesteps (0: stage ends)",
     "eval_episodes": "episodes of the final deterministic evaluation",
     "out": "the run's folder (default runs/train)",
-    "centre_policy": "the centre in locals mode and phase 1: a scripted name or a .zip path "
-    "(default: the design's own, fixed_targets but risk_based_audits for targeted_audits)",
-    "local_policy": "the frozen locals in centre mode: a scripted name or a .zip path",
+    "centre_policy": "the centre in locals mode and phase 1: a scripted name, a .zip or .rllib "
+    "path (default: the design's own, fixed_targets but risk_based_audits for targeted_audits)",
+    "local_policy": "the frozen locals in centre mode: a scripted name, a .zip or .rllib path",
+    "centre_action": f"how a learned centre's action sets targets: {', '.join(CENTRE_ACTIONS)} "
+    "(relative: departures from ratchet's next target; the rllib backend's; docs/agents.md)",
     "timesteps": "the learner's budget (locals: local agent-steps; centre: decisions)",
     "n_envs": "B, environments stepped together",
 }

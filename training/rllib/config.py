@@ -214,7 +214,7 @@ def algorithm_config(
             **_learner_settings(local),
         )
         .multi_agent(
-            policies=set(ROLES),
+            policies=list(ROLES),  # in order: a set's order follows the hash seed
             policy_mapping_fn=policy_mapping_fn,
             algorithm_config_overrides_per_module={
                 "centre": RLlibPPOConfig.overrides(

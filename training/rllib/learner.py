@@ -71,7 +71,10 @@ class PerModuleMiniBatchIterator(MiniBatchIteratorBase):
         self.steps_per_epoch = max(self.parts.values(), default=0)
 
     def __iter__(self):
-        batches, steps = self._batch.policy_batches, self.steps_per_epoch
+        # modules in a fixed order (RLlib's may follow the hash seed), so the shuffles draw
+        # from numpy's generator in the same order in every process
+        batches = dict(sorted(self._batch.policy_batches.items()))
+        steps = self.steps_per_epoch
         for _ in range(self._num_epochs):
             if self._shuffle:
                 for module_batch in batches.values():

@@ -36,6 +36,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -221,6 +222,11 @@ def train_rllib(
     run = check_run_folder(config, resume, rllib=True)
     if resume:
         check_learning(run)
+    if os.environ.get("PYTHONHASHSEED") in (None, "random"):
+        log(
+            "note: PYTHONHASHSEED is not set, so this run will not repeat exactly: RLlib "
+            "orders agents by hashing their names (the target-gaming command sets it to 0)"
+        )
     import torch
 
     torch.set_num_threads(config.torch_threads)
