@@ -29,7 +29,7 @@ episode metrics. It keeps RLlib's contract:
   infinite Gaussian sample finite); a NaN still raises the env's ``ValueError``.
   With ``centre_action = "relative"`` the central agents act in [-1, 1] and their actions
   become the world's through ``target_gaming.agents.centre_actions.world_action`` on the
-  observation they acted on (targets relative to each locality's last measure).
+  observation they acted on (per-locality departures from the ratchet's next target).
 - Infos are empty except at the end of an episode, where every agent's info
   holds ``episode_metrics``: the env's ``episode_metrics()`` and, as in
   ``training/evaluation/rollout.py``, ``local_return`` and ``centre_return`` (the mean over
