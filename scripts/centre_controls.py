@@ -5,10 +5,11 @@ results/centre-relative/controls.md.
 
 Every run is one ``TrainConfig`` of the `relative` preset's cells (5 seeds, 1M local
 agent-steps, `targeted_audits` in `whitehall`, `welfare` centre reward), changed as its
-row says, trained into ``runs/centre-controls/<control>/seed<k>``; finished runs (with
-episodes.csv) are kept. Each run's own evaluation (``episodes.csv``: 32 deterministic
-episodes on fresh seeds) gives a mean per seed; the table shows the IQM over seeds with
-its 95% bootstrap interval, as the centre reports do.
+row says (the ``_2m`` rows at twice the budget), trained into
+``runs/centre-controls/<control>/seed<k>``; finished runs (with episodes.csv) are kept.
+Each run's own evaluation (``episodes.csv``: 32 deterministic episodes on fresh seeds)
+gives a mean per seed; the table shows the IQM over seeds with its 95% bootstrap
+interval, as the centre reports do.
 
 Run from the repository root:
     .venv/bin/python scripts/centre_controls.py [--seeds 0 1 2 3 4] [--workers 2]
@@ -38,6 +39,7 @@ CONTROLS = {
         "SB3 locals under `ratchet` of rate 1 (next target = last measure)",
         "ratchet",
     ),
+    "ratchet_2m": ("`ratchet` at twice the budget (2M local agent-steps)", "ratchet"),
     "rllib_relative": (
         "RLlib: the relative centre and its locals learn jointly (the study's `rllib` arm)",
         "rllib",
@@ -47,6 +49,11 @@ CONTROLS = {
         "learning rate 1e-8, log-std -10)",
         "rllib",
     ),
+    "rllib_relative_2m": (
+        "`rllib_relative` at twice the budget (2M local agent-steps)",
+        "rllib",
+    ),
+    "rllib_frozen_2m": ("`rllib_frozen` at twice the budget (2M local agent-steps)", "rllib"),
     "sb3_vs_learned": (
         "SB3 locals trained against each seed's saved `rllib_relative` centre",
         "ratchet",
@@ -73,9 +80,11 @@ def config_of(control: str, seed: int, runs: Path):
     arm = CONTROLS[control][1]
     config = train_config(arm_config(study, arm, seed), arm_cell(study, arm, seed))
     changes: dict = {"out": str(run_folder(runs, control, seed)), "progress_bar": False}
+    if control.endswith("_2m"):
+        changes["timesteps"] = 2 * config.timesteps
     if control == "ratchet_rate_1":
         changes["centre_params"] = {"ratchet_rate": 1.0}
-    elif control == "rllib_frozen":
+    if control.startswith("rllib_frozen"):
         frozen = dataclasses.replace(config.centre_ppo, learning_rate=1e-8)
         changes |= {"centre_ppo": frozen, "centre_log_std": (-10.0, -10.0)}
     elif control == "sb3_vs_learned":
