@@ -85,7 +85,7 @@ def test_each_arm_trains_its_locals_against_its_own_centre():
     assert preset("standard").seeds == (0, 1, 2, 3, 4)
 
 
-def test_the_relative_preset_trains_its_rllib_centre_relative_to_the_last_measures():
+def test_the_relative_preset_trains_its_rllib_centre_relative_to_the_ratchet():
     study = preset("relative")
     learned = train_config(arm_config(study, "rllib", 0), arm_cell(study, "rllib", 0))
     assert learned.centre_action == "relative"

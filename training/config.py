@@ -137,7 +137,7 @@ class TrainConfig:
       iteration), interpolated linearly over the run's iterations.
     - ``centre_action``: how a learned centre's action becomes the world's
       (``target_gaming.agents.centre_actions``): ``absolute`` (the world's own) or
-      ``relative`` (targets relative to each locality's last measure). The rllib
+      ``relative`` (per-locality departures from the ratchet's next target). The rllib
       backend's; sb3's and benchmarl's runs keep ``absolute``.
     - ``checkpoint_every``: save each learner every so many of its timesteps (0: only
       at the end of each stage).

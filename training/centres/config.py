@@ -260,9 +260,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         },
         "two_level": {"rounds": 4, "round_timesteps": 250_000, "centre_timesteps": 100_000},
     },
-    # the standard budget with the RLlib centre acting relative to each locality's last
-    # measure (centre_action relative), against the best scripted centre of the standard
-    # study and the oracle
+    # the standard budget with the RLlib centre's targets departures from the ratchet's
+    # next target, locality by locality (centre_action relative), against the best
+    # scripted centre of the standard study and the oracle
     "relative": {
         "seeds": (0, 1, 2, 3, 4),
         "timesteps": 1_000_000,

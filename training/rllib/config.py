@@ -51,7 +51,7 @@ overrides, ...) and maps it onto RLlib:
   its reward late and through the locals, which then trained against a centre sampling
   nearly at random, unlike the deterministic one they are evaluated with.
 - ``centre_action`` is handed to the env (``env_config``): with ``relative`` the centre
-  module acts in [-1, 1], relative to each locality's last measure
+  module acts in [-1, 1], departing from the ratchet's next target per locality
   (``target_gaming.agents.centre_actions``); the saved module records it beside itself
   (``centre_action.json``) and its loader maps its actions the same way.
 - ``mode`` must stay ``locals`` (its default); it, ``centre_policy``,
