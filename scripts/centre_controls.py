@@ -41,12 +41,17 @@ CONTROLS = {
     ),
     "ratchet_2m": ("`ratchet` at twice the budget (2M local agent-steps)", "ratchet"),
     "rllib_relative": (
-        "RLlib: the relative centre and its locals learn jointly (the study's `rllib` arm)",
+        "RLlib: the relative centre and its locals learn jointly, the centre held at the "
+        "ratchet for the first half (`centre_warmup` 0.5; the study's `rllib` arm)",
+        "rllib",
+    ),
+    "rllib_no_warmup": (
+        "RLlib: `rllib_relative` with the centre learning from the start (`centre_warmup` 0)",
         "rllib",
     ),
     "rllib_frozen": (
-        "RLlib: the same, the centre held at its zero output (`ratchet`, even audits: "
-        "learning rate 1e-8, log-std -10)",
+        "RLlib: the same, the centre's policy held at its zero output all run (`ratchet`, "
+        "even audits; `centre_warmup` 1)",
         "rllib",
     ),
     "rllib_relative_2m": (
@@ -85,8 +90,9 @@ def config_of(control: str, seed: int, runs: Path):
     if control == "ratchet_rate_1":
         changes["centre_params"] = {"ratchet_rate": 1.0}
     if control.startswith("rllib_frozen"):
-        frozen = dataclasses.replace(config.centre_ppo, learning_rate=1e-8)
-        changes |= {"centre_ppo": frozen, "centre_log_std": (-10.0, -10.0)}
+        changes["centre_warmup"] = 1.0
+    elif control == "rllib_no_warmup":
+        changes["centre_warmup"] = 0.0
     elif control == "sb3_vs_learned":
         centre = run_folder(runs, "rllib_relative", seed) / "centre_policy.rllib"
         changes["centre_policy"] = str(centre)
@@ -112,9 +118,9 @@ def train_one(control: str, seed: int, runs: Path) -> tuple[str, int, float]:
     return control, seed, time.perf_counter() - start
 
 
-def train_missing(runs: Path, seeds, workers: int) -> dict[tuple[str, int], float]:
+def train_missing(runs: Path, seeds, workers: int, controls) -> dict[tuple[str, int], float]:
     walls = {}
-    for phase in ([c for c in CONTROLS if c not in LATER], list(LATER)):
+    for phase in ([c for c in controls if c not in LATER], [c for c in controls if c in LATER]):
         todo = [
             (c, s)
             for c in phase
@@ -150,12 +156,13 @@ def per_seed(runs: Path, control: str, seeds) -> np.ndarray:
     return np.array(values)
 
 
-def table(runs: Path, seeds) -> list[str]:
+def table(runs: Path, seeds, controls) -> list[str]:
     from target_gaming.training.compare.stats import iqm_interval
 
     head = ["control", "what", *METRICS, "true_welfare per seed"]
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
-    for control, (what, _) in CONTROLS.items():
+    for control in controls:
+        what = CONTROLS[control][0]
         values = per_seed(runs, control, seeds)
         cells = []
         for k in range(len(METRICS)):
@@ -170,6 +177,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--controls",
+        nargs="+",
+        choices=list(CONTROLS),
+        default=list(CONTROLS),
+        help="the rows to train and show (default: all)",
+    )
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "centre-controls")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "centre-relative")
     args = parser.parse_args(argv)
@@ -180,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers < 1:
         parser.error(f"--workers {args.workers}: at least 1")
     os.chdir(ROOT)
-    walls = train_missing(args.runs, args.seeds, args.workers)
+    walls = train_missing(args.runs, args.seeds, args.workers, args.controls)
     args.out.mkdir(parents=True, exist_ok=True)
     command = "scripts/centre_controls.py " + " ".join(sys.argv[1:] if argv is None else argv)
     timed = ", ".join(f"{c} seed {s} {w:.0f} s" for (c, s), w in sorted(walls.items()))
@@ -195,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         "Each run's own evaluation (32 deterministic episodes on fresh seeds, its locals under"
         " its centre); the mean per seed, then the IQM over seeds [95% bootstrap interval]:",
         "",
-        *table(args.runs, args.seeds),
+        *table(args.runs, args.seeds, args.controls),
         "",
     ]
     path = args.out / "controls.md"

@@ -530,3 +530,108 @@ def test_the_command_fixes_the_hash_seed_before_it_starts():
         [sys.executable, "-c", code], env={**env, "PYTHONHASHSEED": "7"}, capture_output=True
     )
     assert kept.stdout.split()[0] == b"7"
+
+
+# ---- the modules' start, the centre's warm-up ------------------------------------------
+
+
+def test_modules_start_as_sb3s_and_runners_get_what_the_learner_sets_at_once():
+    """SB3's orthogonal init (gains sqrt 2, 0.01 policy, 1 value; biases 0), so every policy
+    starts at a mean of about 0 (a relative centre at the ratchet); a log-std set between
+    updates reaches the env runner before it samples; a held centre's policy does not
+    take gradients, its value function does."""
+    import torch
+
+    from target_gaming.training.rllib.config import algorithm_config, init_like_sb3
+    from target_gaming.training.rllib.train import anneal_centre
+
+    config = TrainConfig.from_dict({**SMOKE, "design": "targeted_audits"})
+    algo = algorithm_config(config, RLlibSettings(num_cpus=2), seed=0).build_algo()
+    try:
+        learner = algo.learner_group._learner
+        init_like_sb3(learner, seed=3)
+        for module_id in ROLES:
+            module = learner.module[module_id]
+            for part, gain in (("encoder", 2**0.5), ("pi", 0.01), ("vf", 1.0)):
+                layers = [
+                    m for m in getattr(module, part).modules() if isinstance(m, torch.nn.Linear)
+                ]
+                assert layers
+                for layer in layers:
+                    w = layer.weight.detach().double()
+                    small = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
+                    assert torch.allclose(
+                        small, gain**2 * torch.eye(len(small), dtype=torch.float64), atol=1e-5
+                    )
+                    assert not layer.bias.detach().any()
+            obs = torch.rand(64, module.observation_space.shape[0])
+            out = module.forward_inference({"obs": obs})["action_dist_inputs"]
+            assert out[:, : out.shape[1] // 2].abs().max() < 0.05
+        first = [p.detach().clone() for p in learner.module["local"].parameters()]
+        init_like_sb3(learner, seed=3)
+        assert all(torch.equal(a, b) for a, b in zip(first, learner.module["local"].parameters()))
+        init_like_sb3(learner, seed=4)
+        assert not torch.equal(first[0], next(learner.module["local"].parameters()))
+
+        algo.train()  # an update: runners then take weights only of a newer one
+        anneal_centre(algo, -2.0, learns=False)
+        runner = algo.env_runner_group.local_env_runner
+        assert np.allclose(runner.module["centre"].pi.log_std.detach().numpy(), -2.0)
+        centre = learner.module["centre"]
+        assert not any(p.requires_grad for p in centre.pi.net.parameters())
+        assert not any(p.requires_grad for p in centre.encoder.actor_encoder.parameters())
+        assert all(p.requires_grad for p in centre.vf.parameters())
+        anneal_centre(algo, -1.0, learns=True)
+        assert np.allclose(runner.module["centre"].pi.log_std.detach().numpy(), -1.0)
+        assert all(p.requires_grad for p in centre.pi.net.parameters())
+    finally:
+        algo.stop()
+
+
+def test_the_centres_warmup_schedule():
+    from target_gaming.training.rllib.config import HELD_LOG_STD, centre_learns, warmup_iterations
+
+    config = TrainConfig.from_dict({**SMOKE, "timesteps": 6 * 2400, "centre_warmup": 0.5})
+    assert iterations(config) == 6 and warmup_iterations(config) == 3
+    assert [centre_learns(config, i) for i in range(1, 7)] == [False] * 3 + [True] * 3
+    schedule = [centre_log_std_at(config, i) for i in range(1, 7)]
+    assert schedule == pytest.approx([HELD_LOG_STD] * 3 + [-0.5, -1.0, -1.5])
+    held = TrainConfig.from_dict({**SMOKE, "centre_warmup": 1.0})
+    assert not any(centre_learns(held, i) for i in range(1, 4))
+    for bad in (-0.1, 1.5, "half"):
+        with pytest.raises(ValueError, match="centre_warmup"):
+            TrainConfig.from_dict({**SMOKE, "centre_warmup": bad})
+    from target_gaming.training.sb3.train import train
+
+    with pytest.raises(ValueError, match="centre_warmup = 0.5 is the rllib backend's"):
+        train(config)
+
+
+@pytest.mark.slow
+def test_a_warming_centre_holds_its_policy_and_trains_its_value(tmp_path):
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    out = tmp_path / "run"
+    fields = {"timesteps": 4 * 2400, "design": "targeted_audits", "centre_action": "relative"}
+    config = TrainConfig.from_dict(
+        {**SMOKE, **fields, "centre_reward": "welfare", "centre_warmup": 0.5, "out": str(out)}
+    )
+    train_rllib(config, RLlibSettings(num_cpus=2), log=lambda _: None)
+
+    def weights(path: Path) -> tuple:
+        module = RLModule.from_checkpoint(
+            str(path.resolve() / "learner_group" / "learner" / "rl_module" / "centre")
+        )
+        policy = [p.detach().clone() for p in module.pi.net.parameters()]
+        value = [p.detach().clone() for p in module.vf.parameters()]
+        return policy, value
+
+    saved = [weights(path) for _, path in list_checkpoints_of(out)]
+    assert len(saved) == 4
+
+    def moved(a, b) -> bool:
+        return any(not np.array_equal(x.numpy(), y.numpy()) for x, y in zip(a, b))
+
+    (p1, v1), (p2, v2), (p3, _), (p4, _) = saved
+    assert not moved(p1, p2) and moved(v1, v2)  # iterations 1-2: held
+    assert moved(p2, p3) and moved(p3, p4)  # then it learns from its first iteration on

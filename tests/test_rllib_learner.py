@@ -82,3 +82,53 @@ def test_the_trainer_uses_the_sb3_epochs_learner_and_sb3s_settings():
     centre = config.get_config_for_module("centre")
     assert centre.minibatch_size == train.centre_ppo.batch_size
     assert centre.lr == train.centre_ppo.learning_rate
+
+
+def test_advantages_are_standardized_over_the_rows_the_loss_keeps():
+    """SB3's per-minibatch standardization, not RLlib's over the whole batch with the
+    masked bootstrap rows in it: a far-off masked row moves nothing."""
+    import torch
+    from ray.rllib.core.columns import Columns
+
+    from target_gaming.training.rllib.learner import standardized_advantages
+
+    raw = torch.tensor([1.0, 2.0, 3.0, 50.0, 4.0, -80.0])
+    mask = torch.tensor([True, True, True, False, True, False])
+    out = standardized_advantages({Columns.ADVANTAGES: raw, Columns.LOSS_MASK: mask})
+    kept = np.array([1.0, 2.0, 3.0, 4.0])
+    expected = (kept - kept.mean()) / (kept.std(ddof=1) + 1e-8)  # SB3's normalize_advantage
+    assert np.allclose(out[Columns.ADVANTAGES][mask].numpy(), expected)
+    plain = standardized_advantages({Columns.ADVANTAGES: torch.tensor(kept)})
+    assert np.allclose(plain[Columns.ADVANTAGES].numpy(), expected)
+    one = {Columns.ADVANTAGES: torch.tensor([3.0, 9.0]), Columns.LOSS_MASK: mask[2:4]}
+    assert standardized_advantages(one) is one  # one kept row: left as it is
+
+
+def test_the_losses_see_advantages_of_mean_0_and_std_1_on_the_rows_they_keep(tmp_path, monkeypatch):
+    from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
+    from ray.rllib.core.columns import Columns
+
+    from target_gaming.training.rllib.train import train_rllib
+
+    seen = []
+    parent = PPOTorchLearner.compute_loss_for_module
+
+    def spy(self, *, module_id, config, batch, fwd_out):
+        kept = batch[Columns.ADVANTAGES][batch[Columns.LOSS_MASK]]
+        seen.append((module_id, float(kept.mean()), float(kept.std())))
+        return parent(self, module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)
+
+    monkeypatch.setattr(PPOTorchLearner, "compute_loss_for_module", spy)
+    fields = {
+        "n_envs": 4,
+        "timesteps": 4800,
+        "checkpoint_every": 0,
+        "eval_episodes": 1,
+        "ppo": {"n_steps": 100, "batch_size": 100, "n_epochs": 1, "net_arch": [16]},
+        "centre_ppo": {"net_arch": [16], "batch_size": 20},
+        "out": str(tmp_path / "run"),
+    }
+    train_rllib(TrainConfig.from_dict(fields), RLlibSettings(num_cpus=2), log=lambda _: None)
+    assert {m for m, _, _ in seen} == {"local", "centre"}
+    for _, mean, std in seen:
+        assert abs(mean) < 1e-5 and std == pytest.approx(1.0, abs=1e-4)

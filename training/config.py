@@ -115,6 +115,7 @@ _TRAIN_RANGES = {
     "checkpoint_every": (0, 10**10, True),
     "eval_episodes": (1, 100_000, True),
     "torch_threads": (1, 256, True),
+    "centre_warmup": (0.0, 1.0, False),
 }
 
 
@@ -134,7 +135,13 @@ class TrainConfig:
       log-std in ``two_level`` mode, interpolated linearly over rounds; the centre's
       ``ent_coef`` falls linearly from ``centre_ppo.ent_coef`` to 0 over the same rounds.
       On the rllib backend, the centre's log-std itself, (first iteration, last
-      iteration), interpolated linearly over the run's iterations.
+      iteration), interpolated linearly over the iterations after ``centre_warmup``.
+    - ``centre_warmup``: on the rllib backend, the share of the run's iterations in which
+      the centre's policy does not learn (its value function does): it acts on its
+      initial output (zero: the world's starting rule, ``ratchet`` for ``relative``) with
+      no noise while the locals learn against it, the AI Economist's phase 1; then it
+      learns jointly with them. 1 holds it all run (a control); 0 (default): it learns
+      from the start.
     - ``centre_action``: how a learned centre's action becomes the world's
       (``target_gaming.agents.centre_actions``): ``absolute`` (the world's own) or
       ``relative`` (per-locality departures from the ratchet's next target). The rllib
@@ -161,6 +168,7 @@ class TrainConfig:
     centre_ppo: PPOConfig = CENTRE_PPO
     centre_log_std: tuple[float, float] = (-0.5, -1.5)
     centre_action: str = "absolute"
+    centre_warmup: float = 0.0
     checkpoint_every: int = 100_000
     eval_episodes: int = 32
     out: str = "runs/train"
@@ -285,6 +293,7 @@ _FLAGS = {
     "centre_policy": str,
     "local_policy": str,
     "centre_action": str,
+    "centre_warmup": float,
     "seed": int,
     "timesteps": int,
     "rounds": int,
@@ -312,6 +321,8 @@ _FLAG_HELP = {
     "local_policy": "the frozen locals in centre mode: a scripted name, a .zip or .rllib path",
     "centre_action": f"how a learned centre's action sets targets: {', '.join(CENTRE_ACTIONS)} "
     "(relative: departures from ratchet's next target; the rllib backend's; docs/agents.md)",
+    "centre_warmup": "rllib: the share of the run before the centre's policy learns (it "
+    "holds its starting rule meanwhile; 1: all run)",
     "timesteps": "the learner's budget (locals: local agent-steps; centre: decisions)",
     "n_envs": "B, environments stepped together",
 }

@@ -261,14 +261,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         "two_level": {"rounds": 4, "round_timesteps": 250_000, "centre_timesteps": 100_000},
     },
     # the standard budget with the RLlib centre's targets departures from the ratchet's
-    # next target, locality by locality (centre_action relative), against the best
+    # next target, locality by locality (centre_action relative), held at the ratchet for
+    # the first half of the run while the locals learn (centre_warmup), against the best
     # scripted centre of the standard study and the oracle
     "relative": {
         "seeds": (0, 1, 2, 3, 4),
         "timesteps": 1_000_000,
         "eval_episodes": 32,
         "centres": ("ratchet", "rllib"),
-        "rllib": {"centre_action": "relative"},
+        "rllib": {"centre_action": "relative", "centre_warmup": 0.5},
     },
     # the quick budget under the political centre reward (targets hit, measures up): does
     # a centre paid on its measures learn to set easy targets?

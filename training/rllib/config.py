@@ -255,6 +255,29 @@ def log_episode_metrics(*, episode, metrics_logger, **kwargs) -> None:
         metrics_logger.log_value(("target_gaming", name), total, reduce="sum")
 
 
+SB3_GAINS = {"encoder": math.sqrt(2), "pi": 0.01, "vf": 1.0}  # ActorCriticPolicy's ortho_init
+
+
+def init_like_sb3(learner, seed: int) -> None:
+    """Initialise every module's layers as SB3's ``ActorCriticPolicy`` does (``ortho_init``):
+    orthogonal weights of gain sqrt(2) in the hidden layers, 0.01 in the policy's output
+    layer and 1 in the value's, biases 0. RLlib's default (torch's uniform init) starts each
+    policy's mean at offsets of up to 0.3 that depend on the observation; SB3's starts it at
+    0 (a relative centre's start is then the ratchet with even audits). The weights come from
+    a generator seeded by ``seed``, one module after another in name order."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module_id in sorted(learner.module.keys()):
+            module = learner.module[module_id]
+            for part, gain in SB3_GAINS.items():
+                for layer in getattr(module, part).modules():
+                    if isinstance(layer, torch.nn.Linear):
+                        torch.nn.init.orthogonal_(layer.weight, gain=gain, generator=generator)
+                        layer.bias.zero_()
+
+
 def init_log_std(learner, log_std: dict[str, float]) -> None:
     """Set each module's initial log-std (its policy head's free log-std), as SB3's
     ``log_std_init``."""
@@ -273,13 +296,39 @@ def set_log_std(learner, module_id: str, value: float, frozen: bool = False) -> 
     log_std.requires_grad_(not frozen)
 
 
+HELD_LOG_STD = -10.0  # the centre's log-std while it holds its starting rule: no noise
+
+
+def warmup_iterations(config: TrainConfig) -> int:
+    """The first iterations, ``round(centre_warmup * iterations)``, in which the centre's
+    policy holds its initial output (``centre_warmup``)."""
+    return round(config.centre_warmup * iterations(config))
+
+
+def centre_learns(config: TrainConfig, iteration: int) -> bool:
+    """Whether the centre's policy learns in iteration ``iteration`` (1-based)."""
+    return iteration > warmup_iterations(config)
+
+
 def centre_log_std_at(config: TrainConfig, iteration: int) -> float:
-    """The centre's log-std while it samples iteration ``iteration`` (1-based): falling
-    linearly from ``centre_log_std[0]`` at the first iteration to ``centre_log_std[1]`` at
-    the last, as SB3's two-level rounds anneal it, so the centre explores widely while the
-    locals are still learning and the locals end the run against a nearly deterministic
-    centre, the one they are evaluated with."""
+    """The centre's log-std while it samples iteration ``iteration`` (1-based):
+    ``HELD_LOG_STD`` through the warm-up, then falling linearly from ``centre_log_std[0]``
+    at the first iteration after it to ``centre_log_std[1]`` at the last, as SB3's
+    two-level rounds anneal it, so the centre explores widely while the locals are still
+    learning and the locals end the run against a nearly deterministic centre, the one
+    they are evaluated with."""
+    warm, total = warmup_iterations(config), iterations(config)
+    if iteration <= warm:
+        return HELD_LOG_STD
     first, last = config.centre_log_std
-    total = iterations(config)
-    done = (iteration - 1) / (total - 1) if total > 1 else 1.0
+    span = total - warm
+    done = (iteration - warm - 1) / (span - 1) if span > 1 else 1.0
     return first + (last - first) * done
+
+
+def set_policy_learning(learner, module_id: str, learns: bool) -> None:
+    """Let ``module_id``'s policy (its actor encoder and policy head) learn or hold it; its
+    value function learns either way, and its free log-std is set apart (``set_log_std``)."""
+    module = learner.module[module_id]
+    for param in [*module.encoder.actor_encoder.parameters(), *module.pi.net.parameters()]:
+        param.requires_grad_(learns)

@@ -59,12 +59,15 @@ from .config import (
     ROLES,
     RLlibSettings,
     algorithm_config,
+    centre_learns,
     centre_log_std_at,
     checkpoint_interval,
+    init_like_sb3,
     init_log_std,
     iterations,
     n_locals,
     set_log_std,
+    set_policy_learning,
     train_batch_size,
     worlds_per_runner,
 )
@@ -187,10 +190,9 @@ def build_algorithm(config: TrainConfig, settings: RLlibSettings, run: RunDir, l
     algo = algorithm_config(config, settings, derived_seed(config.seed, done)).build_algo()
     if path is None:
         log_std = {"local": config.ppo.log_std_init, "centre": config.centre_ppo.log_std_init}
+        algo.learner_group.foreach_learner(partial(init_like_sb3, seed=config.seed))
         algo.learner_group.foreach_learner(partial(init_log_std, log_std=log_std))
-        algo.env_runner_group.sync_weights(
-            from_worker_or_learner_group=algo.learner_group, inference_only=True
-        )
+        hand_to_runners(algo)
     else:
         algo.restore_from_path(str(path.resolve()))
         log(f"resumed from {path} (iteration {done})")
@@ -271,7 +273,7 @@ def _train_loop(algo, config: TrainConfig, run: RunDir, done: int, log, on_itera
     total, every = iterations(config), checkpoint_interval(config)
     rows = _read_progress(run, done)
     for iteration in range(done + 1, total + 1):
-        anneal_centre(algo, centre_log_std_at(config, iteration))
+        anneal_centre(algo, centre_log_std_at(config, iteration), centre_learns(config, iteration))
         result = algo.train()
         rows.append(progress_row(iteration, result))
         write_csv(run.root / "progress.csv", rows, PROGRESS_COLUMNS)
@@ -288,15 +290,36 @@ def _train_loop(algo, config: TrainConfig, run: RunDir, done: int, log, on_itera
     return rows
 
 
-def anneal_centre(algo, log_std: float) -> None:
-    """Set the centre's (frozen) log-std on the learner and hand it to the env runners
-    before they sample."""
+def anneal_centre(algo, log_std: float, learns: bool = True) -> None:
+    """Set the centre's (frozen) log-std on the learner, let its policy learn or hold it
+    (``centre_warmup``), and hand it to the env runners before they sample."""
     algo.learner_group.foreach_learner(
         partial(set_log_std, module_id="centre", value=log_std, frozen=True)
     )
-    algo.env_runner_group.sync_weights(
-        from_worker_or_learner_group=algo.learner_group, inference_only=True
+    algo.learner_group.foreach_learner(
+        partial(set_policy_learning, module_id="centre", learns=learns)
     )
+    hand_to_runners(algo)
+
+
+def hand_to_runners(algo) -> None:
+    """Give every env runner the learner's modules now. (``sync_weights`` alone would not:
+    a runner takes weights only of a newer update than its own, so a log-std set between
+    updates would reach the runners one iteration late.)"""
+    from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_RL_MODULE
+
+    state = algo.learner_group.get_state(
+        components=f"{COMPONENT_LEARNER}/{COMPONENT_RL_MODULE}", inference_only=True
+    )[COMPONENT_LEARNER][COMPONENT_RL_MODULE]
+    algo.env_runner_group.foreach_env_runner(
+        partial(_take_modules, state=state), local_env_runner=True
+    )
+
+
+def _take_modules(runner, state) -> None:
+    from ray.rllib.core import COMPONENT_RL_MODULE
+
+    runner.set_state({COMPONENT_RL_MODULE: state})  # no weights seq no: taken whatever its own
 
 
 def _fmt(value) -> str:

@@ -240,6 +240,11 @@ def train(
             f"centre_action = {config.centre_action!r} is the rllib backend's; sb3's centre "
             "acts in the world's own action (centre_action absolute)"
         )
+    if config.centre_warmup != 0.0:
+        raise ValueError(
+            f"centre_warmup = {config.centre_warmup!r} is the rllib backend's; sb3's "
+            "two_level mode has its own phase 1 (timesteps) before the centre learns"
+        )
     check_run_folder(config, resume)
     check_opponents(config)
     run = prepare_run(config, resume)
