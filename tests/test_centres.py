@@ -96,6 +96,8 @@ def test_the_relative_preset_trains_its_rllib_centre_relative_to_the_ratchet():
         arm_config(standard, "ratchet", 0), arm_cell(standard, "ratchet", 0)
     )
     assert "relative to the locality's target and last measure" in " ".join(how_learned(study))
+    assert learned.centre_warmup == 0.5 and "a warm-up of 50%" in " ".join(how_learned(study))
+    assert "warm-up" not in " ".join(how_learned(standard))
     assert "relative" not in " ".join(how_learned(standard))
     with pytest.raises(ValueError, match="centre_action = 'ratio'.*absolute, relative"):
         train_config(

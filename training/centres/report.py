@@ -193,10 +193,19 @@ def how_learned(config: CentreStudyConfig) -> list[str]:
                     f"{RELATIVE_SPAN} x its action in [-1, 1], its zero output `ratchet` with "
                     "even audits)"
                 )
+            if trained.centre_warmup == 0.0:
+                when = "over the run"
+            else:
+                when = (
+                    f"over the rest of the run, after a warm-up of "
+                    f"{trained.centre_warmup:.0%} of it in which its policy holds its "
+                    "initial output (about zero) with no noise while the locals learn "
+                    "(`centre_warmup`, the AI Economist's phase 1)"
+                )
             lines.append(
                 f"- `rllib` (Ray RLlib PPO): the centre and the locals learn at once for "
                 f"{trained.timesteps:,} local agent-steps; the centre's log-std falls "
-                f"linearly from {first} to {last} over the run{acts}."
+                f"linearly from {first} to {last} {when}{acts}."
             )
     return lines
 
