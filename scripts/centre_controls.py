@@ -8,7 +8,8 @@ agent-steps, `targeted_audits` in `whitehall`, `welfare` centre reward), changed
 row says (the ``_2m`` rows at twice the budget), trained into
 ``runs/centre-controls/<control>/seed<k>``; finished runs (with episodes.csv) are kept.
 Each run's own evaluation (``episodes.csv``: 32 deterministic episodes on fresh seeds)
-gives a mean per seed; the table shows the IQM over seeds with its 95% bootstrap
+gives a mean per seed (a swap row, ``SWAPS``, evaluates a control's saved locals under
+another centre on the same episodes, without training); the table shows the IQM over seeds with its 95% bootstrap
 interval, as the centre reports do.
 
 Run from the repository root:
@@ -65,6 +66,20 @@ CONTROLS = {
     ),
 }
 LATER = ("sb3_vs_learned",)  # needs rllib_relative's centres
+# rows evaluated, not trained: -> (what, the control whose saved locals run, their centre)
+SWAPS = {
+    "rllib_relative_locals_under_ratchet": (
+        "the locals of `rllib_relative` under `ratchet` instead of their learned centre "
+        "(no training: is the learned centre better for its own locals?)",
+        "rllib_relative",
+        "ratchet",
+    ),
+    "rllib_no_warmup_locals_under_ratchet": (
+        "the locals of `rllib_no_warmup` under `ratchet` instead of their learned centre",
+        "rllib_no_warmup",
+        "ratchet",
+    ),
+}
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -148,10 +163,19 @@ def _remove(folder: Path) -> None:
 
 
 def per_seed(runs: Path, control: str, seeds) -> np.ndarray:
-    """(seeds, metrics): each run's mean over its evaluation episodes."""
+    """(seeds, metrics): each run's mean over its evaluation episodes; a swap's, its
+    source run's saved locals evaluated under its centre on the same episodes."""
     values = []
     for seed in seeds:
-        rows = read_csv(run_folder(runs, control, seed) / "episodes.csv")
+        if control in SWAPS:
+            from target_gaming.training.runs import evaluate_policies
+
+            _, source, centre = SWAPS[control]
+            config, _ = config_of(source, seed, runs)
+            local = run_folder(runs, source, seed) / "local_policy.rllib"
+            rows = evaluate_policies(config, str(local), centre)
+        else:
+            rows = read_csv(run_folder(runs, control, seed) / "episodes.csv")
         values.append([np.mean([float(r[m]) for r in rows]) for m in METRICS])
     return np.array(values)
 
@@ -162,7 +186,7 @@ def table(runs: Path, seeds, controls) -> list[str]:
     head = ["control", "what", *METRICS, "true_welfare per seed"]
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for control in controls:
-        what = CONTROLS[control][0]
+        what = (CONTROLS | SWAPS)[control][0]
         values = per_seed(runs, control, seeds)
         cells = []
         for k in range(len(METRICS)):
@@ -180,9 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--controls",
         nargs="+",
-        choices=list(CONTROLS),
-        default=list(CONTROLS),
-        help="the rows to train and show (default: all)",
+        choices=[*CONTROLS, *SWAPS],
+        default=[*CONTROLS, *SWAPS],
+        help="the rows to train (or, for a swap, evaluate) and show (default: all)",
     )
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "centre-controls")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "centre-relative")
@@ -194,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers < 1:
         parser.error(f"--workers {args.workers}: at least 1")
     os.chdir(ROOT)
-    walls = train_missing(args.runs, args.seeds, args.workers, args.controls)
+    trained = [c for c in args.controls if c in CONTROLS]
+    trained += [SWAPS[c][1] for c in args.controls if c in SWAPS and SWAPS[c][1] not in trained]
+    walls = train_missing(args.runs, args.seeds, args.workers, trained)
     args.out.mkdir(parents=True, exist_ok=True)
     command = "scripts/centre_controls.py " + " ".join(sys.argv[1:] if argv is None else argv)
     timed = ", ".join(f"{c} seed {s} {w:.0f} s" for (c, s), w in sorted(walls.items()))
