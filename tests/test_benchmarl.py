@@ -113,6 +113,10 @@ def test_bad_centres_and_algorithms_fail_with_what_is_allowed(tmp_path):
         bm_train.train_benchmarl(tiny(tmp_path), "ppo")
     with pytest.raises(ValueError, match="mode = 'two_level'"):
         bm_train.train_benchmarl(tiny(tmp_path, mode="two_level"), "ippo")
+    with pytest.raises(ValueError, match="centre_action = 'relative'"):
+        bm_train.train_benchmarl(tiny(tmp_path, centre_action="relative"), "ippo")
+    with pytest.raises(ValueError, match="centre_warmup = 0.5"):
+        bm_train.train_benchmarl(tiny(tmp_path, centre_warmup=0.5), "ippo")
     assert not (tmp_path / "run").exists()  # refused before anything was written
 
 
