@@ -50,6 +50,10 @@ overrides, ...) and maps it onto RLlib:
   over a 1M-step run: its ten decisions an episode act on
   its reward late and through the locals, which then trained against a centre sampling
   nearly at random, unlike the deterministic one they are evaluated with.
+- Both modules start from SB3's orthogonal initialisation (``init_like_sb3``), so each
+  policy's mean starts at about 0; ``centre_warmup`` holds the centre's policy there for
+  the first share of the run (``warmup_iterations``; its value function learns) before it
+  learns, its log-std annealed over the rest.
 - ``centre_action`` is handed to the env (``env_config``): with ``relative`` the centre
   module acts in [-1, 1], departing from the ratchet's next target per locality
   (``target_gaming.agents.centre_actions``); the saved module records it beside itself

@@ -6,7 +6,8 @@ driver, steps ``ceil(n_envs / num_env_runners)`` worlds in one call and calls ea
 module once for all of their agents) with two RLModules:
 ``centre`` (``centre_0``, or every ``department_<k>``, sharing one module) and
 ``local`` (shared by every local agent), mapped by role. Both learn together
-from the first iteration; the centre decides once per review period (a
+from the first iteration (the centre's policy only after its ``centre_warmup``, its
+value function from the start); the centre decides once per review period (a
 semi-MDP, see ``training/rllib/env.py``). Ray starts locally with ``num_cpus`` CPUs, or
 joins a running cluster at ``address``.
 
@@ -120,8 +121,9 @@ def latest_checkpoint(run: RunDir) -> tuple[int, Path | None]:
 
 # how the trainer samples and learns; a run is resumed only by the same (rllib.json)
 LEARNING = (
-    "BatchedEnvRunner, SB3EpochsPPOLearner (per-module minibatches, SB3's Adam), "
-    "free log-stds, the centre's annealed over iterations"
+    "BatchedEnvRunner, SB3EpochsPPOLearner (per-module minibatches, SB3's Adam, advantages "
+    "standardized per minibatch over the kept rows), SB3's orthogonal init, free log-stds, "
+    "the centre's annealed over iterations and handed to the runners before they sample"
 )
 
 
