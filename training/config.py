@@ -36,6 +36,7 @@ from target_gaming.envs.target_gaming.config import (
 from .errors import UserError, read_json_object
 
 MODES = ("locals", "centre", "two_level")
+RLLIB_FIELDS = ("centre_action", "centre_warmup")  # how the rllib backend's centre learns
 
 
 # Validation uses the world config's helpers (``fail``, ``check_ranges``, ...), with Python
@@ -274,6 +275,17 @@ class TrainConfig:
             return cls.from_dict(data)
         except ValueError as err:
             raise UserError(f"{what} {path}: {err}") from err
+
+    def refuse_rllib_fields(self, backend: str) -> None:
+        """Refuse, for ``backend``, a run that sets a field only the rllib backend's learned
+        centre reads (``RLLIB_FIELDS``), naming the field and its value."""
+        for name in RLLIB_FIELDS:
+            value = getattr(self, name)
+            if value != getattr(TrainConfig, name):
+                raise ValueError(
+                    f"{name} = {value!r} is the rllib backend's; {backend}'s centre keeps "
+                    f"{name} {getattr(TrainConfig, name)!r}"
+                )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (tuples as lists)."""

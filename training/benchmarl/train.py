@@ -115,16 +115,7 @@ def check_config(config: TrainConfig) -> None:
             f"centre_params = {config.centre_params!r}: the benchmarl backend's centre is a "
             "named or saved policy without parameters"
         )
-    if config.centre_action != "absolute":
-        raise ValueError(
-            f"centre_action = {config.centre_action!r}: the benchmarl backend's centre is a "
-            "given policy, not learned (centre_action is the rllib backend's)"
-        )
-    if config.centre_warmup != 0.0:
-        raise ValueError(
-            f"centre_warmup = {config.centre_warmup!r}: the benchmarl backend's centre is a "
-            "given policy, not learned (centre_warmup is the rllib backend's)"
-        )
+    config.refuse_rllib_fields("benchmarl")
     if frames_per_batch(config) < ON_POLICY_MINIBATCHES:
         raise ValueError(
             f"n_envs x ppo.n_steps = {frames_per_batch(config)}: the benchmarl backend needs "

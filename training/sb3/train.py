@@ -235,16 +235,7 @@ def train(
     scripted or saved opponent the stages name); a resumed run starts from verified
     checkpoints (``set_aside_damaged``), and a final model is written only from bytes
     just verified."""
-    if config.centre_action != "absolute":
-        raise ValueError(
-            f"centre_action = {config.centre_action!r} is the rllib backend's; sb3's centre "
-            "acts in the world's own action (centre_action absolute)"
-        )
-    if config.centre_warmup != 0.0:
-        raise ValueError(
-            f"centre_warmup = {config.centre_warmup!r} is the rllib backend's; sb3's "
-            "two_level mode has its own phase 1 (timesteps) before the centre learns"
-        )
+    config.refuse_rllib_fields("sb3")
     check_run_folder(config, resume)
     check_opponents(config)
     run = prepare_run(config, resume)
