@@ -63,23 +63,81 @@ class UniformNational(CentreScripted):
 RATCHET_RATE = 0.5  # lambda, the ratchet's default rate
 
 
-class Ratchet(CentreScripted):
+def risk_ranked(view: CentreView, n_audits: int, obs: np.ndarray) -> np.ndarray:
+    """(M, L): 1 on the ``n_audits`` localities whose measures most exceed what their last
+    audit found (or, unaudited, the national mean), 0 elsewhere: ``risk_based_audits``'s
+    choice."""
+    measured = obs[:, view.measured]
+    mask = obs[:, view.is_measured][:, None, :]
+    found = obs[:, view.audited_true]
+    audited = obs[:, view.audited][..., None] > 0
+    reference = np.where(audited, found, measured.mean(axis=1, keepdims=True))
+    excess = ((measured - reference) * mask).sum(axis=-1)  # (M, L)
+    n_top = min(n_audits, view.n_localities)
+    rank = np.argsort(np.argsort(-excess, axis=1), axis=1)
+    return (rank < n_top).astype(float)
+
+
+class RelativeRule(CentreScripted):
+    name = "relative_rule"
+    description = (
+        "Targets relative to each locality's last measure: tau' = tau + ratchet_rate * (m - tau) "
+        "+ offset per locality and measured domain (defaults 0.5 and 0: the ratchet); audit "
+        "weights 1 - audit_focus, plus audit_focus on risk_based_audits' choice (0: even, "
+        "1: risk_based_audits'): the three-parameter rule the stackelberg centre learns."
+    )
+    allocates_audits = True
+    PARAMS = {"ratchet_rate": (0.0, 1.0), "offset": (-0.2, 0.2), "audit_focus": (0.0, 1.0)}
+
+    def __init__(
+        self,
+        world: World,
+        seed: int = 0,
+        ratchet_rate: float = RATCHET_RATE,
+        offset: float = 0.0,
+        audit_focus: float = 0.0,
+    ):
+        super().__init__(world, seed)
+        for name, value in (
+            ("ratchet_rate", ratchet_rate),
+            ("offset", offset),
+            ("audit_focus", audit_focus),
+        ):
+            low, high = self.PARAMS[name]
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not low <= value <= high
+            ):
+                raise ValueError(
+                    f"{self.name}: {name} = {value!r} must be a number in [{low}, {high}]"
+                )
+        self.ratchet_rate, self.offset, self.audit_focus = ratchet_rate, offset, audit_focus
+
+    def targets(self, obs):
+        measured, mask = self._measured(obs)
+        tau = obs[:, self.view.target]
+        moved = tau + self.ratchet_rate * (measured - tau) + self.offset
+        return np.where(mask > 0, moved, tau)
+
+    def audits(self, obs):
+        even = np.ones((obs.shape[0], self.view.n_localities))
+        if self.audit_focus == 0.0:
+            return even
+        chosen = risk_ranked(self.view, self.config.n_audits, obs)
+        return (1.0 - self.audit_focus) * even + self.audit_focus * chosen
+
+
+class Ratchet(RelativeRule):
     name = "ratchet"
     description = (
         "Next target from last performance: tau' = tau + lambda * (m - tau) per locality and "
         "measured domain (lambda = ratchet_rate, default 0.5); even audits."
     )
+    allocates_audits = False
 
     def __init__(self, world: World, seed: int = 0, ratchet_rate: float = RATCHET_RATE):
-        super().__init__(world, seed)
-        if not 0.0 <= ratchet_rate <= 1.0:
-            raise ValueError(f"ratchet_rate = {ratchet_rate!r} must be in [0, 1]")
-        self.ratchet_rate = ratchet_rate
-
-    def targets(self, obs):
-        measured, mask = self._measured(obs)
-        tau = obs[:, self.view.target]
-        return np.where(mask > 0, tau + self.ratchet_rate * (measured - tau), tau)
+        super().__init__(world, seed, ratchet_rate=ratchet_rate)
 
 
 class Stretch(CentreScripted):
@@ -116,15 +174,7 @@ class RiskBasedAudits(CentreScripted):
     allocates_audits = True
 
     def audits(self, obs):
-        v = self.view
-        measured, mask = self._measured(obs)
-        found = obs[:, v.audited_true]
-        audited = obs[:, v.audited][..., None] > 0
-        reference = np.where(audited, found, measured.mean(axis=1, keepdims=True))
-        excess = ((measured - reference) * mask).sum(axis=-1)  # (M, L)
-        n_top = min(self.config.n_audits, v.n_localities)
-        rank = np.argsort(np.argsort(-excess, axis=1), axis=1)
-        return (rank < n_top).astype(float)
+        return risk_ranked(self.view, self.config.n_audits, obs)
 
 
 class ConstantRule(CentreScripted):
@@ -195,6 +245,7 @@ CENTRE_POLICIES = {
         FixedTargets,
         UniformNational,
         Ratchet,
+        RelativeRule,
         Stretch,
         RandomAudits,
         RiskBasedAudits,

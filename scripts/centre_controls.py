@@ -9,8 +9,8 @@ row says (the ``_2m`` rows at twice the budget), trained into
 ``runs/centre-controls/<control>/seed<k>``; finished runs (with episodes.csv) are kept.
 Each run's own evaluation (``episodes.csv``: 32 deterministic episodes on fresh seeds)
 gives a mean per seed (a swap row, ``SWAPS``, evaluates a control's saved locals under
-another centre on the same episodes, without training); the table shows the IQM over seeds with its 95% bootstrap
-interval, as the centre reports do.
+another centre on the same episodes, without training); the table shows the IQM over
+seeds with its 95% bootstrap interval, as the centre reports do.
 
 Run from the repository root:
     .venv/bin/python scripts/centre_controls.py [--seeds 0 1 2 3 4] [--workers 2]

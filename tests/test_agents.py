@@ -109,6 +109,38 @@ def test_ratchet_moves_each_target_part_way_to_last_performance():
     np.testing.assert_allclose(action[:, : view.target.size], level.reshape(2, -1), atol=1e-6)
 
 
+def test_relative_rule_is_the_ratchet_moved_by_its_offset_with_focused_audits():
+    world = make_world(design="targeted_audits")
+    cfg = world.config
+    view = CentreView.build(cfg)
+    state = _observations(world, batch=2, steps=7)
+    obs = observe.centre_observations(cfg, state)[:, 0]
+    n_targets = view.target.size
+    ratchet = load_policy("ratchet", world, "centre", ratchet_rate=0.3).act(obs)
+    same = load_policy("relative_rule", world, "centre", ratchet_rate=0.3).act(obs)
+    np.testing.assert_array_equal(same, ratchet)
+    moved = load_policy("relative_rule", world, "centre", ratchet_rate=0.3, offset=0.05).act(obs)
+    shift = 0.05 / (cfg.target_max - cfg.target_min)
+    headline = np.zeros((cfg.n_localities, cfg.n_domains), bool)
+    headline[:, :2] = True
+    inside = (ratchet[:, :n_targets] + shift < 1.0) & headline.reshape(-1)
+    np.testing.assert_allclose(
+        moved[:, :n_targets][inside], ratchet[:, :n_targets][inside] + shift, atol=1e-6
+    )
+    np.testing.assert_array_equal(  # an unmeasured domain keeps its target
+        moved[:, :n_targets][:, ~headline.reshape(-1)],
+        ratchet[:, :n_targets][:, ~headline.reshape(-1)],
+    )
+    risk = load_policy("risk_based_audits", world, "centre").act(obs)[:, n_targets:]
+    focused = load_policy("relative_rule", world, "centre", audit_focus=1.0).act(obs)
+    np.testing.assert_array_equal(focused[:, n_targets:], risk)
+    half = load_policy("relative_rule", world, "centre", audit_focus=0.5).act(obs)
+    np.testing.assert_allclose(half[:, n_targets:], 0.5 + 0.5 * risk)
+    for params in ({"offset": 0.5}, {"audit_focus": -0.1}, {"ratchet_rate": "x"}):
+        with pytest.raises(ValueError, match=next(iter(params))):
+            load_policy("relative_rule", world, "centre", **params)
+
+
 def test_risk_based_audits_go_where_measures_look_implausible():
     world = make_world()
     cfg = world.config

@@ -19,6 +19,8 @@ from target_gaming.training.centres.config import (
     arm_root,
     constant_params,
     preset,
+    rule_arm,
+    rule_params,
 )
 from target_gaming.training.centres.report import (
     best_scripted,
@@ -228,3 +230,76 @@ def test_a_tiny_centre_study_runs_end_to_end_and_its_learned_centre_reloads(tmp_
     # a rerun redoes nothing
     rerun = run_centre_study(config, tmp_path, workers=1, progress=False).read_text()
     assert "(14 from an earlier run)" in rerun
+
+
+STACKELBERG_TINY = {
+    **TINY,
+    "seeds": [0],
+    "centres": ["ratchet", "stackelberg"],
+    "references": [],
+    "stackelberg": {"generations": 2, "population": 2, "sigma": 0.15, "seeds": [9], "seed": 0},
+}
+
+
+def test_the_stackelberg_centre_learns_its_rule_against_locals_trained_for_each_candidate(
+    tmp_path,
+):
+    config = CentreStudyConfig.from_dict(STACKELBERG_TINY)
+    report = run_centre_study(config, tmp_path, workers=2, progress=False).read_text()
+    record = json.loads((tmp_path / "stackelberg.json").read_text())
+    history, learned = record["history"], record["learned"]
+    assert [h["generation"] for h in history] == [1, 2]
+    assert learned == rule_arm(history[-1]["mean"]) and learned.startswith("relative_rule@")
+    assert "| `stackelberg` | 0." in report.split("## What each centre does")[1]
+    assert "| fresh | `stackelberg` | true_welfare |" in report
+    outer = report.split("## The stackelberg centre")[1].split("## Do the locals")[0]
+    assert outer.count("\n| 1 | 2 |") == outer.count("\n| 2 | 2 |") == 1
+    # each candidate's locals trained under that candidate, on the outer loop's seed
+    for candidate in {c["arm"] for h in history for c in h["candidates"]}:
+        cell = arm_root(tmp_path, candidate) / "runs" / "targeted_audits" / "seed9"
+        trained = json.loads((cell / "config.json").read_text())
+        assert trained["centre_policy"] == "relative_rule"
+        assert trained["centre_params"] == rule_params(candidate)
+        score = np.mean(
+            [
+                float(r["centre_return"])
+                for r in csv.DictReader(open(cell / "episodes.csv"))
+                if r["variant"] == "fresh" and r["agent"] == "learned"
+            ]
+        )
+        assert score == pytest.approx(
+            next(c["score"] for h in history for c in h["candidates"] if c["arm"] == candidate)
+        )
+    final = arm_root(tmp_path, "stackelberg") / "runs" / "targeted_audits" / "seed0"
+    assert json.loads((final / "config.json").read_text())["centre_params"] == rule_params(learned)
+    # a rerun replays the same asks, reads the finished cells and trains nothing
+    rerun = run_centre_study(config, tmp_path, workers=1, progress=False).read_text()
+    candidates = {c["arm"] for h in history for c in h["candidates"]}
+    assert json.loads((tmp_path / "stackelberg.json").read_text()) == record
+    assert f"({1 + len(candidates) + 1} from an earlier run)" in rerun
+
+
+def test_bad_stackelberg_settings_fail_with_the_allowed_values():
+    good = STACKELBERG_TINY["stackelberg"]
+    for changes, message in (
+        ({"generations": 0}, r"stackelberg.generations = 0.*\[1, 100\]"),
+        ({"population": 1}, r"stackelberg.population = 1"),
+        ({"sigma": 0.0}, r"stackelberg.sigma = 0.0.*\(0, 0.5\]"),
+        ({"seeds": [0]}, r"stackelberg.seeds = \[0\].*other than"),
+        ({"seeds": [7]}, r"stackelberg.seeds = \[7\].*other than"),  # the search's
+    ):
+        with pytest.raises(ValueError, match=message):
+            CentreStudyConfig.from_dict(
+                {
+                    **STACKELBERG_TINY,
+                    "centres": ["best_constant", "stackelberg"],
+                    "stackelberg": {**good, **changes},
+                }
+            )
+    with pytest.raises(ValueError, match="stackelberg = .*generations, population"):
+        CentreStudyConfig.from_dict({**STACKELBERG_TINY, "stackelberg": {"generations": 2}})
+    assert rule_params(rule_arm({"ratchet_rate": 0.5, "offset": -0.01, "audit_focus": 1})) == {
+        "ratchet_rate": 0.5,
+        "offset": -0.01,
+        "audit_focus": 1.0,
+    }

@@ -13,7 +13,14 @@ are the named ones. The study holds one design and one scenario fixed and compar
 - ``two_level``: the centre learns (SB3, ``train --mode two_level``: the locals first,
   then rounds of centre-then-locals), with ``two_level``'s TrainConfig fields; its
   ``centre_policy`` is the scripted centre of phase 1 (default: the design's own);
-- ``rllib``: the centre and the locals learn jointly on Ray RLlib, with ``rllib``'s.
+- ``rllib``: the centre and the locals learn jointly on Ray RLlib, with ``rllib``'s;
+- ``stackelberg``: the centre learns its rule as a leader (``stackelberg.py``): CMA-ES
+  over the three parameters of ``relative_rule`` (ratchet rate, offset, audit focus),
+  from the ratchet, each candidate judged by the centre's mean reward after locals
+  trained against it on ``stackelberg.seeds`` (arms ``relative_rule@<rate>,<offset>,
+  <focus>``); the rule at the strategy's mean after the last generation then runs on
+  every seed as ``stackelberg``. Not among the default arms (its search trains
+  generations x population x seeds cells).
 
 Every arm's locals are trained against that arm's centre (its cell trains under it, or
 with it) and evaluated with it, on fresh seeds and held-out variants: a centre is never
@@ -32,19 +39,28 @@ from pathlib import Path
 from typing import Any
 
 from target_gaming.agents import CENTRE_POLICIES
+from target_gaming.agents.centre import RelativeRule
 from target_gaming.envs.target_gaming import CENTRE_REWARDS, DESIGNS, SCENARIOS, make_config
 
 from ..compare.grid import MAX_SEED, Cell, CompareConfig, distinct_seeds
 from ..errors import UserError, fields_of, read_json_object
 from ..validate.config import check_budget
 
-# the rules a centre governs by: not constant_rule (the search's, as best_constant) nor
+# the rules a centre governs by: not constant_rule (the search's, as best_constant),
+# relative_rule (the stackelberg centre's family; at its defaults, ratchet) nor
 # random_rule (targets drawn at random: a curriculum's first phase, not a rule)
-SCRIPTED = tuple(n for n in CENTRE_POLICIES if n not in ("constant_rule", "random_rule"))
+SCRIPTED = tuple(
+    n for n in CENTRE_POLICIES if n not in ("constant_rule", "relative_rule", "random_rule")
+)
 BEST_CONSTANT = "best_constant"
 LEARNED = ("two_level", "rllib")
-ARMS = (*SCRIPTED, BEST_CONSTANT, *LEARNED)
+STACKELBERG = "stackelberg"
+ARMS = (*SCRIPTED, BEST_CONSTANT, *LEARNED, STACKELBERG)
+DEFAULT_ARMS = (*SCRIPTED, BEST_CONSTANT, *LEARNED)
+LEARNED_CENTRES = (*LEARNED, STACKELBERG)  # the arms whose centre learns
 SEARCH_PREFIX = "constant_rule@"
+RULE_PREFIX = "relative_rule@"
+RULE_PARAMS = tuple(RelativeRule.PARAMS)  # ratchet_rate, offset, audit_focus
 OFFSET = CompareConfig.eval_seed_offset
 _TUPLES = ("seeds", "centres", "references")
 
@@ -57,7 +73,7 @@ class CentreStudyConfig:
     design: str = "targeted_audits"
     centre_reward: str = "welfare"
     seeds: tuple[int, ...] = (0, 1, 2)
-    centres: tuple[str, ...] = ARMS
+    centres: tuple[str, ...] = DEFAULT_ARMS
     references: tuple[str, ...] = ("oracle_outcomes",)
     timesteps: int = 300_000  # the locals' budget (two_level: phase 1's)
     n_envs: int = 64
@@ -83,6 +99,18 @@ class CentreStudyConfig:
         }
     )
     rllib: dict[str, Any] = field(default_factory=dict)
+    # the stackelberg arm's outer loop: CMA-ES generations of population candidates, each
+    # trained and evaluated on seeds (none of the study's or the search's); sigma, the
+    # first step in each parameter's range scaled to [0, 1]; seed, the strategy's
+    stackelberg: dict[str, Any] = field(
+        default_factory=lambda: {
+            "generations": 5,
+            "population": 6,
+            "sigma": 0.15,
+            "seeds": [200, 201],
+            "seed": 0,
+        }
+    )
     ppo: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -111,10 +139,11 @@ class CentreStudyConfig:
         ):
             _fail("references", self.references, f"designs other than {self.design!r}")
         check_budget(self, _fail)
-        for name in ("held_out", "search", "two_level", "rllib", "ppo"):
+        for name in ("held_out", "search", "two_level", "rllib", "stackelberg", "ppo"):
             if not isinstance(getattr(self, name), dict):
                 _fail(name, getattr(self, name), "a mapping")
         self._check_search()
+        self._check_stackelberg()
 
     def _check_search(self) -> None:
         search = self.search
@@ -155,6 +184,35 @@ class CentreStudyConfig:
                 "seeds that did not pick it",
             )
 
+    def _check_stackelberg(self) -> None:
+        if STACKELBERG not in self.centres:
+            return
+        outer = self.stackelberg
+        keys = {"generations", "population", "sigma", "seeds", "seed"}
+        if set(outer) != keys:
+            _fail("stackelberg", outer, f"a mapping with {', '.join(sorted(keys))}")
+        limits = (("generations", 1, 100), ("population", 2, 100), ("seed", 0, MAX_SEED))
+        for name, low, high in limits:
+            if not _is_int(outer[name], low, high):
+                _fail(f"stackelberg.{name}", outer[name], f"an integer in [{low}, {high}]")
+        if not (_is_number(outer["sigma"]) and 0.0 < outer["sigma"] <= 0.5):
+            _fail("stackelberg.sigma", outer["sigma"], "a number in (0, 0.5]")
+        seeds = outer["seeds"]
+        if not isinstance(seeds, (list, tuple)) or not distinct_seeds(
+            tuple(seeds), MAX_SEED - OFFSET
+        ):
+            _fail("stackelberg.seeds", seeds, "a list of distinct seeds")
+        taken = set(self.seeds) | (
+            set(self.search.get("seeds", ())) if BEST_CONSTANT in self.centres else set()
+        )
+        if set(seeds) & taken:
+            _fail(
+                "stackelberg.seeds",
+                seeds,
+                f"seeds other than the study's and the search's {sorted(taken)}: the learned "
+                "rule is judged on seeds that did not train it",
+            )
+
     # ---- arms ----------------------------------------------------------------------------
     def candidates(self) -> tuple[str, ...]:
         """The search's arms, ``constant_rule@<target_level>,<audit_rate>``."""
@@ -167,13 +225,17 @@ class CentreStudyConfig:
         )
 
     def first_arms(self) -> tuple[str, ...]:
-        """The arms that run first: every one but ``best_constant`` (whose rule the
-        search picks), then the references."""
-        arms = [a for a in self.centres if a != BEST_CONSTANT]
+        """The arms that run first: every one but ``best_constant`` and ``stackelberg``
+        (whose rules their searches pick), then the references."""
+        arms = [a for a in self.centres if a not in (BEST_CONSTANT, STACKELBERG)]
         return (*arms, *self.candidates(), *self.references)
 
     def seeds_of(self, arm: str) -> tuple[int, ...]:
-        return tuple(self.search["seeds"]) if arm.startswith(SEARCH_PREFIX) else self.seeds
+        if arm.startswith(SEARCH_PREFIX):
+            return tuple(self.search["seeds"])
+        if arm.startswith(RULE_PREFIX):
+            return tuple(self.stackelberg["seeds"])
+        return self.seeds
 
     def design_of(self, arm: str) -> str:
         return arm if arm in self.references else self.design
@@ -192,11 +254,23 @@ def constant_params(arm: str) -> dict[str, float]:
     return {"target_level": float(tau), "audit_rate": float(rate)}
 
 
+def rule_arm(params: dict[str, float]) -> str:
+    """The arm of one ``relative_rule``: ``relative_rule@<rate>,<offset>,<focus>``, each to
+    4 decimals (the rule its cells train under)."""
+    return RULE_PREFIX + ",".join(f"{params[k]:.4f}" for k in RULE_PARAMS)
+
+
+def rule_params(arm: str) -> dict[str, float]:
+    """The parameters of a ``relative_rule`` arm: ``rule_arm``'s inverse."""
+    values = arm[len(RULE_PREFIX) :].split(",")
+    return {k: float(v) for k, v in zip(RULE_PARAMS, values, strict=True)}
+
+
 def arm_config(
     config: CentreStudyConfig, arm: str, seed: int, best: str | None = None
 ) -> CompareConfig:
     """The one-cell grid of ``arm`` and ``seed`` (``best``: for ``best_constant``, the
-    search arm it runs)."""
+    search arm it runs; for ``stackelberg``, the learned rule's arm)."""
     train: dict[str, Any] = {
         "timesteps": config.timesteps,
         "n_envs": config.n_envs,
@@ -206,12 +280,14 @@ def arm_config(
     if config.ppo:
         train["ppo"] = dict(config.ppo)
     centre, trainer = None, "sb3"
-    if arm == BEST_CONSTANT:
+    if arm in (BEST_CONSTANT, STACKELBERG):
         if best is None:
-            raise ValueError("best_constant runs the search's best rule: pass best")
+            raise ValueError(f"{arm} runs the rule its search picked: pass best")
         arm = best
     if arm.startswith(SEARCH_PREFIX):
         centre, train["centre_params"] = "constant_rule", constant_params(arm)
+    elif arm.startswith(RULE_PREFIX):
+        centre, train["centre_params"] = "relative_rule", rule_params(arm)
     elif arm in SCRIPTED:
         centre = arm
     elif arm == "two_level":  # phase 1 under two_level's centre_policy, or the design's own
@@ -270,6 +346,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         "eval_episodes": 32,
         "centres": ("ratchet", "rllib"),
         "rllib": {"centre_action": "relative", "centre_warmup": 0.5},
+    },
+    # the standard budget with the stackelberg centre (its rule learned by CMA-ES against
+    # locals re-trained for each candidate: 5 generations of 6 on seeds 200 and 201)
+    # against the two scripted rules its family joins (ratchet's targets, risk_based_audits'
+    # audits) and the oracle
+    "stackelberg": {
+        "seeds": (0, 1, 2, 3, 4),
+        "timesteps": 1_000_000,
+        "eval_episodes": 32,
+        "centres": ("ratchet", "risk_based_audits", STACKELBERG),
     },
     # the quick budget under the political centre reward (targets hit, measures up): does
     # a centre paid on its measures learn to set easy targets?

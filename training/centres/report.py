@@ -33,15 +33,18 @@ from ..validate.cells import cell_folder, cell_seconds, job_problem
 from .config import (
     BEST_CONSTANT,
     OFFSET,
+    RULE_PARAMS,
     SCRIPTED,
     SEARCH_PREFIX,
+    STACKELBERG,
     CentreStudyConfig,
     arm_cell,
     arm_config,
     constant_params,
+    rule_params,
 )
 from .config import (
-    LEARNED as LEARNED_ARMS,
+    LEARNED_CENTRES as LEARNED_ARMS,
 )
 
 GOAL_SHARE = 0.16  # of the gap to the oracle: the AI Economist planner's gain over Saez
@@ -170,6 +173,19 @@ def how_learned(config: CentreStudyConfig) -> list[str]:
     """How each learned arm's centre was trained, from the arms' own TrainConfigs."""
     lines = []
     for arm in (a for a in config.centres if a in LEARNED_ARMS):
+        if arm == STACKELBERG:
+            outer = config.stackelberg
+            lines.append(
+                f"- `stackelberg` (the centre leads, the locals follow by learning): CMA-ES "
+                f"over `relative_rule`'s {', '.join(RULE_PARAMS)}, from `ratchet` (rate 0.5, "
+                f"offset 0, even audits), {outer['generations']} generations of "
+                f"{outer['population']} candidates, each judged by the centre's mean reward "
+                f"after SB3 locals trained {config.timesteps:,} steps against it on seeds "
+                f"{list(outer['seeds'])} (none of the study's); the learned rule is the "
+                "strategy's mean after the last generation, and its cells train fresh locals "
+                "against it on every seed."
+            )
+            continue
         job = arm_config(config, arm, config.seeds[0])
         trained = train_config(job, arm_cell(config, arm, config.seeds[0]))
         first, last = trained.centre_log_std
@@ -433,6 +449,31 @@ def search_table(best: str | None, means: dict[str, float], frozen: dict[str, fl
     return lines
 
 
+def stackelberg_table(history: list[dict]) -> list[str]:
+    """The stackelberg centre's outer loop, generation by generation: its candidates' best
+    and mean score (the centre's mean reward after locals trained against each), the best
+    candidate's rule, and the strategy's mean (the rule it would commit to) after it."""
+    if not history:
+        return ["(no stackelberg arm in this study)"]
+    names = ", ".join(RULE_PARAMS)
+    lines = [
+        f"| generation | candidates | best score | mean score | best candidate ({names}) | "
+        f"strategy mean after ({names}) | step size |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for record in history:
+        scored = record["candidates"]
+        top = max(scored, key=lambda c: c["score"])
+        rule = ", ".join(f"{v:.3f}" for v in rule_params(top["arm"]).values())
+        mean = ", ".join(f"{record['mean'][k]:.3f}" for k in RULE_PARAMS)
+        lines.append(
+            f"| {record['generation']} | {len(scored)} | {top['score']:.3f} | "
+            f"{np.mean([c['score'] for c in scored]):.3f} | {rule} | {mean} | "
+            f"{record['sigma']:.3f} |"
+        )
+    return lines
+
+
 def aggregate(
     config: CentreStudyConfig,
     root: Path,
@@ -442,6 +483,7 @@ def aggregate(
     command: str,
     skipped: int,
     wall: float,
+    history: list[dict] | None = None,
 ) -> Path:
     """summary.csv, report.md and intervals.png from every finished cell."""
     rows = arm_rows(jobs)
@@ -507,6 +549,26 @@ def aggregate(
         *search_table(best, means, frozen_means(config, jobs)),
         "",
     ]
+    if STACKELBERG in config.centres:
+        outer = config.stackelberg
+        learned = ", ".join(f"{k} {v:g}" for k, v in (history or [{}])[-1].get("mean", {}).items())
+        lines += [
+            f"## The stackelberg centre: `{STACKELBERG}`",
+            "",
+            "A centre that learns beside its locals answers the locals it has; a centre that "
+            "commits to a rule is paid what the locals do once they have learned under it. "
+            "This centre learns its rule as that leader: each candidate `relative_rule` "
+            "(tau' = tau + ratchet_rate (m - tau) + offset per locality and measured "
+            "domain; audit weights 1 - audit_focus plus audit_focus on the localities "
+            "`risk_based_audits` would choose) is judged by the centre's mean reward after "
+            f"SB3 locals trained against it on seeds {list(outer['seeds'])}; CMA-ES moves "
+            "its search distribution towards the better candidates.",
+            "",
+            *stackelberg_table(history or []),
+            "",
+            f"Learned rule: {learned or 'n/a'}.",
+            "",
+        ]
     lines += [
         "## Do the locals respond to the centre?",
         "",

@@ -5,14 +5,18 @@
 ``force``, runs the unfinished cells of every arm but ``best_constant`` (the scripted
 rules, the search's candidates, the learned centres, the references), then picks the
 search's best rule (the highest mean centre reward of the learned locals under it, on
-fresh seeds of ``search.seeds``) and runs it on every seed as ``best_constant``, then
-writes ``summary.csv``, ``report.md`` and the figures. Cells are comparison cells: a
-rerun skips the finished ones and redoes, saying so, any whose files are not what their
-``done.json`` vouches for or whose ``condition.json`` records another grid.
+fresh seeds of ``search.seeds``) and runs it on every seed as ``best_constant``; with
+``stackelberg`` among the arms, runs its outer loop (``stackelberg.learn_rule``: each
+generation's candidates trained on ``stackelberg.seeds``) and its learned rule on every
+seed as ``stackelberg`` (``stackelberg.json`` holds the loop's history); then writes
+``summary.csv``, ``report.md`` and the figures. Cells are comparison cells: a rerun skips
+the finished ones and redoes, saying so, any whose files are not what their ``done.json``
+vouches for or whose ``condition.json`` records another grid.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -27,9 +31,19 @@ from ..compare.grid import FRESH, LEARNED
 from ..compare.report import summarise
 from ..compare.run import check_run_options, check_same_record, folder_lock, output_folder
 from ..compare.specs import check_grid
+from ..io import write_text
 from ..validate.cells import cell_folder, job_problem, run_condition_job, run_more, to_run
-from .config import BEST_CONSTANT, CentreStudyConfig, arm_cell, arm_config, arm_root
+from .config import (
+    BEST_CONSTANT,
+    STACKELBERG,
+    CentreStudyConfig,
+    arm_cell,
+    arm_config,
+    arm_root,
+    rule_arm,
+)
 from .report import aggregate
+from .stackelberg import learn_rule
 
 LOCK = "centres.lock"
 RECORD = "centres.json"
@@ -57,29 +71,37 @@ def arm_job(
 def check_study(config: CentreStudyConfig) -> None:
     """Every arm's grid for every seed, before anything is written or trained."""
     candidates = config.candidates()
-    for arm in (*config.first_arms(), *([BEST_CONSTANT] if candidates else [])):
+    second = {BEST_CONSTANT: candidates[0] if candidates else None}
+    if STACKELBERG in config.centres:
+        from .stackelberg import START
+
+        second[STACKELBERG] = rule_arm(START)
+    for arm in (*config.first_arms(), *(a for a in second if second[a])):
         for seed in config.seeds_of(arm):
-            grid = arm_config(config, arm, seed, candidates[0] if candidates else None)
+            grid = arm_config(config, arm, seed, second.get(arm))
             try:
                 check_grid(grid)
             except ValueError as err:
                 raise ValueError(f"centre arm {arm} (seed {seed}): {err}") from err
 
 
+def mean_score(config: CentreStudyConfig, jobs: Jobs, arm: str) -> float:
+    """``arm``'s mean centre reward (learned locals, fresh seeds) over its seeds' cells."""
+    values = []
+    for seed in config.seeds_of(arm):
+        job = jobs[arm, seed]
+        problem = job_problem(job)
+        if problem is not None:
+            raise RuntimeError(f"the search's cell {job.name} is not done ({problem})")
+        rows = summarise([cell_folder(job) / EPISODES])
+        values += [r[SCORE] for r in rows if r["agent"] == LEARNED and r["variant"] == FRESH]
+    return float(np.mean(values))
+
+
 def best_rule(config: CentreStudyConfig, jobs: Jobs) -> tuple[str, dict[str, float]]:
     """The search arm with the highest mean centre reward (learned locals, fresh seeds) over
     its seeds, and every candidate's mean."""
-    means = {}
-    for arm in config.candidates():
-        values = []
-        for seed in config.seeds_of(arm):
-            job = jobs[arm, seed]
-            problem = job_problem(job)
-            if problem is not None:
-                raise RuntimeError(f"the search's cell {job.name} is not done ({problem})")
-            rows = summarise([cell_folder(job) / EPISODES])
-            values += [r[SCORE] for r in rows if r["agent"] == LEARNED and r["variant"] == FRESH]
-        means[arm] = float(np.mean(values))
+    means = {arm: mean_score(config, jobs, arm) for arm in config.candidates()}
     return max(means, key=lambda a: means[a]), means
 
 
@@ -117,13 +139,37 @@ def run_centre_study(
                     (BEST_CONSTANT, s): arm_job(config, root, BEST_CONSTANT, s, best)
                     for s in config.seeds
                 }
-            ran_second = run_more(
-                second, _longest_first, force, log, bar, workers, backend, address
-            )
+            ran = run_more(second, _longest_first, force, log, bar, workers, backend, address)
+            jobs.update(second)
+            history: list[dict] = []
+            if STACKELBERG in config.centres:
+
+                def score(arms) -> dict[str, float]:
+                    nonlocal ran
+                    new = {
+                        (a, s): arm_job(config, root, a, s)
+                        for a in dict.fromkeys(arms)
+                        for s in config.seeds_of(a)
+                        if (a, s) not in jobs  # a candidate asked again is not retrained
+                    }
+                    ran += run_more(new, _longest_first, force, log, bar, workers, backend, address)
+                    jobs.update(new)
+                    return {a: mean_score(config, jobs, a) for a in arms}
+
+                learned, history = learn_rule(config, score)
+                write_text(
+                    root / "stackelberg.json",
+                    json.dumps({"learned": learned, "history": history}, indent=2) + "\n",
+                )
+                final = {
+                    (STACKELBERG, s): arm_job(config, root, STACKELBERG, s, learned)
+                    for s in config.seeds
+                }
+                ran += run_more(final, _longest_first, force, log, bar, workers, backend, address)
+                jobs.update(final)
         wall = time.perf_counter() - start
-        jobs.update(second)
-        skipped = len(jobs) - len(todo) - ran_second
-        return aggregate(config, root, jobs, best, means, command, skipped, wall)
+        skipped = len(jobs) - len(todo) - ran
+        return aggregate(config, root, jobs, best, means, command, skipped, wall, history)
 
 
 def _longest_first(jobs: Jobs, keys: list[tuple[str, int]]) -> list[Job]:

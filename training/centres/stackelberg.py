@@ -1,0 +1,119 @@
+"""The stackelberg centre: a centre that learns its rule as a leader, against locals that adapt.
+
+A centre that learns beside its locals (``two_level``, ``rllib``) climbs the gradient of
+its reward with the locals as they are: it answers the locals it has. What a centre that
+*commits* to a rule gets is its reward once the locals have learned under that rule, and
+that is what this outer loop optimises (a bilevel, Stackelberg problem: the centre leads,
+the locals follow by learning). Its policy is ``relative_rule``'s three parameters
+(``RULE_PARAMS``: ratchet rate, offset, audit focus), each scaled to [0, 1] over its range
+in ``SEARCH`` (the offset's narrower than the rule allows: in ``whitehall`` a step of +0.02
+already costs 0.06 of true welfare, so the search spends its samples near zero);
+the search is CMA-ES (the ``cma`` package) from the ratchet (rate 0.5, offset 0, even
+audits), for ``stackelberg.generations`` generations of ``stackelberg.population``
+candidates. Each candidate is a cell per seed of ``stackelberg.seeds`` (locals trained
+against it at the study's budget, then evaluated), scored by the centre's mean reward on
+fresh seeds, the quantity the centre is paid; the learned rule is the strategy's mean after
+the last generation (less noisy than the best single candidate, whose score is the
+maximum of noisy draws).
+
+Everything is deterministic: the strategy's seed is ``stackelberg.seed`` and numpy's
+global generator, which ``cma`` samples from, is seeded for each ``ask`` and restored
+after it. A rerun replays the same asks and reads the finished candidates' cells, so an
+interrupted search resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from target_gaming.agents.centre import RATCHET_RATE, RelativeRule
+
+from .config import RULE_PARAMS, CentreStudyConfig, rule_arm
+
+START = {"ratchet_rate": RATCHET_RATE, "offset": 0.0, "audit_focus": 0.0}  # the ratchet
+# each parameter's range in the search (within RelativeRule.PARAMS), scaled to [0, 1]
+SEARCH = {"ratchet_rate": (0.0, 1.0), "offset": (-0.05, 0.05), "audit_focus": (0.0, 1.0)}
+RANGES = np.array([SEARCH[k] for k in RULE_PARAMS], dtype=float)  # (3, 2)
+assert all(
+    RelativeRule.PARAMS[k][0] <= low <= high <= RelativeRule.PARAMS[k][1]
+    for k, (low, high) in SEARCH.items()
+)
+
+# arms -> the centre's mean reward of each (its cells trained and evaluated on every seed)
+Score = Callable[[Sequence[str]], dict[str, float]]
+
+
+def to_params(unit: Sequence[float]) -> dict[str, float]:
+    """A point of [0, 1]^3 as ``relative_rule``'s parameters, each rounded as its arm
+    names it (``rule_arm``: 4 decimals)."""
+    values = RANGES[:, 0] + np.clip(unit, 0.0, 1.0) * (RANGES[:, 1] - RANGES[:, 0])
+    return {k: round(float(v), 4) + 0.0 for k, v in zip(RULE_PARAMS, values, strict=True)}
+
+
+def to_unit(params: dict[str, float]) -> np.ndarray:
+    values = np.array([params[k] for k in RULE_PARAMS], dtype=float)
+    return (values - RANGES[:, 0]) / (RANGES[:, 1] - RANGES[:, 0])
+
+
+def _strategy(config: CentreStudyConfig):
+    import cma
+
+    outer = config.stackelberg
+    options = {
+        "bounds": [[0.0] * len(RULE_PARAMS), [1.0] * len(RULE_PARAMS)],
+        "popsize": outer["population"],
+        "seed": outer["seed"] + 1,  # cma reads 0 as "draw a seed"
+        "verbose": -9,
+        "verb_log": 0,  # no outcmaes/ files
+        "verb_disp": 0,
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return cma.CMAEvolutionStrategy(to_unit(START).tolist(), outer["sigma"], options)
+
+
+def _ask(strategy, seed: int) -> list[np.ndarray]:
+    """The next generation, sampled from numpy's global generator seeded with ``seed``
+    (restored after): the same asks on every rerun whatever else used it."""
+    saved = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        return [np.asarray(x, dtype=float) for x in strategy.ask()]
+    finally:
+        np.random.set_state(saved)
+
+
+def learn_rule(config: CentreStudyConfig, score: Score) -> tuple[str, list[dict]]:
+    """Run the outer loop: per generation, ``score`` the candidates' arms (training what
+    is missing), tell the strategy; return the learned rule's arm and the history, one
+    record per generation (its candidates and their scores, the strategy's mean after it
+    and its step size)."""
+    outer = config.stackelberg
+    strategy = _strategy(config)
+    history = []
+    for generation in range(outer["generations"]):
+        unit = _ask(strategy, outer["seed"] * 1000 + generation)
+        arms = [rule_arm(to_params(x)) for x in unit]
+        scores = score(arms)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            strategy.tell(unit, [-scores[a] for a in arms])  # cma minimises
+        mean = to_params(strategy.result.xfavorite)
+        history.append(
+            {
+                "generation": generation + 1,
+                "candidates": [{"arm": a, "score": scores[a]} for a in arms],
+                "mean": mean,
+                "sigma": float(strategy.sigma),
+            }
+        )
+    return rule_arm(history[-1]["mean"]), history
+
+
+def generations_cells(config: CentreStudyConfig) -> int:
+    """How many cells the outer loop trains at most (candidates x seeds)."""
+    outer = config.stackelberg
+    return outer["generations"] * outer["population"] * len(outer["seeds"])
