@@ -303,3 +303,29 @@ def test_bad_stackelberg_settings_fail_with_the_allowed_values():
         "offset": -0.01,
         "audit_focus": 1.0,
     }
+
+
+def test_the_outer_loop_starts_at_the_ratchets_targets_and_its_asks_repeat_whatever_else_draws():
+    from target_gaming.training.centres import stackelberg
+
+    assert stackelberg.to_params(stackelberg.to_unit(stackelberg.START)) == {
+        "ratchet_rate": 0.5,
+        "offset": 0.0,
+        "audit_focus": 0.5,
+    }
+    config = CentreStudyConfig.from_dict(STACKELBERG_TINY)
+    first = stackelberg._ask(stackelberg._strategy(config), 3)
+    np.random.seed(123)
+    state = np.random.get_state()[1].copy()
+    again = stackelberg._ask(stackelberg._strategy(config), 3)
+    np.testing.assert_array_equal(np.stack(first), np.stack(again))
+    np.testing.assert_array_equal(np.random.get_state()[1], state)  # the caller's, restored
+    scores = []
+
+    def score(arms):
+        scores.append(list(arms))
+        return {a: -abs(rule_params(a)["ratchet_rate"] - 0.3) for a in arms}
+
+    learned, history = stackelberg.learn_rule(config, score)
+    assert [list(c["arm"] for c in h["candidates"]) for h in history] == scores
+    assert stackelberg.learn_rule(config, score) == (learned, history)

@@ -16,7 +16,7 @@ are the named ones. The study holds one design and one scenario fixed and compar
 - ``rllib``: the centre and the locals learn jointly on Ray RLlib, with ``rllib``'s;
 - ``stackelberg``: the centre learns its rule as a leader (``stackelberg.py``): CMA-ES
   over the three parameters of ``relative_rule`` (ratchet rate, offset, audit focus),
-  from the ratchet, each candidate judged by the centre's mean reward after locals
+  from the ratchet's targets, each candidate judged by the centre's mean reward after locals
   trained against it on ``stackelberg.seeds`` (arms ``relative_rule@<rate>,<offset>,
   <focus>``); the rule at the strategy's mean after the last generation then runs on
   every seed as ``stackelberg``. Not among the default arms (its search trains
@@ -105,8 +105,8 @@ class CentreStudyConfig:
     stackelberg: dict[str, Any] = field(
         default_factory=lambda: {
             "generations": 5,
-            "population": 6,
-            "sigma": 0.15,
+            "population": 8,
+            "sigma": 0.2,
             "seeds": [200, 201],
             "seed": 0,
         }
@@ -348,7 +348,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "rllib": {"centre_action": "relative", "centre_warmup": 0.5},
     },
     # the standard budget with the stackelberg centre (its rule learned by CMA-ES against
-    # locals re-trained for each candidate: 5 generations of 6 on seeds 200 and 201)
+    # locals re-trained for each candidate: 5 generations of 8 on seeds 200 and 201)
     # against the two scripted rules its family joins (ratchet's targets, risk_based_audits'
     # audits) and the oracle
     "stackelberg": {

@@ -177,8 +177,8 @@ def how_learned(config: CentreStudyConfig) -> list[str]:
             outer = config.stackelberg
             lines.append(
                 f"- `stackelberg` (the centre leads, the locals follow by learning): CMA-ES "
-                f"over `relative_rule`'s {', '.join(RULE_PARAMS)}, from `ratchet` (rate 0.5, "
-                f"offset 0, even audits), {outer['generations']} generations of "
+                f"over `relative_rule`'s {', '.join(RULE_PARAMS)}, from `ratchet`'s targets "
+                f"(rate 0.5, offset 0) with audit focus 0.5, {outer['generations']} generations of "
                 f"{outer['population']} candidates, each judged by the centre's mean reward "
                 f"after SB3 locals trained {config.timesteps:,} steps against it on seeds "
                 f"{list(outer['seeds'])} (none of the study's); the learned rule is the "

@@ -8,8 +8,8 @@ the locals follow by learning). Its policy is ``relative_rule``'s three paramete
 (``RULE_PARAMS``: ratchet rate, offset, audit focus), each scaled to [0, 1] over its range
 in ``SEARCH`` (the offset's narrower than the rule allows: in ``whitehall`` a step of +0.02
 already costs 0.06 of true welfare, so the search spends its samples near zero);
-the search is CMA-ES (the ``cma`` package) from the ratchet (rate 0.5, offset 0, even
-audits), for ``stackelberg.generations`` generations of ``stackelberg.population``
+the search is CMA-ES (the ``cma`` package) from the ratchet's targets (rate 0.5, offset
+0) with audits halfway between even and ``risk_based_audits``' (focus 0.5), for ``stackelberg.generations`` generations of ``stackelberg.population``
 candidates. Each candidate is a cell per seed of ``stackelberg.seeds`` (locals trained
 against it at the study's budget, then evaluated), scored by the centre's mean reward on
 fresh seeds, the quantity the centre is paid; the learned rule is the strategy's mean after
@@ -17,8 +17,8 @@ the last generation (less noisy than the best single candidate, whose score is t
 maximum of noisy draws).
 
 Everything is deterministic: the strategy's seed is ``stackelberg.seed`` and numpy's
-global generator, which ``cma`` samples from, is seeded for each ``ask`` and restored
-after it. A rerun replays the same asks and reads the finished candidates' cells, so an
+global generator, which ``cma`` seeds and samples from, is seeded for each ``ask`` and
+restored after it and after the strategy is made. A rerun replays the same asks and reads the finished candidates' cells, so an
 interrupted search resumes where it stopped.
 """
 
@@ -33,7 +33,10 @@ from target_gaming.agents.centre import RATCHET_RATE, RelativeRule
 
 from .config import RULE_PARAMS, CentreStudyConfig, rule_arm
 
-START = {"ratchet_rate": RATCHET_RATE, "offset": 0.0, "audit_focus": 0.0}  # the ratchet
+# the ratchet's targets, audits halfway from even to risk_based_audits': the middle of the
+# audit lever, so that the search explores both sides of it (from a bound, half of every
+# generation would be clipped onto it)
+START = {"ratchet_rate": RATCHET_RATE, "offset": 0.0, "audit_focus": 0.5}
 # each parameter's range in the search (within RelativeRule.PARAMS), scaled to [0, 1]
 SEARCH = {"ratchet_rate": (0.0, 1.0), "offset": (-0.05, 0.05), "audit_focus": (0.0, 1.0)}
 RANGES = np.array([SEARCH[k] for k in RULE_PARAMS], dtype=float)  # (3, 2)
@@ -70,9 +73,13 @@ def _strategy(config: CentreStudyConfig):
         "verb_log": 0,  # no outcmaes/ files
         "verb_disp": 0,
     }
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return cma.CMAEvolutionStrategy(to_unit(START).tolist(), outer["sigma"], options)
+    saved = np.random.get_state()  # cma seeds numpy's global generator with its seed
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return cma.CMAEvolutionStrategy(to_unit(START).tolist(), outer["sigma"], options)
+    finally:
+        np.random.set_state(saved)
 
 
 def _ask(strategy, seed: int) -> list[np.ndarray]:
