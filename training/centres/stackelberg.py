@@ -8,18 +8,19 @@ the locals follow by learning). Its policy is ``relative_rule``'s three paramete
 (``RULE_PARAMS``: ratchet rate, offset, audit focus), each scaled to [0, 1] over its range
 in ``SEARCH`` (the offset's narrower than the rule allows: in ``whitehall`` a step of +0.02
 already costs 0.06 of true welfare, so the search spends its samples near zero);
-the search is CMA-ES (the ``cma`` package) from the ratchet's targets (rate 0.5, offset
-0) with audits halfway between even and ``risk_based_audits``' (focus 0.5), for ``stackelberg.generations`` generations of ``stackelberg.population``
-candidates. Each candidate is a cell per seed of ``stackelberg.seeds`` (locals trained
-against it at the study's budget, then evaluated), scored by the centre's mean reward on
-fresh seeds, the quantity the centre is paid; the learned rule is the strategy's mean after
-the last generation (less noisy than the best single candidate, whose score is the
-maximum of noisy draws).
+the search is CMA-ES (the ``cma`` package) from the ratchet's targets (rate 0.5, offset 0)
+with audits halfway between even and ``risk_based_audits``' (focus 0.5), for
+``stackelberg.generations`` generations of ``stackelberg.population`` candidates. Each
+candidate is a cell per seed of ``stackelberg.seeds`` (locals trained against it at the
+study's budget, then evaluated), scored by the centre's mean reward on fresh seeds, the
+quantity the centre is paid; the learned rule is the strategy's mean after the last
+generation (less noisy than the best single candidate, whose score is the maximum of noisy
+draws).
 
 Everything is deterministic: the strategy's seed is ``stackelberg.seed`` and numpy's
 global generator, which ``cma`` seeds and samples from, is seeded for each ``ask`` and
-restored after it and after the strategy is made. A rerun replays the same asks and reads the finished candidates' cells, so an
-interrupted search resumes where it stopped.
+restored after it and after the strategy is made. A rerun replays the same asks and reads
+the finished candidates' cells, so an interrupted search resumes where it stopped.
 """
 
 from __future__ import annotations
