@@ -98,12 +98,9 @@ class RelativeRule(CentreScripted):
         audit_focus: float = 0.0,
     ):
         super().__init__(world, seed)
-        for name, value in (
-            ("ratchet_rate", ratchet_rate),
-            ("offset", offset),
-            ("audit_focus", audit_focus),
+        for (name, (low, high)), value in zip(
+            self.PARAMS.items(), (ratchet_rate, offset, audit_focus), strict=True
         ):
-            low, high = self.PARAMS[name]
             if (
                 isinstance(value, bool)
                 or not isinstance(value, (int, float))

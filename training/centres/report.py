@@ -46,6 +46,7 @@ from .config import (
 from .config import (
     LEARNED_CENTRES as LEARNED_ARMS,
 )
+from .stackelberg import START
 
 GOAL_SHARE = 0.16  # of the gap to the oracle: the AI Economist planner's gain over Saez
 GOAL_SEEDS = 5  # fewer seeds' intervals are too wide (or, with one, empty) to judge
@@ -178,7 +179,8 @@ def how_learned(config: CentreStudyConfig) -> list[str]:
             lines.append(
                 f"- `stackelberg` (the centre leads, the locals follow by learning): CMA-ES "
                 f"over `relative_rule`'s {', '.join(RULE_PARAMS)}, from `ratchet`'s targets "
-                f"(rate 0.5, offset 0) with audit focus 0.5, {outer['generations']} generations of "
+                f"(rate {START['ratchet_rate']:g}, offset {START['offset']:g}) with audit "
+                f"focus {START['audit_focus']:g}, {outer['generations']} generations of "
                 f"{outer['population']} candidates, each judged by the centre's mean reward "
                 f"after SB3 locals trained {config.timesteps:,} steps against it on seeds "
                 f"{list(outer['seeds'])} (none of the study's); the learned rule is the "

@@ -25,8 +25,9 @@ the finished candidates' cells, so an interrupted search resumes where it stoppe
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -74,11 +75,19 @@ def _strategy(config: CentreStudyConfig):
         "verb_log": 0,  # no outcmaes/ files
         "verb_disp": 0,
     }
-    saved = np.random.get_state()  # cma seeds numpy's global generator with its seed
+    with _global_numpy(), warnings.catch_warnings():  # cma seeds the global generator
+        warnings.simplefilter("ignore")
+        return cma.CMAEvolutionStrategy(to_unit(START).tolist(), outer["sigma"], options)
+
+
+@contextlib.contextmanager
+def _global_numpy(seed: int | None = None) -> Iterator[None]:
+    """numpy's global generator seeded with ``seed`` (if given) inside, as it was after."""
+    saved = np.random.get_state()
+    if seed is not None:
+        np.random.seed(seed)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return cma.CMAEvolutionStrategy(to_unit(START).tolist(), outer["sigma"], options)
+        yield
     finally:
         np.random.set_state(saved)
 
@@ -86,12 +95,8 @@ def _strategy(config: CentreStudyConfig):
 def _ask(strategy, seed: int) -> list[np.ndarray]:
     """The next generation, sampled from numpy's global generator seeded with ``seed``
     (restored after): the same asks on every rerun whatever else used it."""
-    saved = np.random.get_state()
-    np.random.seed(seed)
-    try:
+    with _global_numpy(seed):
         return [np.asarray(x, dtype=float) for x in strategy.ask()]
-    finally:
-        np.random.set_state(saved)
 
 
 def learn_rule(config: CentreStudyConfig, score: Score) -> tuple[str, list[dict]]:
@@ -119,9 +124,3 @@ def learn_rule(config: CentreStudyConfig, score: Score) -> tuple[str, list[dict]
             }
         )
     return rule_arm(history[-1]["mean"]), history
-
-
-def generations_cells(config: CentreStudyConfig) -> int:
-    """How many cells the outer loop trains at most (candidates x seeds)."""
-    outer = config.stackelberg
-    return outer["generations"] * outer["population"] * len(outer["seeds"])
