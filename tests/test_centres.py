@@ -254,6 +254,10 @@ def test_the_stackelberg_centre_learns_its_rule_against_locals_trained_for_each_
     assert "| fresh | `stackelberg` | true_welfare |" in report
     outer = report.split("## The stackelberg centre")[1].split("## Do the locals")[0]
     assert outer.count("\n| 1 | 2 |") == outer.count("\n| 2 | 2 |") == 1
+    # the study line names the settings of the learned arms it has, and only their sections
+    study = next(line for line in report.splitlines() if line.startswith("Study:"))
+    assert "stackelberg {'generations': 2" in study and "two_level" not in study
+    assert "## Does the centre learn?" not in report and "## The search" not in report
     # each candidate's locals trained under that candidate, on the outer loop's seed
     for candidate in {c["arm"] for h in history for c in h["candidates"]}:
         cell = arm_root(tmp_path, candidate) / "runs" / "targeted_audits" / "seed9"

@@ -476,6 +476,30 @@ def stackelberg_table(history: list[dict]) -> list[str]:
     return lines
 
 
+def _arm_settings(config: CentreStudyConfig) -> str:
+    """The learned arms' own settings, for those the study has (each ends '; ')."""
+    parts = []
+    if "two_level" in config.centres:
+        parts.append(f"two_level {config.two_level}; ")
+    if "rllib" in config.centres:
+        parts.append(f"rllib {config.rllib or 'the same budget'}; ")
+    if STACKELBERG in config.centres:
+        parts.append(f"stackelberg {config.stackelberg}; ")
+    return "".join(parts)
+
+
+def _budgets(config: CentreStudyConfig) -> str:
+    """What the locals' budgets are, when the two_level arm's differs from the rest."""
+    if "two_level" not in config.centres:
+        return ""
+    return (
+        f" The `two_level` arm's locals train {config.timesteps:,} steps plus "
+        f"{config.two_level.get('rounds', 2)} rounds of "
+        f"{config.two_level.get('round_timesteps', 500_000):,}; every other arm's, "
+        f"{config.timesteps:,}."
+    )
+
+
 def aggregate(
     config: CentreStudyConfig,
     root: Path,
@@ -502,9 +526,9 @@ def aggregate(
         f"Command: `{command}`" if command else "",
         f"Study: design `{config.design}` in scenario `{config.scenario}`, centre reward "
         f"`{config.centre_reward}`; seeds {list(config.seeds)}; locals' budget "
-        f"{config.timesteps:,} local agent-steps; two_level {config.two_level}; rllib "
-        f"{config.rllib or 'the same budget'}; {config.eval_episodes} evaluation episodes "
-        f"per seed and variant (held-out variants {config.held_out}).",
+        f"{config.timesteps:,} local agent-steps; {_arm_settings(config)}"
+        f"{config.eval_episodes} evaluation episodes per seed and variant (held-out "
+        f"variants {config.held_out}).",
         f"Cells finished: {len(done)} of {len(jobs)} ({skipped} from an earlier run); this "
         f"run's wall time {wall:.0f} s; the cells' own times add up to {seconds:.0f} s.",
         "",
@@ -517,11 +541,7 @@ def aggregate(
         f"Met where the learned centre's reward and true welfare both beat the best scripted "
         f"centre's on that metric (a scripted rule or the searched constant rule) with "
         f"intervals apart over at least {GOAL_SEEDS} seeds, the welfare gain at least "
-        f"{GOAL_SHARE:.0%} of the gap between that centre and `{ORACLE}`. The `two_level` "
-        f"arm's locals train "
-        f"{config.timesteps:,} steps plus {config.two_level.get('rounds', 2)} rounds of "
-        f"{config.two_level.get('round_timesteps', 500_000):,}; every other arm's, "
-        f"{config.timesteps:,}.",
+        f"{GOAL_SHARE:.0%} of the gap between that centre and `{ORACLE}`.{_budgets(config)}",
         "",
         *goal_table(table_rows, shown, variants),
         "",
@@ -531,26 +551,33 @@ def aggregate(
         "",
         *how_learned(config),
         "",
-        "## Does the centre learn? (`two_level`)",
-        "",
-        "The centre learns against frozen locals in each round (its training rollouts, "
-        "stochastic actions), then the locals re-learn against it; a round's start after "
-        "the first shows what the locals' adaptation did to the centre's return.",
-        "",
-        *centre_learning(jobs),
-        "",
-        f"## The search: `{BEST_CONSTANT}`",
-        "",
-        f"Each constant rule trained and evaluated on seeds {search_seeds}; "
-        f"the best by mean centre reward runs on every seed as `{BEST_CONSTANT}`.",
-        "",
-        "Against frozen locals (each `two_level` cell's locals at the end of phase 1, not "
-        "re-trained), the centre's best rule can differ from the best once the locals have "
-        "adapted to it: a centre that learns only against frozen locals learns the former.",
-        "",
-        *search_table(best, means, frozen_means(config, jobs)),
-        "",
     ]
+    if "two_level" in config.centres:
+        lines += [
+            "## Does the centre learn? (`two_level`)",
+            "",
+            "The centre learns against frozen locals in each round (its training rollouts, "
+            "stochastic actions), then the locals re-learn against it; a round's start after "
+            "the first shows what the locals' adaptation did to the centre's return.",
+            "",
+            *centre_learning(jobs),
+            "",
+        ]
+    if BEST_CONSTANT in config.centres:
+        lines += [
+            f"## The search: `{BEST_CONSTANT}`",
+            "",
+            f"Each constant rule trained and evaluated on seeds {search_seeds}; "
+            f"the best by mean centre reward runs on every seed as `{BEST_CONSTANT}`.",
+            "",
+            "Against frozen locals (each `two_level` cell's locals at the end of phase 1, not "
+            "re-trained), the centre's best rule can differ from the best once the locals "
+            "have adapted to it: a centre that learns only against frozen locals learns the "
+            "former.",
+            "",
+            *search_table(best, means, frozen_means(config, jobs)),
+            "",
+        ]
     if STACKELBERG in config.centres:
         outer = config.stackelberg
         learned = ", ".join(f"{k} {v:g}" for k, v in (history or [{}])[-1].get("mean", {}).items())

@@ -126,7 +126,7 @@ def run_centre_study(
             for seed in config.seeds_of(arm)
         }
         todo = to_run(jobs, force, log)
-        later = len(config.seeds) if config.candidates() else 0
+        later = (len(config.seeds) if config.candidates() else 0) + _outer_cells(config)
         start = time.perf_counter()
         with tqdm(total=len(todo) + later, desc="cells", unit="cell", disable=not progress) as bar:
             run_jobs(_longest_first(jobs, todo), workers, bar, backend, address, run_condition_job)
@@ -137,20 +137,27 @@ def run_centre_study(
                     (BEST_CONSTANT, s): arm_job(config, root, BEST_CONSTANT, s, best)
                     for s in config.seeds
                 }
-            ran = run_more(second, _longest_first, force, log, bar, workers, backend, address)
+            later = _outer_cells(config)
+            ran = run_more(
+                second, _longest_first, force, log, bar, workers, backend, address, later
+            )
             jobs.update(second)
             history: list[dict] = []
             if STACKELBERG in config.centres:
+                per_generation = config.stackelberg["population"] * len(config.stackelberg["seeds"])
 
                 def score(arms) -> dict[str, float]:
-                    nonlocal ran
+                    nonlocal ran, later
                     new = {
                         (a, s): arm_job(config, root, a, s)
                         for a in dict.fromkeys(arms)
                         for s in config.seeds_of(a)
                         if (a, s) not in jobs  # a candidate asked again is not retrained
                     }
-                    ran += run_more(new, _longest_first, force, log, bar, workers, backend, address)
+                    later -= per_generation
+                    ran += run_more(
+                        new, _longest_first, force, log, bar, workers, backend, address, later
+                    )
                     jobs.update(new)
                     return {a: mean_score(config, jobs, a) for a in arms}
 
@@ -168,6 +175,16 @@ def run_centre_study(
         wall = time.perf_counter() - start
         skipped = len(jobs) - len(todo) - ran
         return aggregate(config, root, jobs, best, means, command, skipped, wall, history)
+
+
+def _outer_cells(config: CentreStudyConfig) -> int:
+    """The most cells the stackelberg arm trains: every candidate of every generation on
+    its seeds, then the learned rule on the study's (fewer where candidates repeat or
+    cells are finished)."""
+    if STACKELBERG not in config.centres:
+        return 0
+    outer = config.stackelberg
+    return outer["generations"] * outer["population"] * len(outer["seeds"]) + len(config.seeds)
 
 
 def _longest_first(jobs: Jobs, keys: list[tuple[str, int]]) -> list[Job]:

@@ -164,11 +164,14 @@ def to_run(jobs: dict, force: bool, log: Callable[[str], None]) -> list:
     return todo
 
 
-def run_more(jobs: dict, order, force: bool, log, bar, workers: int, backend, address) -> int:
+def run_more(
+    jobs: dict, order, force: bool, log, bar, workers: int, backend, address, later: int = 0
+) -> int:
     """Run the jobs of ``jobs`` that ``to_run`` picks, in ``order(jobs, keys)``, on a bar
-    that grows by their number; returns how many ran."""
+    whose total becomes their number plus ``later`` (at most the cells still to come
+    after them, so that its ETA covers the run); returns how many ran."""
     keys = to_run(jobs, force, log)
-    bar.total = bar.n + len(keys)
+    bar.total = bar.n + len(keys) + later
     bar.refresh()
     run_jobs(order(jobs, keys), workers, bar, backend, address, run_condition_job)
     return len(keys)
