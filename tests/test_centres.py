@@ -29,7 +29,7 @@ from target_gaming.training.centres.report import (
     how_learned,
     probe_rules,
 )
-from target_gaming.training.centres.run import run_centre_study
+from target_gaming.training.centres.run import RECORD, run_centre_study
 from target_gaming.training.compare.report import VALUES
 from target_gaming.training.compare.specs import eval_specs, train_config
 from target_gaming.training.evaluation.rollout import rollout
@@ -333,3 +333,35 @@ def test_the_outer_loop_starts_at_the_ratchets_targets_and_its_asks_repeat_whate
     learned, history = stackelberg.learn_rule(config, score)
     assert [list(c["arm"] for c in h["candidates"]) for h in history] == scores
     assert stackelberg.learn_rule(config, score) == (learned, history)
+
+
+def test_every_committed_centre_study_is_the_study_its_command_names():
+    """Each ``centres --preset P --out results/centre...`` of results/README.md: X holds P's study
+    (a preset changed without its results regenerated would report another study)."""
+    import re
+    from pathlib import Path
+
+    from target_gaming.training.centres.config import PRESETS
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "results" / "README.md").read_text()
+    commands = set(re.findall(r"--preset (\w+) --out (results/centre[\w-]*)", text))
+    assert len(commands) >= 7 and {p for p, _ in commands} == set(PRESETS)
+    for name, folder in sorted(commands):
+        # as the run reads it: fields added since the study ran at their defaults
+        recorded = CentreStudyConfig.from_dict(json.loads((root / folder / RECORD).read_text()))
+        assert recorded == preset(name), (name, folder)
+
+
+def test_a_study_recorded_before_a_field_was_added_is_the_same_study(tmp_path):
+    from target_gaming.training.centres.run import _as_study
+    from target_gaming.training.compare.run import check_same_record
+
+    config = preset("standard")
+    old = {k: v for k, v in json.loads(json.dumps(config.to_dict())).items() if k != "stackelberg"}
+    (tmp_path / RECORD).write_text(json.dumps(old))
+    check_same_record(tmp_path / RECORD, config.to_dict(), False, "centre study", _as_study)
+    other = {**old, "seeds": [0, 1]}
+    (tmp_path / RECORD).write_text(json.dumps(other))
+    with pytest.raises(ValueError, match="centre study"):
+        check_same_record(tmp_path / RECORD, config.to_dict(), False, "centre study", _as_study)

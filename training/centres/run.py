@@ -119,7 +119,7 @@ def run_centre_study(
     check_study(config)
     root = output_folder(root)
     with folder_lock(root, log, LOCK, "centres"):
-        check_same_record(root / RECORD, config.to_dict(), force, "centre study")
+        check_same_record(root / RECORD, config.to_dict(), force, "centre study", _as_study)
         jobs: Jobs = {
             (arm, seed): arm_job(config, root, arm, seed)
             for arm in config.first_arms()
@@ -175,6 +175,12 @@ def run_centre_study(
         wall = time.perf_counter() - start
         skipped = len(jobs) - len(todo) - ran
         return aggregate(config, root, jobs, best, means, command, skipped, wall, history)
+
+
+def _as_study(saved: dict) -> dict:
+    """A saved study record in today's form: fields added since (``stackelberg``) at
+    their defaults."""
+    return CentreStudyConfig.from_dict(saved).to_dict()
 
 
 def _outer_cells(config: CentreStudyConfig) -> int:
