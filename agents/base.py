@@ -70,6 +70,7 @@ class LocalView:
     is_measured: np.ndarray  # (kc,)
     target: np.ndarray  # (kc,)
     effectiveness: np.ndarray  # (kc, R)
+    prescribed: np.ndarray  # (kc, R) the centre's prescription (its lever), else (kc, 0)
     capacity: int
     priority: np.ndarray  # (kc,)
     inflation: np.ndarray  # (kc,)
@@ -93,6 +94,7 @@ class LocalView:
             is_measured=_indices(names, "is_measured"),
             target=_indices(names, "target"),
             effectiveness=_indices(names, "effectiveness").reshape(kc, r),
+            prescribed=_indices(names, "prescribed").reshape(kc, -1),
             capacity=names.index("capacity"),
             priority=_indices(names, "priority"),
             inflation=_indices(names, "inflation"),
@@ -174,11 +176,29 @@ class CentreView:
         )
 
 
-def compose_centre(cfg: WorldConfig, targets: np.ndarray, audit: np.ndarray) -> np.ndarray:
-    """Central action (M, D) from targets (M, L, kg) in outcome units and audit weights (M, L)."""
+def compose_centre(
+    cfg: WorldConfig,
+    targets: np.ndarray,
+    audit: np.ndarray,
+    prescription: np.ndarray | None = None,
+) -> np.ndarray:
+    """Central action (M, D) from targets (M, L, kg) in outcome units, audit weights (M, L)
+    and, with the prescription lever, the prescription (M, kg, R): each domain's approach
+    at its strength in [0, 1] (None: nothing prescribed). A prescription without the
+    lever is refused."""
     level = (targets - cfg.target_min) / max(cfg.target_max - cfg.target_min, 1e-12)
     m = targets.shape[0]
-    return np.concatenate([np.clip(level, 0, 1).reshape(m, -1), np.clip(audit, 0, 1)], axis=1)
+    parts = [np.clip(level, 0, 1).reshape(m, -1), np.clip(audit, 0, 1)]
+    if prescription is not None and not cfg.prescription:
+        raise ValueError(
+            "a prescription needs the prescription lever: config field 'prescription' = True"
+        )
+    if cfg.prescription:
+        kg = cfg.n_domains // cfg.n_centres
+        if prescription is None:
+            prescription = np.zeros((m, kg, cfg.n_approaches))
+        parts.append(np.clip(prescription, 0, 1).reshape(m, -1))
+    return np.concatenate(parts, axis=1)
 
 
 def role_dims(world: World, role: str) -> tuple[int, int]:

@@ -26,7 +26,8 @@ class CentreScripted(ScriptedPolicy):
         self.view = CentreView.build(self.config)
 
     def act(self, obs):
-        return compose_centre(self.config, self.targets(obs), self.audits(obs))
+        prescription = self.prescription(obs) if self.config.prescription else None
+        return compose_centre(self.config, self.targets(obs), self.audits(obs), prescription)
 
     def targets(self, obs: np.ndarray) -> np.ndarray:  # (M, L, kg) outcome units
         return np.full(
@@ -35,6 +36,12 @@ class CentreScripted(ScriptedPolicy):
 
     def audits(self, obs: np.ndarray) -> np.ndarray:  # (M, L) weights
         return np.ones((obs.shape[0], self.view.n_localities))
+
+    def prescription(self, obs: np.ndarray) -> np.ndarray | None:  # (M, kg, R) or None
+        """With the prescription lever: the approach prescribed in each of the centre's
+        domains, times its strength; None prescribes nothing (every rule but
+        ``prescriptive``)."""
+        return None
 
     def _measured(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Last measures (M, L, kg) and whether each domain is measured (M, 1, kg)."""
@@ -151,6 +158,20 @@ class Stretch(CentreScripted):
         return np.where(mask > 0, measured + self.stretch, tau)
 
 
+class Prescriptive(CentreScripted):
+    name = "prescriptive"
+    description = (
+        "Fixed targets and even audits, and (with the prescription lever) the nationally "
+        "best approach (highest Ebar) prescribed at full strength in every domain: audits "
+        "fine the effort spent on any other."
+    )
+
+    def prescription(self, obs):
+        ebar = self.config.mean_effectiveness[: self.view.n_domains]  # the same in every domain
+        chosen = np.eye(self.config.n_approaches)[ebar.argmax(axis=-1)]  # (kg, R)
+        return np.broadcast_to(chosen, (obs.shape[0], *chosen.shape))
+
+
 class RandomAudits(CentreScripted):
     name = "random_audits"
     description = "Fixed targets; the audit budget goes to localities drawn at random each review."
@@ -244,6 +265,7 @@ CENTRE_POLICIES = {
         Ratchet,
         RelativeRule,
         Stretch,
+        Prescriptive,
         RandomAudits,
         RiskBasedAudits,
         ConstantRule,

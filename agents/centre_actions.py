@@ -12,9 +12,10 @@ mapped onto [target_min, target_max], then per locality an audit weight
   ``ratchet`` rule moves it, then by ``RELATIVE_SPAN * u``:
   ``tau' = tau + RATCHET_RATE * (m - tau) + RELATIVE_SPAN * u`` (clipped to the target
   range); an unmeasured domain keeps its target; a locality's audit weight is
-  (u + 1) / 2. A network's zero output is ``ratchet`` (rate 0.5, its default) with even
-  audits, and the centre learns per-locality departures from it: targets relative to
-  what each locality delivers.
+  (u + 1) / 2; with the prescription lever, each ``prescribe:<d>:<r>`` is max(u, 0). A
+  network's zero output is ``ratchet`` (rate 0.5, its default) with even audits and
+  nothing prescribed, and the centre learns per-locality departures from it: targets
+  relative to what each locality delivers.
 
 Why the ratchet's rate and not the last measure itself (rate 1): in ``whitehall`` under
 ``targeted_audits``, SB3 locals trained under a rate-1 ratchet game about three times as
@@ -71,6 +72,13 @@ def world_action(cfg: WorldConfig, obs: np.ndarray, action: np.ndarray, mode: st
     tau = obs[:, view.target]
     ratchet = tau + RATCHET_RATE * (measured - tau)
     targets = np.where(is_measured > 0, ratchet + RELATIVE_SPAN * offset, tau)
-    audits = (u[:, n_targets:] + 1.0) / 2.0
-    out = compose_centre(cfg, targets, audits)
+    n_loc = view.n_localities
+    audits = (u[:, n_targets : n_targets + n_loc] + 1.0) / 2.0
+    # with the prescription lever: its strengths as given, at least 0 (a zero output
+    # prescribes nothing)
+    prescription = None
+    if cfg.prescription:
+        prescription = np.maximum(u[:, n_targets + n_loc :], 0.0)
+        prescription = prescription.reshape(u.shape[0], view.n_domains, -1)
+    out = compose_centre(cfg, targets, audits, prescription)
     return np.where(np.isnan(action), np.nan, out)  # compose_centre's clip keeps NaN; be sure

@@ -143,8 +143,9 @@ class ThresholdSatisficer(LocalScripted):
 class Prescribed(LocalScripted):
     name = "prescribed"
     description = (
-        "Delivers the centre's uniform approach: the nationally best approach (highest Ebar) "
-        "in every domain, effort by national priorities, ignoring local knowledge; 30% in "
+        "Delivers the centre's uniform approach: in each domain the approach the centre "
+        "prescribes (with the prescription lever), else the nationally best one (highest "
+        "Ebar), effort by national priorities, ignoring local knowledge; 30% in "
         "partnership, no gaming."
     )
 
@@ -153,6 +154,9 @@ class Prescribed(LocalScripted):
         ebar = np.broadcast_to(
             cfg.approach_effectiveness, (obs.shape[0], v.n_domains, v.n_approaches)
         )
+        if cfg.prescription:  # where the centre prescribes, its approach ranks first
+            prescribed = obs[:, v.prescribed]
+            ebar = np.where(prescribed.max(axis=-1, keepdims=True) > 0, prescribed, ebar)
         if cfg.per_domain:
             weight = np.ones((obs.shape[0], 1))
         else:

@@ -77,6 +77,16 @@ centre acts on review steps (the last step of every review period, default
 every 4th): the targets then apply from the next step. Between reviews its
 action is ignored, and its observation says how long until the next review.
 
+The prescription lever (``prescription=True``; off by default, when none of
+what follows is in the spaces): the central action ends with
+``prescribe:<domain>:<r>`` for its domain(s) and approaches. At a review, in
+each domain the approach with the highest value is prescribed for the next
+period, at that value as its strength q (0: nothing prescribed). Each step an
+agency's effort share on other approaches in a prescribed domain, times q,
+adds to the period's off-method record (divided by the period); an audit of
+the cell fines it ``prescription_sanction`` (default 3) per unit of the
+record, and every review starts the record again.
+
 Observations
 ------------
 ``env.unwrapped.observation_layout(agent)`` names every component.
@@ -91,17 +101,21 @@ priorities w), ``inflation:<d>`` (its gaming stock u), ``audited`` and
 per_domain mode ``partners_partnership`` (the other agencies' mean partner
 share last step) and ``agency:<d>`` (its domain, one-hot); then
 ``time_to_review`` (steps to the next review / period) and ``time`` (t / T).
+With the prescription lever, after ``effectiveness``: ``prescribed:<d>:<r>``
+(the prescription in force for its domains, times its strength).
 
 Central: ``measured:<i>:<d>`` (0 where unmeasured), ``is_measured:<d>``,
 ``target:<i>:<d>``, ``audited_true:<i>:<d>`` (the truth found by the last
 review's audits, 0 elsewhere), ``audited:<i>``, ``detected:<i>`` (inflation
 found), ``mean_effectiveness:<d>:<r>`` (Ebar: the centre does not know local
-E), ``national_priority:<d>``, ``department:<d>`` (departments only),
-``time_to_review``, ``time``. Never the unaudited true state.
+E), ``national_priority:<d>``, ``prescribed:<d>:<r>`` (the prescription lever
+only), ``department:<d>`` (departments only), ``time_to_review``, ``time``.
+Never the unaudited true state.
 
 ``state()`` (``state_space``): the full true state for centralised critics:
 true, measured, target, baseline, priority and inflation of every cell, every
-E, capacities, motivations, the measured domains and the time features.
+E, capacities, motivations, the measured domains (with the prescription lever,
+the prescription and every cell's off-method record) and the time features.
 
 Rewards
 -------
@@ -109,8 +123,9 @@ Local agency a of locality i, every step:
 ``pay - sanction - effort_cost * (1 - slack share) ** effort_exponent + psi[i] * good``
 (``effort_exponent`` 1 by default: a linear cost), where ``good`` is the
 w-weighted true outcome above the structural baseline over the agency's
-domains, and the sanction ``F * (inflation found)`` falls on review steps
-when the locality is audited. ``pay`` is the design's:
+domains, and the sanction ``F * (inflation found)`` (plus, with the
+prescription lever, ``prescription_sanction * (off-method record found)``)
+falls on review steps when the locality is audited. ``pay`` is the design's:
 
 | design | pay | measured domains | audits | pooling |
 |---|---|---|---|---|

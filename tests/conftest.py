@@ -16,8 +16,11 @@ def make_world(scenario: str = "whitehall", design: str = "targets", **overrides
 
 
 def centre_dim(world: World) -> int:
+    """Targets and audit weights, and with the prescription lever its columns: the
+    prescription's are given the default level too (its strongest approach, the first)."""
     cfg = world.config
-    return cfg.n_localities * cfg.n_domains // cfg.n_centres + cfg.n_localities
+    extra = cfg.n_domains // cfg.n_centres * cfg.n_approaches if cfg.prescription else 0
+    return cfg.n_localities * cfg.n_domains // cfg.n_centres + cfg.n_localities + extra
 
 
 def constant_actions(world: World, local: np.ndarray, batch: int = 1):

@@ -91,3 +91,23 @@ def test_the_centres_action_counts_only_on_review_steps(scenario):
         return rewards
 
     assert episode(0.0) == episode(1.0)
+
+
+@pytest.mark.parametrize("scenario", ["coalfield_seaside", "jug_4"])
+def test_the_prescription_lever_passes_every_check(scenario):
+    """With the lever, the centre's action and every observation are larger: PettingZoo's
+    checks hold for them too (a coordinated centre over unitary localities, and a
+    department per domain over per_domain agencies)."""
+    kwargs = dict(scenario=scenario, design="targeted_audits", prescription=True)
+    parallel_api_test(target_gaming_v2.parallel_env(**kwargs), num_cycles=200)
+    api_test(target_gaming_v2.env(**kwargs), num_cycles=200)
+    seed_test(functools.partial(target_gaming_v2.env, **kwargs), num_cycles=200)
+    render_test(functools.partial(target_gaming_v2.env, **kwargs))
+    state_test(target_gaming_v2.env(**kwargs), target_gaming_v2.parallel_env(**kwargs))
+    env = target_gaming_v2.parallel_env(**kwargs)
+    centre = env.possible_agents[0]
+    names = env.unwrapped.action_layout(centre)
+    assert [n for n in names if n.startswith("prescribe:")][:3] == [
+        f"prescribe:{env.unwrapped.world.config.domains[0]}:{r}" for r in range(3)
+    ]
+    assert any(n.startswith("prescribed:") for n in env.unwrapped.observation_layout("local_0"))

@@ -137,6 +137,15 @@ def test_the_fast_core_steps_as_the_reference_off_the_default_calibration(scenar
         _assert_core_steps_as_reference(cfg, design, "political")
 
 
+@pytest.mark.parametrize("design", ["targets", "targeted_audits", "audited_targets"])
+@pytest.mark.parametrize("scenario", ["whitehall", "coalfield_seaside", "jug_2", "jug_4"])
+def test_the_fast_core_steps_as_the_reference_with_the_prescription_lever(scenario, design):
+    """The centre prescribes approaches; audits find and fine off-method effort."""
+    cfg = get_scenario(scenario).config(prescription=True)
+    _assert_core_steps_as_reference(cfg, design, "political")
+    _assert_core_steps_as_reference(cfg, design, "welfare")
+
+
 def _assert_core_steps_as_reference(cfg, design, centre_reward) -> None:
     world = World(cfg, design, centre_reward)
     gen = np.random.default_rng(7)

@@ -58,6 +58,7 @@ _RANGES: dict[str, tuple[float, float, bool]] = {
     "audit_rate_low": (0.0, 1.0, False),
     "audit_budget_share": (0.0, 1.0, False),
     "sanction": (0.0, 1000.0, False),
+    "prescription_sanction": (0.0, 1000.0, False),
     "audit_cost": (0.0, 100.0, False),
     "basket_size": (1, 1000, True),
     "linear_slope": (0.0, 1000.0, False),
@@ -200,6 +201,10 @@ class WorldConfig:
     audit_budget_share: float = 0.5
     sanction: float = 3.0
     audit_cost: float = 0.1
+    # prescription: the centre may prescribe an approach per domain (prescribe:<d>:<r>),
+    # inspected at audits, fined per unit of off-method effort share found
+    prescription: bool = False
+    prescription_sanction: float = 3.0
     basket_size: int = 2
     linear_slope: float = 4.0
     oracle_scale: float = 10.0
@@ -236,8 +241,9 @@ class WorldConfig:
             _fail("basket_size", self.basket_size, f"at most the {self.n_domains} domains")
 
     def _check_names(self) -> None:
-        if not isinstance(self.pooled_localities, bool):
-            _fail("pooled_localities", self.pooled_localities, "True or False")
+        for flag in ("pooled_localities", "prescription"):
+            if not isinstance(getattr(self, flag), bool):
+                _fail(flag, getattr(self, flag), "True or False")
         if self.agency_mode not in AGENCY_MODES:
             _fail("agency_mode", self.agency_mode, f"one of {list(AGENCY_MODES)}")
         if self.centre_mode not in CENTRE_MODES:

@@ -135,7 +135,12 @@ class World:
         self._effort_exponent = None if linear else _const(cfg.effort_exponent)
         self._n_centres = cfg.n_centres
         self._n_target_columns = cfg.n_localities * (k // self._n_centres)
-        self._centre_action_dim = self._n_target_columns + cfg.n_localities  # then audit:<i>
+        self._n_planned_columns = self._n_target_columns + cfg.n_localities  # then audit:<i>
+        # then, with the prescription lever, prescribe:<d>:<r> for the centre's domains
+        self._prescribing = cfg.prescription
+        self._centre_action_dim = self._n_planned_columns + (
+            (k // self._n_centres) * r if cfg.prescription else 0
+        )
         self._target_min = _const(cfg.target_min)
         self._target_span = _const(cfg.target_max - cfg.target_min)
         # mean effectiveness per locality (L, K, R): odd localities reversed with two types
@@ -217,6 +222,8 @@ class World:
             detected=zeros,
             sanction=agencies,
             partnership=agencies,
+            prescription=np.zeros((batch, k, cfg.n_approaches)),
+            off_method=zeros,
         )
         return WorldState._own(fields)
 
@@ -291,7 +298,23 @@ class World:
             raw_targets = raw_targets.reshape(batch, n_centres, n_loc, -1).transpose(0, 2, 1, 3)
         targets = raw_targets.reshape(batch, n_loc, k) * self._target_span
         targets += self._target_min
-        return targets, a[..., self._n_target_columns :].transpose(0, 2, 1)
+        weights = a[..., self._n_target_columns : self._n_planned_columns].transpose(0, 2, 1)
+        return targets, weights
+
+    def decode_prescription(self, actions: np.ndarray) -> np.ndarray:
+        """Central actions (B, C, D) -> the prescription (B, K, R): in each domain the approach
+        of the highest ``prescribe:<d>:<r>`` (the first on ties) at that value, its strength
+        q in [0, 1]; 0 elsewhere (q = 0: nothing prescribed). Zeros without the lever."""
+        batch, k, r = actions.shape[0], self._k, self.config.n_approaches
+        if not self._prescribing:
+            return np.zeros((batch, k, r))
+        # centre c's columns are its domains' (all K, or department c's own, in domain order)
+        columns = actions[..., self._n_planned_columns :]  # (B, C, k_per_centre * R)
+        raw = _clip01(columns, np.empty(columns.shape)).reshape(batch, k, r)
+        chosen = raw.argmax(axis=-1)[..., None]
+        out = np.zeros_like(raw)
+        np.put_along_axis(out, chosen, np.take_along_axis(raw, chosen, axis=-1), axis=-1)
+        return out
 
     # ---- step ----------------------------------------------------------------
     def step(
@@ -321,6 +344,8 @@ class World:
         t = state.t + 1
         new = {"t": t, "true": true, "measured": measured, "inflation": inflation}
         new["partnership"] = scratch.partner_by_agency.copy()
+        if self._prescribing:
+            new["off_method"] = self._off_method(state, scratch)
         review, everywhere = self._reviewing(state.t)
         audited = sanction = None
         if review is not None:
@@ -437,6 +462,21 @@ class World:
         measured += scratch.measure_noise
         _clip01(measured, measured)
         return true, measured, inflation
+
+    def _off_method(self, state: WorldState, scratch: _Scratch) -> np.ndarray:
+        """(B, L, K): the period's off-method record after this step, ``o + off / P``, where
+        ``off[i,k] = sum_r (q[k] - Q[k,r]) share[i,k,r]`` is the agency's effort share on
+        approaches other than the one prescribed in k, times the prescription's strength."""
+        prescription = state.prescription  # (B, K, R) in force
+        batch, k, r = prescription.shape
+        share = scratch.actions.reshape(-1, self._d)[:, : self._n_deliver] / scratch.total[:, None]
+        share = share.reshape(batch, self._n_loc, k, r)
+        strength = prescription.max(axis=-1)  # q (B, K)
+        off = strength[:, None, :] * share.sum(axis=-1)
+        off -= np.einsum("blkr,bkr->blk", share, prescription)
+        off *= 1.0 / self.config.review_period
+        off += state.off_method
+        return off
 
     def _effort_weights(self, state: WorldState, scratch: _Scratch) -> np.ndarray:
         """(B*L*A, k_per_agency*(R+1)): E for the deliver columns, gamma for the game columns.
@@ -592,6 +632,9 @@ class World:
                 batch, cfg.n_localities, -1
             )
             sanction *= cfg.sanction
+            if self._prescribing:  # the period's off-method effort found by the audits
+                off = (new["off_method"] * audited).reshape(-1, k) @ self._own_weights_t
+                sanction += cfg.prescription_sanction * off.reshape(sanction.shape)
             new["inflation"] = inflation - found
             values = {
                 "audited": audited,
@@ -608,6 +651,16 @@ class World:
         new["targets"] = (
             targets if everywhere else np.where(review[:, None, None], targets, state.targets)
         )
+        if self._prescribing:  # a new prescription; the off-method record starts again
+            prescription = self.decode_prescription(centre_actions)
+            reviewed = review[:, None, None]
+            new["prescription"] = (
+                prescription if everywhere else np.where(reviewed, prescription, state.prescription)
+            )
+            off = new["off_method"]
+            new["off_method"] = (
+                self._zeros(off.shape) if everywhere else np.where(reviewed, 0.0, off)
+            )
         if self._fixed_basket is None:
             if everywhere:
                 new["revealed"] = state.basket

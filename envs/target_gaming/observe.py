@@ -25,7 +25,12 @@ def _bounds(cfg: WorldConfig) -> dict[str, float]:
         "effectiveness": float(max(cfg.approach_effectiveness) * np.exp(3 * cfg.heterogeneity)),
         "capacity": cfg.capacity_high,
         "inflation": float(u_max),
-        "sanction": float(cfg.sanction * cfg.n_domains * u_max),
+        # inflation found in every domain, and with the prescription lever an off-method
+        # record of at most 1 (a period's effort shares, each times a strength <= 1)
+        "sanction": float(
+            cfg.sanction * cfg.n_domains * u_max
+            + (cfg.prescription_sanction if cfg.prescription else 0.0)
+        ),
         "motivation": float(max(cfg.psi_knight, cfg.psi_knave)),
     }
 
@@ -42,11 +47,18 @@ def local_action_layout(cfg: WorldConfig, agency: int) -> Layout:
 
 
 def centre_action_layout(cfg: WorldConfig, centre: int) -> Layout:
-    """target:<i>:<domain> for its domains (mapped to [target_min, target_max]), audit:<i>."""
+    """target:<i>:<domain> for its domains (mapped to [target_min, target_max]), audit:<i>,
+    then with the prescription lever prescribe:<domain>:<r> for its domains."""
     doms = _centre_domains(cfg, centre)
     names = [f"target:{i}:{d}" for i in range(cfg.n_localities) for d in doms]
     names += [f"audit:{i}" for i in range(cfg.n_localities)]
+    if cfg.prescription:
+        names += _prescribed_names("prescribe", cfg, doms)
     return [(n, 0.0, 1.0) for n in names]
+
+
+def _prescribed_names(part: str, cfg: WorldConfig, doms: tuple[str, ...]) -> list[str]:
+    return [f"{part}:{d}:{r}" for d in doms for r in range(cfg.n_approaches)]
 
 
 def _agency_domains(cfg: WorldConfig, agency: int) -> tuple[str, ...]:
@@ -71,6 +83,8 @@ def local_observation_layout(cfg: WorldConfig, agency: int) -> Layout:
         for d in doms
         for r in range(cfg.n_approaches)
     ]
+    if cfg.prescription:  # the approach prescribed in each domain, times its strength
+        lay += [(n, 0.0, 1.0) for n in _prescribed_names("prescribed", cfg, doms)]
     lay += [("capacity", 0.0, bd["capacity"]), ("motivation", 0.0, bd["motivation"])]
     lay += [(f"priority:{d}", 0.0, 1.0) for d in doms]
     lay += [(f"inflation:{d}", 0.0, bd["inflation"]) for d in doms]
@@ -109,6 +123,8 @@ def centre_observation_layout(cfg: WorldConfig, centre: int) -> Layout:
         for r in range(cfg.n_approaches)
     ]
     lay += [(f"national_priority:{d}", 0.0, 1.0) for d in doms]
+    if cfg.prescription:
+        lay += [(n, 0.0, 1.0) for n in _prescribed_names("prescribed", cfg, doms)]
     if cfg.departments:
         lay += [(f"department:{d}", 0.0, 1.0) for d in cfg.domains]
     lay += [("time_to_review", 0.0, 1.0), ("time", 0.0, 1.0)]
@@ -171,6 +187,7 @@ class Observer:
             ("inflation", cell),
             ("times", (2,)),
             ("others_partnership", (n_loc, n_ag) if self._per_domain else (0,)),
+            ("prescription", (k, cfg.n_approaches) if cfg.prescription else (0,)),
             ("revealed", (k,)),
             ("targets", cell),
             ("basket", (k,)),
@@ -223,6 +240,11 @@ class Observer:
             per_agency(np.broadcast_to(ids("revealed"), (n_loc, cfg.n_domains))),
             per_agency(ids("targets")),
             per_agency(ids("effectiveness")),
+        ]
+        if cfg.prescription:  # the prescription of the agency's domains, in every locality
+            prescribed = np.broadcast_to(ids("prescription"), (n_loc, *ids("prescription").shape))
+            parts.append(per_agency(prescribed))
+        parts += [
             ids("capacity")[:, None, None] + every_agent,
             ids("motivation")[:, None, None] + every_agent,
             per_agency(ids("priorities")),
@@ -260,6 +282,8 @@ class Observer:
             ids("mean_effectiveness").reshape(n_centres, -1),
             ids("national_priority").reshape(n_centres, k_per_centre),
         ]
+        if cfg.prescription:
+            parts.append(ids("prescription").reshape(n_centres, -1))
         if cfg.departments:
             parts.append(ids("eye_centres"))
         parts.append(ids("times")[None] + every_centre)  # time_to_review, time
@@ -326,6 +350,8 @@ class Observer:
             others = partnership.sum(axis=-1, keepdims=True) - partnership
             others /= partnership.shape[-1] - 1
             parts.append(others)
+        if self.cfg.prescription:
+            parts.append(state.prescription)
         return parts
 
     def _review_part_of(self, review: tuple[np.ndarray, ...]) -> tuple:
@@ -453,6 +479,9 @@ def state_layout(cfg: WorldConfig) -> Layout:
     high_psi = max(cfg.psi_knight, cfg.psi_knave)
     lay += [(f"motivation:{i}", 0.0, high_psi) for i in range(cfg.n_localities)]
     lay += [(f"is_measured:{d}", 0.0, 1.0) for d in cfg.domains]
+    if cfg.prescription:
+        lay += [(n, 0.0, 1.0) for n in _prescribed_names("prescribed", cfg, cfg.domains)]
+        lay += [(f"off_method:{i}:{d}", 0.0, 1.0) for i, d in cells]
     lay += [("time_to_review", 0.0, 1.0), ("time", 0.0, 1.0)]
     return lay
 
@@ -472,6 +501,10 @@ def global_state(cfg: WorldConfig, state: WorldState) -> np.ndarray:
         state.capacity,
         state.motivation,
         state.basket,
+    ]
+    if cfg.prescription:
+        parts += [state.prescription, state.off_method]
+    parts += [
         to_review[:, None],
         time[:, None],
     ]

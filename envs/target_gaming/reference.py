@@ -44,6 +44,7 @@ class LocalEffort:
     """A local action decoded: absolute effort per cell and each agency's shares."""
 
     deliver: np.ndarray  # (B, L, K, R) effort on each approach, in units of capacity
+    deliver_share: np.ndarray  # (B, L, K, R) the same as a share of the agency's effort
     game: np.ndarray  # (B, L, K) gaming effort, in units of capacity
     game_share: np.ndarray  # (B, L, A) the agency's summed game shares
     partner_share: np.ndarray  # (B, L, A) p
@@ -68,6 +69,7 @@ def decode_local_action(cfg: WorldConfig, actions: np.ndarray, capacity: np.ndar
     game = effort[..., kc * r : kc * (r + 1)].reshape(batch, n_loc, k)
     return LocalEffort(
         deliver=deliver,
+        deliver_share=share[..., : kc * r].reshape(batch, n_loc, k, r),
         game=game,
         game_share=share[..., kc * r : kc * (r + 1)].sum(axis=-1),
         partner_share=share[..., -2],
@@ -88,8 +90,34 @@ def decode_centre_action(cfg: WorldConfig, actions: np.ndarray) -> tuple[np.ndar
     raw = a[..., : n_loc * own].reshape(batch, n_c, n_loc, own)  # [b, c, i, d of c]
     raw = np.moveaxis(raw, 1, 2).reshape(batch, n_loc, k)  # centre c holds domains c*own ...
     targets = cfg.target_min + (cfg.target_max - cfg.target_min) * raw
-    weights = np.moveaxis(a[..., n_loc * own :], 1, 2)  # (B, L, C)
+    weights = np.moveaxis(a[..., n_loc * own : n_loc * own + n_loc], 1, 2)  # (B, L, C)
     return targets, weights
+
+
+def decode_prescription(cfg: WorldConfig, actions: np.ndarray) -> np.ndarray:
+    """Central actions (B, C, D) -> the prescription Q (B, K, R), with the lever.
+
+    After ``audit:<i>``, centre c's columns are ``prescribe:<d>:<r>`` for its
+    domains. In each domain the approach ``r*`` with the highest value (the first
+    on ties) is prescribed with strength ``q`` = that value:
+    ``Q[k, r] = q[k] * 1[r = r*[k]]``; ``q = 0`` prescribes nothing.
+    """
+    batch, k, r = actions.shape[0], cfg.n_domains, cfg.n_approaches
+    if not cfg.prescription:
+        return np.zeros((batch, k, r))
+    start = cfg.n_localities * (k // cfg.n_centres) + cfg.n_localities
+    raw = np.clip(actions[..., start:], 0.0, 1.0).reshape(batch, k, r)  # centres hold domains
+    best = raw.argmax(axis=-1)
+    strength = raw.max(axis=-1)
+    return strength[..., None] * (np.arange(r) == best[..., None])
+
+
+def off_method_effort(cfg: WorldConfig, prescription: np.ndarray, share: np.ndarray):
+    """``off[i,k] = q[k] * sum_{r != r*[k]} share[i,k,r]`` (B, L, K): the effort share spent
+    on approaches other than the one prescribed in domain k, times its strength."""
+    strength = prescription.max(axis=-1)  # q (B, K)
+    on_method = (share * prescription[:, None]).sum(axis=-1)  # q * share on r*
+    return strength[:, None, :] * share.sum(axis=-1) - on_method
 
 
 # ---- 3. one step: outcomes ------------------------------------------------------------
@@ -212,9 +240,14 @@ def agency_sum(cfg: WorldConfig, cells: np.ndarray) -> np.ndarray:
     return np.einsum("ak,bik->bia", cfg.agency_domains, cells)
 
 
-def sanctions(cfg: WorldConfig, found: np.ndarray) -> np.ndarray:
-    """``sanction[i,a] = F * sum_{k of agency a} found[i,k]`` (B, L, A): never pooled."""
-    return cfg.sanction * agency_sum(cfg, found)
+def sanctions(cfg: WorldConfig, found: np.ndarray, off_found: np.ndarray) -> np.ndarray:
+    """``sanction[i,a] = F * sum_{k of a} found[i,k] + F_p * sum_{k of a} off_found[i,k]``
+    (B, L, A), never pooled: inflation found, and (with the prescription lever) the
+    period's off-method record found, ``F_p`` = ``prescription_sanction``."""
+    out = cfg.sanction * agency_sum(cfg, found)
+    if cfg.prescription:
+        out = out + cfg.prescription_sanction * agency_sum(cfg, off_found)
+    return out
 
 
 # ---- 5. rewards -----------------------------------------------------------------------
@@ -436,17 +469,26 @@ def reference_step(
     cells = review[:, None, None]  # broadcast over (L, K) and (L, A)
     audited = np.zeros((batch, n_loc, k))
     targets, basket, revealed = state.targets, state.basket, state.revealed
+    prescription = state.prescription
+    # the period's off-method record, the prescription in force (zero without the lever)
+    off_method = (
+        state.off_method
+        + off_method_effort(cfg, state.prescription, effort.deliver_share) / cfg.review_period
+    )
     if review.any():
         new_targets, weights = decode_centre_action(cfg, centre_actions)
         chosen = systematic_audit_draw(audit_probabilities(cfg, design, weights), rng)
         audited = audit_cells(cfg, chosen) * cells  # only where reviewing
         targets = np.where(cells, new_targets, state.targets)
+        prescription = np.where(
+            review[:, None, None], decode_prescription(cfg, centre_actions), prescription
+        )
         if basket_of_design(cfg, design) is None:
             drawn = draw_rotating_basket(cfg, rng, batch)
             revealed = np.where(review[:, None], state.basket, state.revealed)
             basket = np.where(review[:, None], drawn, state.basket)
     found = inflation * audited
-    sanction = sanctions(cfg, found)
+    sanction = sanctions(cfg, found, off_method * audited)
     new_state = state.replace(
         t=state.t + 1,
         true=true,
@@ -460,6 +502,8 @@ def reference_step(
         detected=np.where(cells, found, state.detected),
         sanction=np.where(cells, sanction, state.sanction),
         partnership=effort.partner_share,
+        prescription=prescription,
+        off_method=np.where(cells, 0.0, off_method),  # a review closes the period's record
     )
     # 6 and 8: pay on the targets in force before the step and this period's basket
     pay = design_pay(cfg, design, state, true, measured)
@@ -510,6 +554,8 @@ def reference_reset(
         detected=np.zeros((batch, n_loc, k)),
         sanction=np.zeros((batch, n_loc, cfg.n_agencies)),
         partnership=np.zeros((batch, n_loc, cfg.n_agencies)),
+        prescription=np.zeros((batch, k, r)),
+        off_method=np.zeros((batch, n_loc, k)),
     )
 
 
@@ -553,6 +599,8 @@ def local_component(cfg: WorldConfig, state: WorldState, agency: int, name: str)
         return np.full((batch, n_loc), float(k == agency))
     if part == "effectiveness":
         return state.effectiveness[:, :, k, int(rest[1])]
+    if part == "prescribed":  # the centre's prescription, the same in every locality
+        return np.repeat(state.prescription[:, None, k, int(rest[1])], n_loc, axis=1)
     revealed = state.revealed[:, None, k]  # localities see what they know is measured
     if part == "measured":
         return state.measured[:, :, k] * revealed
@@ -571,8 +619,11 @@ def centre_component(cfg: WorldConfig, state: WorldState, centre: int, name: str
         return time_to_review(cfg, state.t)
     if part == "time":
         return time_elapsed(cfg, state.t)
-    if part in ("is_measured", "national_priority", "department", "mean_effectiveness"):
+    per_domain = ("is_measured", "national_priority", "department", "mean_effectiveness")
+    if part in (*per_domain, "prescribed"):
         k = cfg.domains.index(rest[0])
+        if part == "prescribed":  # the prescription in force
+            return state.prescription[:, k, int(rest[1])]
         if part == "is_measured":  # the centre sees the current basket
             return state.basket[:, k]
         if part == "national_priority":
@@ -605,6 +656,8 @@ def state_component(cfg: WorldConfig, state: WorldState, name: str) -> np.ndarra
         return time_elapsed(cfg, state.t)
     if part == "is_measured":
         return state.basket[:, cfg.domains.index(rest[0])]
+    if part == "prescribed":
+        return state.prescription[:, cfg.domains.index(rest[0]), int(rest[1])]
     i = int(rest[0])
     if part in ("capacity", "motivation"):
         return getattr(state, part)[:, i]

@@ -39,6 +39,8 @@ class WorldState:
     detected: np.ndarray  # (B, L, K) inflation found by the last review's audits
     sanction: np.ndarray  # (B, L, A) sanction at the last review
     partnership: np.ndarray  # (B, L, A) partner share of each agency's last action
+    prescription: np.ndarray  # (B, K, R) the approach prescribed per domain, times its strength
+    off_method: np.ndarray  # (B, L, K) off-method effort share recorded this period
 
     def __post_init__(self) -> None:
         """Hold a read-only copy of every array given (the caller keeps its own)."""
