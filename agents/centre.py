@@ -166,6 +166,14 @@ class Prescriptive(CentreScripted):
         "fine the effort spent on any other."
     )
 
+    def __init__(self, world: World, seed: int = 0):
+        super().__init__(world, seed)
+        if not self.config.prescription:  # it would be fixed_targets under another name
+            raise ValueError(
+                "centre 'prescriptive' prescribes approaches: it needs the world's "
+                "prescription lever (config field 'prescription' = True)"
+            )
+
     def prescription(self, obs):
         ebar = self.config.mean_effectiveness[: self.view.n_domains]  # the same in every domain
         chosen = np.eye(self.config.n_approaches)[ebar.argmax(axis=-1)]  # (kg, R)

@@ -49,13 +49,14 @@ def test_every_local_policy_acts_in_range_for_every_agent(scenario, name):
 @pytest.mark.parametrize("scenario", SCENARIO_CASES)
 @pytest.mark.parametrize("name", sorted(CENTRE_POLICIES))
 def test_every_centre_policy_acts_in_range(scenario, name):
-    world = make_world(scenario, "targeted_audits")
+    lever = {"prescription": True} if name == "prescriptive" else {}  # it needs the lever
+    world = make_world(scenario, "targeted_audits", **lever)
     state = _observations(world)
     obs = observe.centre_observations(world.config, state)
     obs = obs.reshape(-1, obs.shape[-1])
     policy = load_policy(name, world, "centre", seed=1)
     actions = policy.act(obs)
-    env = target_gaming_v2.parallel_env(scenario=scenario)
+    env = target_gaming_v2.parallel_env(scenario=scenario, **lever)
     assert actions.shape == (obs.shape[0], env.action_space(env.possible_agents[0]).shape[0])
     assert np.isfinite(actions).all() and (actions >= 0).all() and (actions <= 1).all()
 

@@ -145,3 +145,28 @@ def test_a_learned_centre_sees_and_pulls_the_lever():
     prescription = env._vec.state.prescription[0]  # (K, R)
     np.testing.assert_allclose(prescription[:, 2], 0.8, rtol=1e-6)
     assert prescription[:, :2].max() == 0.0
+
+
+def test_a_relative_centres_zero_output_prescribes_nothing_and_its_positive_part_prescribes():
+    from target_gaming.agents.centre_actions import world_action
+
+    cfg = get_scenario("whitehall").config(prescription=True)
+    world = World(cfg, "targeted_audits", "welfare")
+    obs = observe.centre_observations(cfg, world.reset(np.random.default_rng(0), 2))[:, 0]
+    names = [n for n, _, _ in observe.centre_action_layout(cfg, 0)]
+    columns = [i for i, n in enumerate(names) if n.startswith("prescribe:")]
+    zero = world_action(cfg, obs, np.zeros((2, len(names))), "relative")
+    assert zero[:, columns].max() == 0.0
+    assert (zero[:, [i for i, n in enumerate(names) if n.startswith("audit:")]] == 0.5).all()
+    action = np.full((2, len(names)), -1.0)
+    action[:, columns[1]] = 0.6  # the first domain's approach 1
+    prescription = world.decode_prescription(world_action(cfg, obs, action, "relative")[:, None])
+    np.testing.assert_allclose(prescription[:, 0], [[0.0, 0.6, 0.0]] * 2)
+    assert prescription[:, 1:].max() == 0.0
+
+
+def test_the_prescriptive_centre_is_refused_without_the_lever():
+    """Without the lever it would be fixed_targets under another name: a wrong number."""
+    plain = World(get_scenario("whitehall").config(), "audited_targets")
+    with pytest.raises(ValueError, match="needs the world's prescription lever"):
+        load_policy("prescriptive", plain, "centre")

@@ -47,10 +47,13 @@ from ..errors import UserError, fields_of, read_json_object
 from ..validate.config import check_budget
 
 # the rules a centre governs by: not constant_rule (the search's, as best_constant),
-# relative_rule (the stackelberg centre's family; at its defaults, ratchet) nor
-# random_rule (targets drawn at random: a curriculum's first phase, not a rule)
+# relative_rule (the stackelberg centre's family; at its defaults, ratchet), random_rule
+# (targets drawn at random: a curriculum's first phase, not a rule) nor prescriptive
+# (it needs the world's prescription lever, which a centre study does not set)
 SCRIPTED = tuple(
-    n for n in CENTRE_POLICIES if n not in ("constant_rule", "relative_rule", "random_rule")
+    n
+    for n in CENTRE_POLICIES
+    if n not in ("constant_rule", "relative_rule", "random_rule", "prescriptive")
 )
 BEST_CONSTANT = "best_constant"
 LEARNED = ("two_level", "rllib")
