@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from target_gaming.agents import load_policy
-from target_gaming.envs.target_gaming import observe
+from target_gaming.envs.target_gaming import World, make_config, observe
 from target_gaming.training.centres.config import (
     BEST_CONSTANT,
     SCRIPTED,
@@ -121,9 +121,20 @@ def test_bad_studies_fail_with_the_allowed_values():
         ({"search": {**TINY["search"], "seeds": 5}}, "search.seeds = 5"),
         ({"design": "targets"}, r"no \['risk_based_audits'\] with design 'targets'"),
         ({"seeds": [1, 1]}, "seeds = "),
+        ({"overrides": {"prescription": "yes"}}, "overrides: config field 'prescription'"),
+        ({"overrides": {"n_cities": 3}}, r"overrides: unknown config field\(s\) \['n_cities'\]"),
+        ({"overrides": [1]}, "overrides = "),
+        ({"centres": ["prescriptive"]}, "'prescriptive' only with the prescription lever"),
     ):
         with pytest.raises(ValueError, match=message):
             CentreStudyConfig.from_dict({**TINY, **fields})
+    lever = CentreStudyConfig.from_dict(
+        {**TINY, "centres": ["prescriptive"], "overrides": {"prescription": True}}
+    )
+    cell = arm_config(lever, "prescriptive", 0)
+    assert cell.train["overrides"] == {"prescription": True}
+    assert cell.centre_policy == "prescriptive"
+    assert "overrides" not in arm_config(CentreStudyConfig.from_dict(TINY), "ratchet", 0).train
 
 
 def _rows(values: dict[str, list[float]]) -> list[dict]:
@@ -230,6 +241,47 @@ def test_a_tiny_centre_study_runs_end_to_end_and_its_learned_centre_reloads(tmp_
     # a rerun redoes nothing
     rerun = run_centre_study(config, tmp_path, workers=1, progress=False).read_text()
     assert "(14 from an earlier run)" in rerun
+
+
+@pytest.mark.slow
+def test_a_tiny_study_with_the_prescription_lever_trains_every_arm_in_the_levered_world(
+    tmp_path,
+):
+    """Every arm's locals train and are evaluated in the world of the study's overrides:
+    under ``prescriptive`` they see its prescription, and the report says what it
+    prescribed and how far the locals kept off it; the learned centre holds the lever."""
+    config = CentreStudyConfig.from_dict(
+        {
+            **TINY,
+            "scenario": "coalfield_seaside",
+            "design": "audited_targets",
+            "seeds": [0],
+            "centres": ["fixed_targets", "prescriptive", "two_level"],
+            "references": [],
+            "overrides": {"prescription": True},
+        }
+    )
+    report = run_centre_study(config, tmp_path, workers=2, progress=False).read_text()
+    assert "in scenario `coalfield_seaside` with {'prescription': True}" in report
+    does = report.split("## What each centre does")[1].split("## Every arm")[0]
+    assert "| prescription strength | off-method record per step |" in does
+    rows = {
+        line.split("|")[1].strip(): line.split("|")[2:-1]
+        for line in does.splitlines()
+        if line.startswith("| `")
+    }
+    assert float(rows["`prescriptive`"][4]) == pytest.approx(1.0)  # full strength
+    assert (
+        float(rows["`fixed_targets`"][4]) == 0.0 and rows["`fixed_targets`"][5].strip() == "0.000"
+    )
+    for arm in ("prescriptive", "two_level"):
+        cell = arm_root(tmp_path, arm) / "runs" / "audited_targets" / "seed0"
+        assert json.loads((cell / "config.json").read_text())["overrides"] == {"prescription": True}
+    world = World(make_config("coalfield_seaside", prescription=True), "audited_targets")
+    cell = arm_root(tmp_path, "two_level") / "runs" / "audited_targets" / "seed0"
+    centre = load_policy(str(cell / "centre_policy.zip"), world, "centre")
+    obs = observe.centre_observations(world.config, world.reset(np.random.default_rng(0), 2))
+    assert centre.act(obs[:, 0]).shape == (2, len(observe.centre_action_layout(world.config, 0)))
 
 
 STACKELBERG_TINY = {

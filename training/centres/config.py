@@ -49,16 +49,17 @@ from ..validate.config import check_budget
 # the rules a centre governs by: not constant_rule (the search's, as best_constant),
 # relative_rule (the stackelberg centre's family; at its defaults, ratchet), random_rule
 # (targets drawn at random: a curriculum's first phase, not a rule) nor prescriptive
-# (it needs the world's prescription lever, which a centre study does not set)
+# (it needs the world's prescription lever: an arm of studies whose overrides set it)
+PRESCRIPTIVE = "prescriptive"
 SCRIPTED = tuple(
     n
     for n in CENTRE_POLICIES
-    if n not in ("constant_rule", "relative_rule", "random_rule", "prescriptive")
+    if n not in ("constant_rule", "relative_rule", "random_rule", PRESCRIPTIVE)
 )
 BEST_CONSTANT = "best_constant"
 LEARNED = ("two_level", "rllib")
 STACKELBERG = "stackelberg"
-ARMS = (*SCRIPTED, BEST_CONSTANT, *LEARNED, STACKELBERG)
+ARMS = (*SCRIPTED, PRESCRIPTIVE, BEST_CONSTANT, *LEARNED, STACKELBERG)
 DEFAULT_ARMS = (*SCRIPTED, BEST_CONSTANT, *LEARNED)
 LEARNED_CENTRES = (*LEARNED, STACKELBERG)  # the arms whose centre learns
 SEARCH_PREFIX = "constant_rule@"
@@ -75,6 +76,9 @@ class CentreStudyConfig:
     scenario: str = "whitehall"
     design: str = "targeted_audits"
     centre_reward: str = "welfare"
+    # world config fields on top of the scenario's, for every arm (e.g. the prescription
+    # lever, {"prescription": true}); the held-out variants' apply on top of them
+    overrides: dict[str, Any] = field(default_factory=dict)
     seeds: tuple[int, ...] = (0, 1, 2)
     centres: tuple[str, ...] = DEFAULT_ARMS
     references: tuple[str, ...] = ("oracle_outcomes",)
@@ -124,10 +128,23 @@ class CentreStudyConfig:
         ):
             if not isinstance(value, str) or value not in known:
                 _fail(name, value, f"one of {', '.join(known)}")
+        if not isinstance(self.overrides, dict):
+            _fail("overrides", self.overrides, "a mapping of world config fields")
+        try:
+            world = make_config(self.scenario, **self.overrides)
+        except (ValueError, TypeError) as err:
+            raise UserError(f"centre study overrides: {err}") from None
         top = MAX_SEED - OFFSET
         if not distinct_seeds(self.seeds, top):
             _fail("seeds", self.seeds, f"a list of distinct integers in [0, {top}], at least one")
         _names("centres", self.centres, ARMS)
+        if PRESCRIPTIVE in self.centres and not world.prescription:
+            _fail(
+                "centres",
+                self.centres,
+                f"{PRESCRIPTIVE!r} only with the prescription lever (overrides "
+                '{"prescription": true}): without it, it is fixed_targets',
+            )
         if DESIGNS[self.design].audits != "centre":
             allocating = [c for c in self.centres if c in ("random_audits", "risk_based_audits")]
             if allocating:
@@ -154,7 +171,7 @@ class CentreStudyConfig:
             return
         if set(search) != {"target_level", "audit_rate", "seeds"}:
             _fail("search", search, "a mapping with target_level, audit_rate and seeds (lists)")
-        world = make_config(self.scenario)
+        world = make_config(self.scenario, **self.overrides)
         ranges = {
             "target_level": (world.target_min, world.target_max),
             "audit_rate": (0.0, min(world.n_audits, world.n_localities) / world.n_localities),
@@ -282,6 +299,8 @@ def arm_config(
     }
     if config.ppo:
         train["ppo"] = dict(config.ppo)
+    if config.overrides:
+        train["overrides"] = dict(config.overrides)
     centre, trainer = None, "sb3"
     if arm in (BEST_CONSTANT, STACKELBERG):
         if best is None:
@@ -291,7 +310,7 @@ def arm_config(
         centre, train["centre_params"] = "constant_rule", constant_params(arm)
     elif arm.startswith(RULE_PREFIX):
         centre, train["centre_params"] = "relative_rule", rule_params(arm)
-    elif arm in SCRIPTED:
+    elif arm in SCRIPTED or arm == PRESCRIPTIVE:
         centre = arm
     elif arm == "two_level":  # phase 1 under two_level's centre_policy, or the design's own
         phase = dict(config.two_level)

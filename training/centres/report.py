@@ -282,7 +282,11 @@ def behaviour(job) -> dict[str, float]:
     """What the cell's centre does, with its learned locals, on fresh seeds: over each
     episode's review steps, the mean measured target, the correlation across localities
     of a locality's mean target with its capacity and of its audit rate with its gaming
-    stock (inflation), and the share of audits that went to the more inflated half."""
+    stock (inflation), and the share of audits that went to the more inflated half; with
+    the prescription lever, over every period after the first (the first has none in
+    force), the mean strength of the prescription in force and its locals' off-method
+    record before the period's review step (the strength-weighted share of their effort
+    on other approaches, per step of the period's first P - 1)."""
     folder = cell_folder(job)
     suffix = ".rllib" if job.config.trainer == "rllib" else ".zip"
     local = folder / f"local_policy{suffix}"
@@ -292,7 +296,9 @@ def behaviour(job) -> dict[str, float]:
         job.config, job.cell, trained, local, centre if centre.exists() else None
     )[0]
     seen: dict[str, list] = {"targets": [], "audited": [], "inflation": [], "mask": []}
-    period = make_config(spec.scenario, **spec.overrides).review_period
+    seen |= {"strength": [], "off_method": []}
+    world = make_config(spec.scenario, **spec.overrides)
+    period = world.review_period
     capacity = []
 
     def record(state, result) -> None:
@@ -302,6 +308,9 @@ def behaviour(job) -> dict[str, float]:
             seen["audited"].append(after.audited.max(axis=-1))
             seen["inflation"].append(state.inflation.mean(axis=-1))
             seen["mask"].append(after.basket[:, None, :])
+            if int(state.t[0]) >= period:  # a prescription was in force this period
+                seen["strength"].append(state.prescription.max(axis=-1).mean())
+                seen["off_method"].append(state.off_method.mean() * period / max(period - 1, 1))
         if not capacity:
             capacity.append(state.capacity)
 
@@ -314,26 +323,38 @@ def behaviour(job) -> dict[str, float]:
     upper = inflation >= np.median(inflation, axis=1, keepdims=True)
     total = audited.sum(axis=1)
     to_upper = np.where(total > 0, (audited * upper).sum(axis=1) / np.maximum(total, 1e-12), np.nan)
-    return {
+    out = {
         "target": float(targets.mean()),
         "target_capacity": _nanmean(_corr(per_locality, capacity[0])),
         "audit_inflation": _nanmean(_corr(audited, inflation)),
         "audits_to_inflated_half": _nanmean(to_upper),
     }
+    if world.prescription:  # n/a without a second period, or without steps before reviews
+        later = bool(seen["strength"])
+        out["prescription_strength"] = float(np.mean(seen["strength"])) if later else np.nan
+        record = later and period > 1
+        out["off_method"] = float(np.mean(seen["off_method"])) if record else np.nan
+    return out
 
 
 def behaviour_table(jobs: dict, arms: list[str]) -> list[str]:
     """``behaviour`` per arm, the mean over its finished cells (seeds)."""
-    lines = [
-        "| arm | mean target | corr(target, capacity) | corr(audit rate, inflation) | "
-        "share of audits to the more inflated half |",
-        "|---|---|---|---|---|",
+    columns = [
+        "mean target",
+        "corr(target, capacity)",
+        "corr(audit rate, inflation)",
+        "share of audits to the more inflated half",
     ]
+    lines: list[str] = []
     for arm in arms:
         cells = [j for (a, _), j in sorted(jobs.items()) if a == arm and job_problem(j) is None]
         if not cells:
             continue
         values = [behaviour(j) for j in cells]
+        if not lines:  # the header: with the prescription lever, its two columns too
+            if "prescription_strength" in values[0]:
+                columns += ["prescription strength", "off-method record per step"]
+            lines = [f"| arm | {' | '.join(columns)} |", "|---" * (len(columns) + 1) + "|"]
         mean = {k: _nanmean(np.array([v[k] for v in values])) for k in values[0]}
         cells_text = " | ".join("n/a" if np.isnan(v) else f"{v:.3f}" for v in mean.values())
         lines.append(f"| `{arm}` | {cells_text} |")
@@ -343,7 +364,7 @@ def behaviour_table(jobs: dict, arms: list[str]) -> list[str]:
 def probe_rules(config: CentreStudyConfig) -> list[tuple[float, float]]:
     """The constant rules the locals are probed with: targets at ``target_min``,
     ``target_default`` and halfway from it to ``target_max``, audits at the budget."""
-    world = make_config(config.scenario)
+    world = make_config(config.scenario, **config.overrides)
     rate = min(world.n_audits, world.n_localities) / world.n_localities
     high = world.target_default + (world.target_max - world.target_default) / 2
     return [(world.target_min, rate), (world.target_default, rate), (high, rate), (high, 0.0)]
@@ -383,6 +404,7 @@ def responses(config: CentreStudyConfig, jobs: dict, arms: list[str]) -> list[st
                     centre_reward=config.centre_reward,
                     episodes=config.eval_episodes,
                     seed=job.cell.seed + OFFSET,
+                    overrides=dict(config.overrides),  # the study's world
                 )
                 rows = rollout(spec)
                 values[c, r] = [
@@ -424,6 +446,7 @@ def frozen_means(config: CentreStudyConfig, jobs: dict) -> dict[str, float]:
                 centre_reward=config.centre_reward,
                 episodes=config.eval_episodes,
                 seed=seed + OFFSET,
+                overrides=dict(config.overrides),  # the study's world
             )
             values += [row["centre_return"] for row in rollout(spec)]
         means[arm] = float(np.mean(values))
@@ -524,7 +547,8 @@ def aggregate(
         "# Centre comparison",
         "",
         f"Command: `{command}`" if command else "",
-        f"Study: design `{config.design}` in scenario `{config.scenario}`, centre reward "
+        f"Study: design `{config.design}` in scenario `{config.scenario}`"
+        f"{f' with {config.overrides}' if config.overrides else ''}, centre reward "
         f"`{config.centre_reward}`; seeds {list(config.seeds)}; locals' budget "
         f"{config.timesteps:,} local agent-steps; {_arm_settings(config)}"
         f"{config.eval_episodes} evaluation episodes per seed and variant (held-out "
