@@ -70,6 +70,14 @@ class UniformNational(CentreScripted):
 RATCHET_RATE = 0.5  # lambda, the ratchet's default rate
 
 
+def national_best(config, view: CentreView, m: int) -> np.ndarray:
+    """(M, kg, R): 1 on the nationally best approach (highest Ebar) of each of the centre's
+    domains, the prescription of full strength."""
+    ebar = config.mean_effectiveness[: view.n_domains]  # the same in every domain
+    chosen = np.eye(config.n_approaches)[ebar.argmax(axis=-1)]  # (kg, R)
+    return np.broadcast_to(chosen, (m, *chosen.shape))
+
+
 def risk_ranked(view: CentreView, n_audits: int, obs: np.ndarray) -> np.ndarray:
     """(M, L): 1 on the ``n_audits`` localities whose measures most exceed what their last
     audit found (or, unaudited, the national mean), 0 elsewhere: ``risk_based_audits``'s
@@ -91,10 +99,17 @@ class RelativeRule(CentreScripted):
         "Targets relative to each locality's last measure: tau' = tau + ratchet_rate * (m - tau) "
         "+ offset per locality and measured domain (defaults 0.5 and 0: the ratchet); audit "
         "weights 1 - audit_focus, plus audit_focus on risk_based_audits' choice (0: even, "
-        "1: risk_based_audits'): the three-parameter rule the stackelberg centre learns."
+        "1: risk_based_audits'); with the prescription lever, the nationally best approach "
+        "prescribed at strength prescribe (default 0: none): the rule the stackelberg "
+        "centre learns."
     )
     allocates_audits = True
-    PARAMS = {"ratchet_rate": (0.0, 1.0), "offset": (-0.2, 0.2), "audit_focus": (0.0, 1.0)}
+    PARAMS = {
+        "ratchet_rate": (0.0, 1.0),
+        "offset": (-0.2, 0.2),
+        "audit_focus": (0.0, 1.0),
+        "prescribe": (0.0, 1.0),
+    }
 
     def __init__(
         self,
@@ -103,10 +118,11 @@ class RelativeRule(CentreScripted):
         ratchet_rate: float = RATCHET_RATE,
         offset: float = 0.0,
         audit_focus: float = 0.0,
+        prescribe: float = 0.0,
     ):
         super().__init__(world, seed)
         for (name, (low, high)), value in zip(
-            self.PARAMS.items(), (ratchet_rate, offset, audit_focus), strict=True
+            self.PARAMS.items(), (ratchet_rate, offset, audit_focus, prescribe), strict=True
         ):
             if (
                 isinstance(value, bool)
@@ -116,7 +132,13 @@ class RelativeRule(CentreScripted):
                 raise ValueError(
                     f"{self.name}: {name} = {value!r} must be a number in [{low}, {high}]"
                 )
+        if prescribe > 0 and not self.config.prescription:
+            raise ValueError(
+                f"{self.name}: prescribe = {prescribe!r} needs the world's prescription lever "
+                "(config field 'prescription' = True); without it, 0"
+            )
         self.ratchet_rate, self.offset, self.audit_focus = ratchet_rate, offset, audit_focus
+        self.prescribe = prescribe
 
     def targets(self, obs):
         measured, mask = self._measured(obs)
@@ -130,6 +152,11 @@ class RelativeRule(CentreScripted):
             return even
         chosen = risk_ranked(self.view, self.config.n_audits, obs)
         return (1.0 - self.audit_focus) * even + self.audit_focus * chosen
+
+    def prescription(self, obs):
+        if self.prescribe == 0.0:
+            return None
+        return self.prescribe * national_best(self.config, self.view, obs.shape[0])
 
 
 class Ratchet(RelativeRule):
@@ -175,9 +202,7 @@ class Prescriptive(CentreScripted):
             )
 
     def prescription(self, obs):
-        ebar = self.config.mean_effectiveness[: self.view.n_domains]  # the same in every domain
-        chosen = np.eye(self.config.n_approaches)[ebar.argmax(axis=-1)]  # (kg, R)
-        return np.broadcast_to(chosen, (obs.shape[0], *chosen.shape))
+        return national_best(self.config, self.view, obs.shape[0])
 
 
 class RandomAudits(CentreScripted):

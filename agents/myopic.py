@@ -24,14 +24,19 @@ own observation with the world's equations (docs/model.md):
   domain alike, in the basket with probability ``basket_size / K``);
 - minus the expected sanction on the inflation it carries into the next
   review (the design's audit probability x F x ``u'`` decayed by
-  ``(1 - rho)`` per quarter until then), minus effort cost, plus the
+  ``(1 - rho)`` per quarter until then) and, with the prescription lever, on
+  the off-method effort this step adds to the period's record (the audit
+  probability x ``F_p`` x ``q[k] d[k] (1 - mix[k, r*]) / P``), minus effort cost, plus the
   intrinsic term (motivation x the w-weighted ``x'`` above ``b_hat``) when the
   observation carries the agency's motivation.
 
 The optimisation over the simplex is vectorised over all agents: the best of
 Dirichlet candidates and the simplex's vertices, then rounds of pairwise
 transfers (move up to a shrinking step of effort from one component to
-another, keep the best move when it improves). ``predict`` gives the one-step
+another, keep the best move when it improves). Where a prescription is in force it
+optimises twice, with its own split and complying (every prescribed domain's delivery on
+the prescribed approach, ``sqrt(effort * d[k]) * E[k, r*]``), and keeps the better
+(all prescribed domains comply or none). ``predict`` gives the one-step
 prediction term by term; ``tests/test_myopic.py`` holds it to ``World.step``.
 """
 
@@ -72,17 +77,42 @@ class MyopicBestResponse(LocalScripted):
         }[world.design.audits]
 
     def act(self, obs):
-        return self.to_action(obs, self._optimise(obs))
+        best, value = self._optimise(obs)
+        if not self.config.prescription:
+            return self.to_action(obs, best)
+        mix = self.own_mix(obs)
+        rows = np.flatnonzero(obs[:, self.view.prescribed].max(axis=(1, 2)) > 0)
+        if rows.size:  # where a prescription is in force: complying, if that is better
+            comply = self.complying_mix(obs[rows])
+            best_c, value_c = self._optimise(obs[rows], comply)
+            better = value_c > value[rows]
+            best[rows[better]] = best_c[better]
+            mix[rows[better]] = comply[better]
+        return self.to_action(obs, best, mix)
 
-    def to_action(self, obs: np.ndarray, alloc: np.ndarray) -> np.ndarray:
+    def own_mix(self, obs: np.ndarray) -> np.ndarray:
+        """(M, kc, R): its own split of each domain's delivery, ``E[k, r]^2`` normalised."""
+        eff = obs[:, self.view.effectiveness]
+        return eff**2 / np.maximum((eff**2).sum(axis=-1, keepdims=True), 1e-12)
+
+    def complying_mix(self, obs: np.ndarray) -> np.ndarray:
+        """(M, kc, R): the prescribed approach where a domain's prescription is in force,
+        its own split elsewhere."""
+        prescribed = obs[:, self.view.prescribed]
+        on = prescribed.max(axis=-1, keepdims=True) > 0
+        return np.where(on, prescribed > 0, self.own_mix(obs)).astype(float)
+
+    def to_action(
+        self, obs: np.ndarray, alloc: np.ndarray, mix: np.ndarray | None = None
+    ) -> np.ndarray:
         """(M, D_obs), (M, 2kc+2) allocations -> (M, D_act) env actions.
 
-        Delivery in domain k is split over approaches in proportion to ``E[k, r]^2``.
+        Delivery in domain k is split over approaches by ``mix`` (M, kc, R) (default
+        ``own_mix``: in proportion to ``E[k, r]^2``).
         """
         v = self.view
         kc = v.n_domains
-        eff = obs[:, v.effectiveness]
-        mix = eff**2 / np.maximum((eff**2).sum(axis=-1, keepdims=True), 1e-12)
+        mix = self.own_mix(obs) if mix is None else mix
         deliver = mix * alloc[:, :kc, None]
         out = np.zeros((obs.shape[0], v.action_dim))
         out[:, v.deliver] = deliver.reshape(obs.shape[0], -1)
@@ -90,33 +120,40 @@ class MyopicBestResponse(LocalScripted):
         out[:, -2:] = alloc[:, -2:]
         return out
 
-    def _optimise(self, obs: np.ndarray) -> np.ndarray:
-        """Best allocation per agent: a random start set, then pairwise transfers of effort."""
+    def _optimise(
+        self, obs: np.ndarray, mix: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Best allocation per agent and its value, delivering by ``mix``: a random start
+        set, then pairwise transfers of effort."""
         m = obs.shape[0]
         cands = self.rng.dirichlet(np.full(self.dim, 0.5), (m, self.n_candidates))
         starts = [cands, np.broadcast_to(self._vertices, (m, self.dim, self.dim))]
-        best, value = self._pick(obs, np.concatenate(starts, axis=1))
+        best, value = self._pick(obs, np.concatenate(starts, axis=1), mix)
         for step in np.geomspace(0.25, 0.002, self.n_rounds):
             # move up to `step` of effort from component i to component j, for every pair
             moved = np.minimum(best, step)[:, :, None, None] * self._transfers  # (M, D, D, D)
             cand = (best[:, None, None, :] + moved).reshape(m, -1, self.dim)
-            cand_best, cand_value = self._pick(obs, cand)
+            cand_best, cand_value = self._pick(obs, cand, mix)
             improved = cand_value > value
             best = np.where(improved[:, None], cand_best, best)
             value = np.where(improved, cand_value, value)
-        return best
+        return best, value
 
-    def _pick(self, obs, cands):
-        values = self.expected_reward(obs, cands)  # (M, C)
+    def _pick(self, obs, cands, mix=None):
+        values = self.expected_reward(obs, cands, mix)  # (M, C)
         idx = values.argmax(axis=1)
         rows = np.arange(obs.shape[0])
         return cands[rows, idx], values[rows, idx]
 
-    def expected_reward(self, obs: np.ndarray, cands: np.ndarray) -> np.ndarray:
+    def expected_reward(
+        self, obs: np.ndarray, cands: np.ndarray, mix: np.ndarray | None = None
+    ) -> np.ndarray:
         """(M, D_obs), (M, C, 2kc+2) allocations -> (M, C) expected one-step reward."""
-        return self.predict(obs, cands)["reward"]
+        return self.predict(obs, cands, mix)["reward"]
 
-    def predict(self, obs: np.ndarray, cands: np.ndarray) -> dict[str, np.ndarray]:
+    def predict(
+        self, obs: np.ndarray, cands: np.ndarray, mix: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
         """The one-step prediction behind ``expected_reward``, term by term.
 
         (M, D_obs), (M, C, 2kc+2) allocations -> ``true``, ``inflation`` and
@@ -124,7 +161,8 @@ class MyopicBestResponse(LocalScripted):
         and ``pay``, ``sanction`` (expected at the next review), ``cost``, ``good``
         and ``reward`` (M, C). A per_domain agency believes its partners' domains
         are like its own, that they deliver half their effort without gaming, and
-        that they match its partnership.
+        that they match its partnership. ``mix`` (M, kc, R) splits delivery over
+        approaches as in ``to_action``.
         """
         cfg, v = self.config, self.view
         kc = v.n_domains
@@ -132,8 +170,18 @@ class MyopicBestResponse(LocalScripted):
         own = self._own_domains(obs)  # (M, 1, K)
         x, tau, u, w = (o[..., idx] for idx in (v.true, v.target, v.inflation, v.priority))
         effort = o[..., [v.capacity]] / cfg.n_agencies
-        norm_e = np.sqrt((obs[:, v.effectiveness] ** 2).sum(axis=-1))[:, None, :]
+        eff = obs[:, v.effectiveness]
+        if mix is None:  # its own split: the effect of sqrt(effort) in domain k is ||E[k]||
+            mix = self.own_mix(obs)
+            norm_e = np.sqrt((eff**2).sum(axis=-1))[:, None, :]
+        else:  # sum_r E[k, r] sqrt(mix[k, r])
+            norm_e = (eff * np.sqrt(mix)).sum(axis=-1)[:, None, :]
         d, g, p, s = cands[..., :kc], cands[..., kc : 2 * kc], cands[..., -2], cands[..., -1]
+        off_method = np.zeros(cands.shape[:2])
+        if cfg.prescription:  # the off-method effort share this step adds, times q
+            prescribed = obs[:, v.prescribed]  # (M, kc, R) Q: q on the prescribed approach
+            off = prescribed.max(axis=-1) - (prescribed * mix).sum(axis=-1)  # (M, kc)
+            off_method = (d * off[:, None, :]).sum(axis=-1)
         if cfg.per_domain:  # own choice on its domain, the partners' reference elsewhere
             d, g = own * d + (1 - own) * 0.5, own * g
         gain = cfg.alpha * norm_e * np.sqrt(effort * d) * (1.0 - x)
@@ -150,6 +198,9 @@ class MyopicBestResponse(LocalScripted):
         steps = np.rint(obs[:, v.time_to_review] * cfg.review_period)
         liability = self._audit_prob * cfg.sanction * (1 - cfg.rho) ** steps
         sanction = liability[:, None] * (u_next * own).sum(axis=-1)
+        # and the expected fine at the next review on the off-method effort it adds
+        rate = self._audit_prob * cfg.prescription_sanction / cfg.review_period
+        sanction = sanction + rate * off_method
         cost = cfg.effort_cost * (1.0 - s) ** cfg.effort_exponent
         reward = pay - sanction - cost
         good = np.zeros_like(reward)

@@ -84,7 +84,7 @@ each domain the approach with the highest value is prescribed for the next
 period, at that value as its strength q (0: nothing prescribed). Each step an
 agency's effort share on other approaches in a prescribed domain, times q,
 adds to the period's off-method record (divided by the period); an audit of
-the cell fines it ``prescription_sanction`` (default 3) per unit of the
+the cell fines it ``prescription_sanction`` (default 10) per unit of the
 record, and every review starts the record again.
 
 Observations

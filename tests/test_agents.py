@@ -163,7 +163,7 @@ def test_myopic_best_response_finds_the_best_allocation_for_its_own_objective():
         obs = observe.local_observations(world.config, state)
         obs = obs.reshape(-1, obs.shape[-1]).astype(float)
         myopic = MyopicBestResponse(world, seed=0)
-        chosen = myopic._optimise(obs)
+        chosen, _ = myopic._optimise(obs)
         value = myopic.expected_reward(obs, chosen[:, None])[:, 0]
         rivals = myopic.rng.dirichlet(np.ones(myopic.dim), (obs.shape[0], 2000))
         best_rival = myopic.expected_reward(obs, rivals).max(axis=1)

@@ -12,6 +12,7 @@ from target_gaming.agents import load_policy
 from target_gaming.envs.target_gaming import World, make_config, observe
 from target_gaming.training.centres.config import (
     BEST_CONSTANT,
+    RULE_PARAMS,
     SCRIPTED,
     CentreStudyConfig,
     arm_cell,
@@ -293,6 +294,35 @@ STACKELBERG_TINY = {
 }
 
 
+@pytest.mark.slow
+def test_a_stackelberg_centre_with_the_prescription_lever_learns_how_hard_to_prescribe(tmp_path):
+    """In a levered world its rule has a fourth parameter, prescribe: every candidate's cells
+    train under a relative_rule with it, and the learned centre prescribes at that strength."""
+    config = CentreStudyConfig.from_dict(
+        {
+            **STACKELBERG_TINY,
+            "scenario": "coalfield_seaside",
+            "centres": ["fixed_targets", "stackelberg"],
+            "overrides": {"prescription": True},
+        }
+    )
+    report = run_centre_study(config, tmp_path, workers=2, progress=False).read_text()
+    record = json.loads((tmp_path / "stackelberg.json").read_text())
+    learned = rule_params(record["learned"])
+    assert set(learned) == {*RULE_PARAMS, "prescribe"}
+    for generation in record["history"]:
+        for candidate in generation["candidates"]:
+            cell = arm_root(tmp_path, candidate["arm"]) / "runs" / "targeted_audits" / "seed9"
+            trained = json.loads((cell / "config.json").read_text())
+            assert trained["centre_params"] == rule_params(candidate["arm"])
+            assert trained["overrides"] == {"prescription": True}
+    outer = report.split("## The stackelberg centre")[1].split("## Do the locals")[0]
+    assert "(ratchet_rate, offset, audit_focus, prescribe)" in outer
+    does = report.split("## What each centre does")[1].split("## Every arm")[0]
+    row = next(line for line in does.splitlines() if line.startswith("| `stackelberg`"))
+    assert float(row.split("|")[6]) == pytest.approx(learned["prescribe"], abs=1e-3)
+
+
 def test_the_stackelberg_centre_learns_its_rule_against_locals_trained_for_each_candidate(
     tmp_path,
 ):
@@ -359,15 +389,28 @@ def test_bad_stackelberg_settings_fail_with_the_allowed_values():
         "offset": -0.01,
         "audit_focus": 1.0,
     }
+    four = {"ratchet_rate": 0.5, "offset": 0.0, "audit_focus": 0.0, "prescribe": 0.25}
+    assert rule_arm(four) == "relative_rule@0.5000,0.0000,0.0000,0.2500"
+    assert rule_params(rule_arm(four)) == four
+    assert CentreStudyConfig.from_dict(STACKELBERG_TINY).rule_space() == RULE_PARAMS
+    levered = {**STACKELBERG_TINY, "overrides": {"prescription": True}}
+    assert CentreStudyConfig.from_dict(levered).rule_space() == (*RULE_PARAMS, "prescribe")
 
 
 def test_the_outer_loop_starts_at_the_ratchets_targets_and_its_asks_repeat_whatever_else_draws():
     from target_gaming.training.centres import stackelberg
 
-    assert stackelberg.to_params(stackelberg.to_unit(stackelberg.START)) == {
+    assert stackelberg.to_params(stackelberg.to_unit(stackelberg.start())) == {
         "ratchet_rate": 0.5,
         "offset": 0.0,
         "audit_focus": 0.5,
+    }
+    names = (*RULE_PARAMS, "prescribe")  # with the prescription lever: half strength first
+    assert stackelberg.to_params(stackelberg.to_unit(stackelberg.start(names)), names) == {
+        "ratchet_rate": 0.5,
+        "offset": 0.0,
+        "audit_focus": 0.5,
+        "prescribe": 0.5,
     }
     config = CentreStudyConfig.from_dict(STACKELBERG_TINY)
     first = stackelberg._ask(stackelberg._strategy(config), 3)

@@ -63,10 +63,12 @@ def _float32(state):
 
 def _centre(world: World, rng, random_targets: bool) -> np.ndarray:
     cfg = world.config
-    dim = len(observe.centre_action_layout(cfg, 0))
-    action = np.full((1, cfg.n_centres, dim), centre_default_level(cfg))
+    names = [name for name, _, _ in observe.centre_action_layout(cfg, 0)]
+    action = np.full((1, cfg.n_centres, len(names)), centre_default_level(cfg))
+    targets = [j for j, name in enumerate(names) if name.startswith("target:")]
     if random_targets:  # targets that differ by cell (only a unitary locality sees them all)
-        action[..., : dim - cfg.n_localities] = rng.uniform(0.2, 0.8, dim - cfg.n_localities)
+        action[..., targets] = rng.uniform(0.2, 0.8, len(targets))
+    action[..., [j for j, name in enumerate(names) if name.startswith("prescribe:")]] = 0.0
     return action
 
 
@@ -109,13 +111,14 @@ def _allocations(policy: MyopicBestResponse, n_agents: int, n: int, rng) -> np.n
     return cands
 
 
-def _belief_partner(policy: MyopicBestResponse, obs: np.ndarray, partner: np.ndarray):
-    """A partner as a per_domain agency believes it: half its effort delivered, no gaming."""
+def _belief_partner(policy: MyopicBestResponse, obs: np.ndarray, partner: np.ndarray, mix=None):
+    """A partner as a per_domain agency believes it: half its effort delivered (split over
+    approaches as its own), no gaming."""
     alloc = np.zeros((obs.shape[0], policy.dim))
     alloc[:, 0] = 0.5  # its one domain
     alloc[:, -2] = partner
     alloc[:, -1] = 0.5 - partner
-    return policy.to_action(obs, alloc)
+    return policy.to_action(obs, alloc, mix)
 
 
 def _tested(world: World) -> np.ndarray:
@@ -127,7 +130,7 @@ def _tested(world: World) -> np.ndarray:
     return loc * cfg.n_agencies + loc % cfg.n_agencies
 
 
-def _step_each(world, state, centre, policy, obs, cands, rng, baskets=None):
+def _step_each(world, state, centre, policy, obs, cands, rng, baskets=None, mix=None):
     """World.step for every allocation: rewards (C, N) and true, inflation, measure (C, L, K).
 
     With ``baskets``, pay is averaged over the states with each basket in force.
@@ -142,8 +145,10 @@ def _step_each(world, state, centre, policy, obs, cands, rng, baskets=None):
                 first = n - n % cfg.n_agencies
                 partners = [m for m in range(first, first + cfg.n_agencies) if m != n]
                 share = np.full(len(partners), cands[n, c, -2])
-                actions[partners] = _belief_partner(policy, obs[partners], share)
-        actions[tested] = policy.to_action(obs[tested], cands[tested, c])
+                believed = None if mix is None else mix[partners]
+                actions[partners] = _belief_partner(policy, obs[partners], share, believed)
+        own_mix = None if mix is None else mix[tested]
+        actions[tested] = policy.to_action(obs[tested], cands[tested, c], own_mix)
         runs = [state] if baskets is None else [state.replace(basket=b) for b in baskets]
         results = [world.step(s, actions[None], centre, rng) for s in runs]
         out["reward"].append(np.mean([r.local_rewards[0] for r in results], axis=0))
@@ -152,15 +157,18 @@ def _step_each(world, state, centre, policy, obs, cands, rng, baskets=None):
     return {k: np.array(v) for k, v in out.items()}
 
 
-def _check(world, state, centre, *, seed=0, review=False, baskets=None, float32_obs=False):
+def _check(
+    world, state, centre, *, seed=0, review=False, baskets=None, float32_obs=False, mix=None
+):
     cfg = world.config
     rng = np.random.default_rng(seed)
     policy = MyopicBestResponse(world, seed=seed)
     obs32 = observe.local_observations(cfg, state)[0]
     obs = obs32 if float32_obs else obs32.astype(float)
     cands = _allocations(policy, cfg.n_locals, 24, rng)
-    pred = policy.predict(obs, cands)  # (M, C, K) and (M, C)
-    world_ = _step_each(world, state, centre, policy, obs, cands, rng, baskets)
+    mixes = None if mix is None else mix(policy, obs)
+    pred = policy.predict(obs, cands, mixes)  # (M, C, K) and (M, C)
+    world_ = _step_each(world, state, centre, policy, obs, cands, rng, baskets, mixes)
     tol = {"atol": 1e-6, "rtol": 0} if float32_obs else {"atol": 1e-12, "rtol": 0}
     tested = _tested(world)
     loc = tested // cfg.n_agencies
@@ -266,6 +274,59 @@ def test_act_plays_the_allocation_it_values_most():
     state, _ = _warm_up(world, 5, np.random.default_rng(5))
     obs = observe.local_observations(world.config, state)[0].astype(float)
     a, b = MyopicBestResponse(world, seed=3), MyopicBestResponse(world, seed=3)
-    np.testing.assert_array_equal(a.act(obs), b.to_action(obs, b._optimise(obs)))
+    np.testing.assert_array_equal(a.act(obs), b.to_action(obs, b._optimise(obs)[0]))
     cands = _allocations(a, world.config.n_locals, 8, np.random.default_rng(1))
     np.testing.assert_array_equal(a.expected_reward(obs, cands), a.predict(obs, cands)["reward"])
+
+
+def _prescribing(world: World, state):
+    """The state with the first approach prescribed at strength 0.75 in every domain and an
+    empty off-method record (the record before the step is not observed, so not predicted)."""
+    prescription = np.zeros(state.prescription.shape)
+    prescription[..., 0] = 0.75  # a float32 value: the observation carries it exactly
+    return state.replace(prescription=prescription, off_method=np.zeros(state.off_method.shape))
+
+
+@pytest.mark.parametrize("scenario", ["whitehall", "jug_2"])
+@pytest.mark.parametrize("split", ["own", "complying"])
+def test_the_prescription_fine_on_a_review_step_with_every_locality_audited(scenario, split):
+    """With the lever, the fine on the off-method effort of the step is the world's, for its
+    own split (off method in part) and for the complying one (none off method)."""
+    mix = {"own": MyopicBestResponse.own_mix, "complying": MyopicBestResponse.complying_mix}
+    world = _world(
+        scenario, "audited_targets", audit_rate=1.0, spillover=UNIFORM_S, prescription=True
+    )
+    state, centre = _warm_up(world, 3, np.random.default_rng(3))
+    assert world.config.is_review_step(int(state.t[0]))
+    state = _prescribing(world, state)
+    _check(world, state, centre, seed=3, review=True, mix=lambda p, obs: mix[split](p, obs))
+
+
+def test_it_complies_with_a_prescription_where_defying_costs_more_than_it_gains():
+    """coalfield_seaside's odd localities rank the approaches the other way: under a full
+    prescription of the nationally best approach, where it is not fined (F_p = 0) those that
+    deliver put most of it on their own best approach, the even ones on the prescribed one;
+    where it is fined (F_p = 10) none puts more than a trace of its effort off method (the
+    odd ones deliver almost nothing: the prescribed approach is their worst, and gaming
+    pays more)."""
+    on, delivered = {}, {}
+    for fine in (0.0, 10.0):
+        cfg = get_scenario("coalfield_seaside").config(
+            prescription=True, prescription_sanction=fine
+        )
+        world = World(cfg, "audited_targets")
+        state = world.reset(np.random.default_rng(0))
+        best = int(np.argmax(cfg.approach_effectiveness))  # the nationally best approach
+        prescription = np.zeros(state.prescription.shape)
+        prescription[..., best] = 1.0
+        obs = observe.local_observations(cfg, state.replace(prescription=prescription))[0]
+        policy = MyopicBestResponse(world, seed=0)
+        act = policy.act(obs.astype(float))
+        deliver = act[:, policy.view.deliver].reshape(cfg.n_locals, cfg.n_domains, -1)
+        on[fine], delivered[fine] = deliver[..., best].sum(axis=-1), deliver.sum(axis=(1, 2))
+    odd = np.arange(cfg.n_localities) % 2 == 1
+    assert (delivered[10.0] - on[10.0] < 2e-3).all(), delivered[10.0] - on[10.0]
+    share = on[0.0] / np.maximum(delivered[0.0], 1e-12)
+    active = delivered[0.0] > 0.05
+    assert (share[odd & active] < 0.5).all() and (share[~odd & active] > 0.5).all(), share
+    assert (odd & active).sum() >= 2 and (~odd & active).sum() >= 2

@@ -170,3 +170,21 @@ def test_the_prescriptive_centre_is_refused_without_the_lever():
     plain = World(get_scenario("whitehall").config(), "audited_targets")
     with pytest.raises(ValueError, match="needs the world's prescription lever"):
         load_policy("prescriptive", plain, "centre")
+
+
+def test_the_relative_rule_prescribes_the_nationally_best_approach_at_its_strength():
+    """relative_rule's prescribe: the stackelberg centre's prescription lever."""
+    world = _world("whitehall", "targeted_audits")
+    cfg = world.config
+    obs = observe.centre_observations(cfg, world.reset(np.random.default_rng(0), 2))[:, 0]
+    best = int(np.argmax(cfg.approach_effectiveness))
+    for strength in (0.0, 0.25, 1.0):
+        rule = load_policy("relative_rule", world, "centre", prescribe=strength)
+        prescription = world.decode_prescription(rule.act(obs)[:, None])[:, 0]  # (M, K, R)
+        want = np.zeros(prescription.shape)
+        want[..., best] = strength
+        np.testing.assert_allclose(prescription, want)
+    plain = World(get_scenario("whitehall").config(), "targeted_audits")
+    load_policy("relative_rule", plain, "centre", prescribe=0.0)  # no lever: nothing to pull
+    with pytest.raises(ValueError, match="prescribe = 0.5 needs the world's prescription lever"):
+        load_policy("relative_rule", plain, "centre", prescribe=0.5)

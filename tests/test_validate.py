@@ -202,7 +202,14 @@ def test_the_table_encodes_the_matched_ratchet_and_the_jug_patterns():
         "joined_up",
         "genuine_improvement",
         "gresham",
+        "prescription",
     }
+    # the prescription pairs differ only in the centre: the lever is on in both
+    for scenario in ("coalfield", "homogeneous"):
+        choice, prescribed = CONDITIONS[f"choice_{scenario}"], CONDITIONS[f"prescribed_{scenario}"]
+        assert choice.overrides == prescribed.overrides == {"prescription": True}
+        assert (choice.centre_policy, prescribed.centre_policy) == ("fixed_targets", "prescriptive")
+        assert choice.scenario == prescribed.scenario and choice.design == prescribed.design
 
 
 @pytest.mark.parametrize(
@@ -231,7 +238,15 @@ def test_every_preset_checks_and_scales_the_per_domain_conditions():
     for name in PRESETS:
         config = preset(name)
         check_validation(config)  # every condition's grid for every seed
-        assert len(config.seeds) >= 3 and config.conditions()[0] == "targets"
+        assert len(config.seeds) >= 3 and config.conditions()
+    assert preset("full").phenomena == tuple(PHENOMENA)
+    assert preset("full").conditions()[0] == "targets"
+    assert preset("prescription").conditions() == (
+        "choice_coalfield",
+        "prescribed_coalfield",
+        "choice_homogeneous",
+        "prescribed_homogeneous",
+    )
     config = preset("quick")
     assert condition_config(config, "jug_1", 0).train["timesteps"] == 4 * config.timesteps
     assert condition_config(config, "targets", 2).seeds == (2,)

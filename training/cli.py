@@ -40,10 +40,12 @@ from target_gaming.agents import CENTRE_POLICIES, LOCAL_POLICIES
 from target_gaming.envs.target_gaming import DESIGNS, SCENARIOS
 
 from .benchmarl import ALGORITHMS as BENCHMARL_ALGORITHMS
+from .centres.config import PRESETS as CENTRE_PRESETS
 from .config import add_train_arguments, config_from_args, int_in, parse_assignment
 from .errors import check_out_folder
 from .evaluation.rollout import RolloutSpec, rollout_grid
 from .evaluation.tables import ROLLOUT_METRICS, metrics_table, write_episodes
+from .validate.config import PRESETS as VALIDATE_PRESETS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -241,7 +243,7 @@ def _add_centres(sub) -> None:
     settings.add_argument(
         "--preset",
         default=None,
-        help="quick, standard, relative, political, coordinated or departments (default quick)",
+        help=f"one of {', '.join(CENTRE_PRESETS)} (default quick)",
     )
     settings.add_argument("--config", type=Path, help="a JSON file of CentreStudyConfig fields")
     _add_cell_run_options(cen, "centres")
@@ -260,7 +262,9 @@ def _add_validate(sub) -> None:
         "validate", help="train local agents in each phenomenon's conditions; test the theory"
     )
     settings = val.add_mutually_exclusive_group()
-    settings.add_argument("--preset", default=None, help="quick or full (default quick)")
+    settings.add_argument(
+        "--preset", default=None, help=f"one of {', '.join(VALIDATE_PRESETS)} (default quick)"
+    )
     settings.add_argument(
         "--config",
         type=Path,

@@ -202,9 +202,10 @@ class WorldConfig:
     sanction: float = 3.0
     audit_cost: float = 0.1
     # prescription: the centre may prescribe an approach per domain (prescribe:<d>:<r>),
-    # inspected at audits, fined per unit of off-method effort share found
+    # inspected at audits, fined per unit of off-method effort share found; 10 makes a
+    # prescription bind where it costs a locality most (docs/model.md, "Prescription")
     prescription: bool = False
-    prescription_sanction: float = 3.0
+    prescription_sanction: float = 10.0
     basket_size: int = 2
     linear_slope: float = 4.0
     oracle_scale: float = 10.0

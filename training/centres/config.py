@@ -15,10 +15,11 @@ are the named ones. The study holds one design and one scenario fixed and compar
   ``centre_policy`` is the scripted centre of phase 1 (default: the design's own);
 - ``rllib``: the centre and the locals learn jointly on Ray RLlib, with ``rllib``'s;
 - ``stackelberg``: the centre learns its rule as a leader (``stackelberg.py``): CMA-ES
-  over the three parameters of ``relative_rule`` (ratchet rate, offset, audit focus),
+  over the parameters of ``relative_rule`` (ratchet rate, offset, audit focus, and with
+  the prescription lever the strength it prescribes the nationally best approach at),
   from the ratchet's targets, each candidate judged by the centre's mean reward after locals
   trained against it on ``stackelberg.seeds`` (arms ``relative_rule@<rate>,<offset>,
-  <focus>``); the rule at the strategy's mean after the last generation then runs on
+  <focus>[,<prescribe>]``); the rule at the strategy's mean after the last generation then runs on
   every seed as ``stackelberg``. Not among the default arms (its search trains
   generations x population x seeds cells).
 
@@ -64,7 +65,11 @@ DEFAULT_ARMS = (*SCRIPTED, BEST_CONSTANT, *LEARNED)
 LEARNED_CENTRES = (*LEARNED, STACKELBERG)  # the arms whose centre learns
 SEARCH_PREFIX = "constant_rule@"
 RULE_PREFIX = "relative_rule@"
-RULE_PARAMS = tuple(RelativeRule.PARAMS)  # ratchet_rate, offset, audit_focus
+# the rule's parameters every stackelberg search learns, and the one it learns too where the
+# study's world has the prescription lever (the strength of the nationally best approach)
+RULE_PARAMS = ("ratchet_rate", "offset", "audit_focus")
+PRESCRIBE = "prescribe"
+assert set(RelativeRule.PARAMS) == {*RULE_PARAMS, PRESCRIBE}
 OFFSET = CompareConfig.eval_seed_offset
 _TUPLES = ("seeds", "centres", "references")
 
@@ -233,6 +238,12 @@ class CentreStudyConfig:
                 "rule is judged on seeds that did not train it",
             )
 
+    def rule_space(self) -> tuple[str, ...]:
+        """The ``relative_rule`` parameters its stackelberg search learns: ``RULE_PARAMS``,
+        and ``prescribe`` where the world has the prescription lever."""
+        lever = make_config(self.scenario, **self.overrides).prescription
+        return (*RULE_PARAMS, PRESCRIBE) if lever else RULE_PARAMS
+
     # ---- arms ----------------------------------------------------------------------------
     def candidates(self) -> tuple[str, ...]:
         """The search's arms, ``constant_rule@<target_level>,<audit_rate>``."""
@@ -275,15 +286,18 @@ def constant_params(arm: str) -> dict[str, float]:
 
 
 def rule_arm(params: dict[str, float]) -> str:
-    """The arm of one ``relative_rule``: ``relative_rule@<rate>,<offset>,<focus>``, each to
-    4 decimals (the rule its cells train under)."""
-    return RULE_PREFIX + ",".join(f"{params[k]:.4f}" for k in RULE_PARAMS)
+    """The arm of one ``relative_rule``: ``relative_rule@<rate>,<offset>,<focus>``, and
+    ``,<prescribe>`` where ``params`` has it, each to 4 decimals (the rule its cells train
+    under)."""
+    names = (*RULE_PARAMS, PRESCRIBE) if PRESCRIBE in params else RULE_PARAMS
+    return RULE_PREFIX + ",".join(f"{params[k]:.4f}" for k in names)
 
 
 def rule_params(arm: str) -> dict[str, float]:
     """The parameters of a ``relative_rule`` arm: ``rule_arm``'s inverse."""
     values = arm[len(RULE_PREFIX) :].split(",")
-    return {k: float(v) for k, v in zip(RULE_PARAMS, values, strict=True)}
+    names = (*RULE_PARAMS, PRESCRIBE) if len(values) > len(RULE_PARAMS) else RULE_PARAMS
+    return {k: float(v) for k, v in zip(names, values, strict=True)}
 
 
 def arm_config(
@@ -417,6 +431,29 @@ PRESETS: dict[str, dict[str, Any]] = {
             "seeds": [200, 201],
             "seed": 0,
         },
+    },
+    # the prescription lever at the quick budget, where localities differ (coalfield_seaside:
+    # the odd ones' best approach is the nationally worst) and where they are alike: local
+    # choice (fixed_targets prescribes nothing), the nationally best approach prescribed
+    # (prescriptive), and two learned centres that may prescribe (two_level through its
+    # action's prescribe columns, stackelberg through relative_rule's prescribe strength)
+    **{
+        name: {
+            "scenario": scenario,
+            "overrides": {"prescription": True},
+            "centres": ("fixed_targets", PRESCRIPTIVE, "two_level", STACKELBERG),
+            "stackelberg": {
+                "generations": 5,
+                "population": 6,
+                "sigma": 0.2,
+                "seeds": [200, 201],
+                "seed": 0,
+            },
+        }
+        for name, scenario in (
+            ("prescription", "coalfield_seaside"),
+            ("prescription_homogeneous", "homogeneous"),
+        )
     },
     # vertical joined-up government at the quick budget: one learned coordinated centre
     # over silo agencies (jug_2) against learned departments, each its own domain (jug_4)

@@ -33,6 +33,7 @@ from ..validate.cells import cell_folder, cell_seconds, job_problem
 from .config import (
     BEST_CONSTANT,
     OFFSET,
+    PRESCRIBE,
     RULE_PARAMS,
     SCRIPTED,
     SEARCH_PREFIX,
@@ -175,12 +176,18 @@ def how_learned(config: CentreStudyConfig) -> list[str]:
     lines = []
     for arm in (a for a in config.centres if a in LEARNED_ARMS):
         if arm == STACKELBERG:
-            outer = config.stackelberg
+            outer, names = config.stackelberg, config.rule_space()
+            prescribing = (
+                f" and the nationally best approach prescribed at {START[PRESCRIBE]:g}"
+                if PRESCRIBE in names
+                else ""
+            )
             lines.append(
                 f"- `stackelberg` (the centre leads, the locals follow by learning): CMA-ES "
-                f"over `relative_rule`'s {', '.join(RULE_PARAMS)}, from `ratchet`'s targets "
+                f"over `relative_rule`'s {', '.join(names)}, from `ratchet`'s targets "
                 f"(rate {START['ratchet_rate']:g}, offset {START['offset']:g}) with audit "
-                f"focus {START['audit_focus']:g}, {outer['generations']} generations of "
+                f"focus {START['audit_focus']:g}{prescribing}, {outer['generations']} "
+                f"generations of "
                 f"{outer['population']} candidates, each judged by the centre's mean reward "
                 f"after SB3 locals trained {config.timesteps:,} steps against it on seeds "
                 f"{list(outer['seeds'])} (none of the study's); the learned rule is the "
@@ -474,13 +481,13 @@ def search_table(best: str | None, means: dict[str, float], frozen: dict[str, fl
     return lines
 
 
-def stackelberg_table(history: list[dict]) -> list[str]:
+def stackelberg_table(history: list[dict], space: tuple[str, ...] = RULE_PARAMS) -> list[str]:
     """The stackelberg centre's outer loop, generation by generation: its candidates' best
     and mean score (the centre's mean reward after locals trained against each), the best
     candidate's rule, and the strategy's mean (the rule it would commit to) after it."""
     if not history:
         return ["(no stackelberg arm in this study)"]
-    names = ", ".join(RULE_PARAMS)
+    names = ", ".join(space)
     lines = [
         f"| generation | candidates | best score | mean score | best candidate ({names}) | "
         f"strategy mean after ({names}) | step size |",
@@ -490,7 +497,7 @@ def stackelberg_table(history: list[dict]) -> list[str]:
         scored = record["candidates"]
         top = max(scored, key=lambda c: c["score"])
         rule = ", ".join(f"{v:.3f}" for v in rule_params(top["arm"]).values())
-        mean = ", ".join(f"{record['mean'][k]:.3f}" for k in RULE_PARAMS)
+        mean = ", ".join(f"{record['mean'][k]:.3f}" for k in space)
         lines.append(
             f"| {record['generation']} | {len(scored)} | {top['score']:.3f} | "
             f"{np.mean([c['score'] for c in scored]):.3f} | {rule} | {mean} | "
@@ -613,11 +620,17 @@ def aggregate(
             "This centre learns its rule as that leader: each candidate `relative_rule` "
             "(tau' = tau + ratchet_rate (m - tau) + offset per locality and measured "
             "domain; audit weights 1 - audit_focus plus audit_focus on the localities "
-            "`risk_based_audits` would choose) is judged by the centre's mean reward after "
+            "`risk_based_audits` would choose"
+            + (
+                "; the nationally best approach prescribed at strength prescribe"
+                if PRESCRIBE in config.rule_space()
+                else ""
+            )
+            + ") is judged by the centre's mean reward after "
             f"SB3 locals trained against it on seeds {list(outer['seeds'])}; CMA-ES moves "
             "its search distribution towards the better candidates.",
             "",
-            *stackelberg_table(history or []),
+            *stackelberg_table(history or [], config.rule_space()),
             "",
             f"Learned rule: {learned or 'n/a'}.",
             "",

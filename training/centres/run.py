@@ -43,7 +43,7 @@ from .config import (
     rule_arm,
 )
 from .report import aggregate
-from .stackelberg import START, learn_rule
+from .stackelberg import learn_rule, start
 
 LOCK = "centres.lock"
 RECORD = "centres.json"
@@ -73,7 +73,7 @@ def check_study(config: CentreStudyConfig) -> None:
     candidates = config.candidates()
     second = {BEST_CONSTANT: candidates[0] if candidates else None}
     if STACKELBERG in config.centres:
-        second[STACKELBERG] = rule_arm(START)
+        second[STACKELBERG] = rule_arm(start(config.rule_space()))
     for arm in (*config.first_arms(), *(a for a in second if second[a])):
         for seed in config.seeds_of(arm):
             grid = arm_config(config, arm, seed, second.get(arm))

@@ -4,12 +4,15 @@ A centre that learns beside its locals (``two_level``, ``rllib``) climbs the gra
 its reward with the locals as they are: it answers the locals it has. What a centre that
 *commits* to a rule gets is its reward once the locals have learned under that rule, and
 that is what this outer loop optimises (a bilevel, Stackelberg problem: the centre leads,
-the locals follow by learning). Its policy is ``relative_rule``'s three parameters
-(``RULE_PARAMS``: ratchet rate, offset, audit focus), each scaled to [0, 1] over its range
+the locals follow by learning). Its policy is ``relative_rule``'s parameters
+(``RULE_PARAMS``: ratchet rate, offset, audit focus; where the study's world has the
+prescription lever, ``prescribe`` too, the strength at which it prescribes the nationally
+best approach: ``CentreStudyConfig.rule_space``), each scaled to [0, 1] over its range
 in ``SEARCH`` (the offset's narrower than the rule allows: in ``whitehall`` a step of +0.02
 already costs 0.06 of true welfare, so the search spends its samples near zero);
 the search is CMA-ES (the ``cma`` package) from the ratchet's targets (rate 0.5, offset 0)
-with audits halfway between even and ``risk_based_audits``' (focus 0.5), for
+with audits halfway between even and ``risk_based_audits``' (focus 0.5) and a
+prescription of half strength (the middle of that lever, for the same reason), for
 ``stackelberg.generations`` generations of ``stackelberg.population`` candidates. Each
 candidate is a cell per seed of ``stackelberg.seeds`` (locals trained against it at the
 study's budget, then evaluated), scored by the centre's mean reward on fresh seeds, the
@@ -35,13 +38,18 @@ from target_gaming.agents.centre import RATCHET_RATE, RelativeRule
 
 from .config import RULE_PARAMS, CentreStudyConfig, rule_arm
 
-# the ratchet's targets, audits halfway from even to risk_based_audits': the middle of the
-# audit lever, so that the search explores both sides of it (from a bound, half of every
-# generation would be clipped onto it)
-START = {"ratchet_rate": RATCHET_RATE, "offset": 0.0, "audit_focus": 0.5}
+# the ratchet's targets, audits halfway from even to risk_based_audits' and a prescription
+# of half strength: the middle of each lever, so that the search explores both sides of it
+# (from a bound, half of every generation would be clipped onto it)
+START = {"ratchet_rate": RATCHET_RATE, "offset": 0.0, "audit_focus": 0.5, "prescribe": 0.5}
 # each parameter's range in the search (within RelativeRule.PARAMS), scaled to [0, 1]
-SEARCH = {"ratchet_rate": (0.0, 1.0), "offset": (-0.05, 0.05), "audit_focus": (0.0, 1.0)}
-RANGES = np.array([SEARCH[k] for k in RULE_PARAMS], dtype=float)  # (3, 2)
+SEARCH = {
+    "ratchet_rate": (0.0, 1.0),
+    "offset": (-0.05, 0.05),
+    "audit_focus": (0.0, 1.0),
+    "prescribe": (0.0, 1.0),
+}
+assert set(SEARCH) == set(START) == set(RelativeRule.PARAMS)
 assert all(
     RelativeRule.PARAMS[k][0] <= low <= high <= RelativeRule.PARAMS[k][1]
     for k, (low, high) in SEARCH.items()
@@ -51,24 +59,36 @@ assert all(
 Score = Callable[[Sequence[str]], dict[str, float]]
 
 
-def to_params(unit: Sequence[float]) -> dict[str, float]:
-    """A point of [0, 1]^3 as ``relative_rule``'s parameters, each rounded as its arm
-    names it (``rule_arm``: 4 decimals)."""
-    values = RANGES[:, 0] + np.clip(unit, 0.0, 1.0) * (RANGES[:, 1] - RANGES[:, 0])
-    return {k: round(float(v), 4) + 0.0 for k, v in zip(RULE_PARAMS, values, strict=True)}
+def _ranges(names: Sequence[str]) -> np.ndarray:
+    return np.array([SEARCH[k] for k in names], dtype=float)  # (n, 2)
+
+
+def start(names: Sequence[str] = RULE_PARAMS) -> dict[str, float]:
+    """The search's first mean over the parameters ``names`` (a study's ``rule_space``)."""
+    return {k: START[k] for k in names}
+
+
+def to_params(unit: Sequence[float], names: Sequence[str] = RULE_PARAMS) -> dict[str, float]:
+    """A point of [0, 1]^n as ``relative_rule``'s parameters ``names``, each rounded as its
+    arm names it (``rule_arm``: 4 decimals)."""
+    ranges = _ranges(names)
+    values = ranges[:, 0] + np.clip(unit, 0.0, 1.0) * (ranges[:, 1] - ranges[:, 0])
+    return {k: round(float(v), 4) + 0.0 for k, v in zip(names, values, strict=True)}
 
 
 def to_unit(params: dict[str, float]) -> np.ndarray:
-    values = np.array([params[k] for k in RULE_PARAMS], dtype=float)
-    return (values - RANGES[:, 0]) / (RANGES[:, 1] - RANGES[:, 0])
+    """``to_params``' inverse, over the parameters ``params`` names (in its order)."""
+    ranges = _ranges(list(params))
+    values = np.array(list(params.values()), dtype=float)
+    return (values - ranges[:, 0]) / (ranges[:, 1] - ranges[:, 0])
 
 
 def _strategy(config: CentreStudyConfig):
     import cma
 
-    outer = config.stackelberg
+    outer, n = config.stackelberg, len(config.rule_space())
     options = {
-        "bounds": [[0.0] * len(RULE_PARAMS), [1.0] * len(RULE_PARAMS)],
+        "bounds": [[0.0] * n, [1.0] * n],
         "popsize": outer["population"],
         "seed": outer["seed"] + 1,  # cma reads 0 as "draw a seed"
         "verbose": -9,
@@ -77,7 +97,8 @@ def _strategy(config: CentreStudyConfig):
     }
     with _global_numpy(), warnings.catch_warnings():  # cma seeds the global generator
         warnings.simplefilter("ignore")
-        return cma.CMAEvolutionStrategy(to_unit(START).tolist(), outer["sigma"], options)
+        first = to_unit(start(config.rule_space()))
+        return cma.CMAEvolutionStrategy(first.tolist(), outer["sigma"], options)
 
 
 @contextlib.contextmanager
@@ -104,17 +125,17 @@ def learn_rule(config: CentreStudyConfig, score: Score) -> tuple[str, list[dict]
     is missing), tell the strategy; return the learned rule's arm and the history, one
     record per generation (its candidates and their scores, the strategy's mean after it
     and its step size)."""
-    outer = config.stackelberg
+    outer, names = config.stackelberg, config.rule_space()
     strategy = _strategy(config)
     history = []
     for generation in range(outer["generations"]):
         unit = _ask(strategy, outer["seed"] * 1000 + generation)
-        arms = [rule_arm(to_params(x)) for x in unit]
+        arms = [rule_arm(to_params(x, names)) for x in unit]
         scores = score(arms)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             strategy.tell(unit, [-scores[a] for a in arms])  # cma minimises
-        mean = to_params(strategy.result.xfavorite)
+        mean = to_params(strategy.result.xfavorite, names)
         history.append(
             {
                 "generation": generation + 1,

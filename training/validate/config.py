@@ -112,6 +112,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         "checkpoint_every": 100_000,
         "eval_episodes": 32,
     },
+    # the full budget on the prescription phenomenon alone
+    "prescription": {
+        "seeds": (0, 1, 2, 3, 4),
+        "timesteps": 1_000_000,
+        "n_envs": 64,
+        "checkpoint_every": 100_000,
+        "eval_episodes": 32,
+        "phenomena": ("prescription",),
+    },
 }
 
 

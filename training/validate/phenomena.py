@@ -142,6 +142,10 @@ _JUG_SCALE = 4.0  # per_domain worlds: 24 agents each, so more agent-steps
 # little holding back there; bunching and the ratchet are tested where effort costs 0.4
 # (docs/model.md, "Effort cost").
 _COSTLY_EFFORT = {"effort_cost": 0.4}
+# The prescription lever on, under audits (its inspections); the local choice conditions have
+# it too, with a centre that prescribes nothing, so the pair differs only in the centre.
+_LEVER = {"prescription": True}
+_PRESCRIPTION_BASELINES = ("honest", "prescribed", "myopic_best_response")
 
 CONDITIONS: dict[str, Condition] = {
     c.name: c
@@ -196,6 +200,18 @@ CONDITIONS: dict[str, Condition] = {
         ),
         Condition("gresham_targets", "gresham", "targets", held_out=_GRESHAM_HELD_OUT),
         Condition("gresham_audited", "gresham", "audited_targets", held_out=_GRESHAM_HELD_OUT),
+        *(
+            Condition(
+                f"{regime}_{scenario.split('_')[0]}",
+                scenario,
+                "audited_targets",
+                centre_policy=centre,
+                overrides=_LEVER,
+                baselines=_PRESCRIPTION_BASELINES,
+            )
+            for scenario in ("coalfield_seaside", "homogeneous")
+            for regime, centre in (("choice", "fixed_targets"), ("prescribed", "prescriptive"))
+        ),
     )
 }
 
@@ -341,6 +357,33 @@ _PHENOMENA = (
                 "tie",
                 margin=0.01,
                 scripted="honest",
+            ),
+        ),
+    ),
+    Phenomenon(
+        "prescription",
+        "A centre that prescribes methods",
+        "A centre that prescribes the nationally best approach, inspected at audits, costs "
+        "true welfare where localities differ and (almost) nothing where they are alike, "
+        "against the same world where the centre leaves the choice of method to them.",
+        'The source paper: "targets can lead government into making detailed policy '
+        'prescriptions that limit the autonomy of those delivering policy" (phonics); '
+        "docs/model.md, Prescription.",
+        (
+            Check(
+                "prescription costs true welfare where localities differ",
+                "true_welfare",
+                Side("choice_coalfield"),
+                Side("prescribed_coalfield"),
+                ">",
+            ),
+            Check(
+                "prescription costs (almost) nothing where localities are alike",
+                "true_welfare",
+                Side("choice_homogeneous"),
+                Side("prescribed_homogeneous"),
+                "tie",
+                margin=0.01,
             ),
         ),
     ),
