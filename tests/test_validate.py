@@ -79,6 +79,9 @@ TINY_CONDITIONS = ("targets_costly", "linear_costly", "ratchet", "ratchet_matche
         (-0.02, 0.0, "tie", 0.01, FAILS),
         (0.0, 0.011, "tie", 0.01, FAILS),
         (0.0, 0.0, "tie", 0.0, HOLDS),
+        (-0.03, -0.002, "at_most", 0.01, HOLDS),  # it helps: below the margin, and below 0
+        (-0.005, 0.009, "at_most", 0.01, HOLDS),
+        (-0.03, 0.011, "at_most", 0.01, FAILS),  # it may cost more than the margin
     ],
 )
 def test_a_check_holds_only_if_its_interval_clears_the_margin(

@@ -6,8 +6,8 @@ holds these, per condition, seed, agent and variant). A check's effect in seed s
 the left side's value minus the right side's (or minus the constant), seeds paired by
 index; the effect over seeds is their interquartile mean with a percentile-bootstrap
 95% interval (``compare.stats.iqm_interval``), and the check holds if that interval
-lies above ``margin`` (``>``), below ``-margin`` (``<``) or inside [-margin, margin]
-(``tie``).
+lies above ``margin`` (``>``), below ``-margin`` (``<``), inside [-margin, margin]
+(``tie``) or below ``margin`` (``at_most``).
 """
 
 from __future__ import annotations
@@ -43,15 +43,17 @@ class Effect:
 
 def verdict(low: float, high: float, relation: str, margin: float = 0.0) -> str:
     """Whether the interval [low, high] lies above ``margin`` (``>``), below ``-margin``
-    (``<``) or within [-margin, margin] (``tie``)."""
+    (``<``), within [-margin, margin] (``tie``) or below ``margin`` (``at_most``)."""
     if relation == ">":
         held = low > margin
     elif relation == "<":
         held = high < -margin
     elif relation == "tie":
         held = -margin <= low and high <= margin
+    elif relation == "at_most":
+        held = high <= margin
     else:
-        raise ValueError(f"relation = {relation!r} is not allowed: '>', '<' or 'tie'")
+        raise ValueError(f"relation = {relation!r} is not allowed: '>', '<', 'tie' or 'at_most'")
     return HOLDS if held else FAILS
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..compare.grid import BASELINES, FRESH, LEARNED
 
-RELATIONS = (">", "<", "tie")
+RELATIONS = (">", "<", "tie", "at_most")
 AGENT = "{agent}"  # in a Side's agent: the check's agent (learned, or its scripted agent)
 SCRIPTED = "myopic_best_response"  # the scripted agent of a check unless it names another
 KINDS = ("learned", "scripted")  # the two effects of a check
@@ -59,8 +59,9 @@ class Side:
 class Check:
     """``metric`` of ``left`` minus that of ``right`` (``right_metric`` of it, if given; or a
     constant), per seed; it holds if the 95% interval of the effect's IQM over seeds lies
-    above ``margin`` (``>``), below ``-margin`` (``<``) or inside [-margin, margin]
-    (``tie``). ``scripted`` is the scripted agent of the second effect (None: none)."""
+    above ``margin`` (``>``), below ``-margin`` (``<``), inside [-margin, margin]
+    (``tie``) or below ``margin`` (``at_most``: no larger than the margin, and perhaps
+    negative). ``scripted`` is the scripted agent of the second effect (None: none)."""
 
     name: str
     metric: str
@@ -94,7 +95,10 @@ class Check:
             right = _side_text(self.right, self.other_metric)
         else:
             right = f"{self.right:g}"
-        relation = f"ties with (±{self.margin:g})" if self.relation == "tie" else self.relation
+        relation = {
+            "tie": f"ties with (±{self.margin:g})",
+            "at_most": f"exceeds by at most {self.margin:g}",
+        }.get(self.relation, self.relation)
         return f"{left} {relation} {right}"
 
 
@@ -364,8 +368,10 @@ _PHENOMENA = (
         "prescription",
         "A centre that prescribes methods",
         "A centre that prescribes the nationally best approach, inspected at audits, costs "
-        "true welfare where localities differ and (almost) nothing where they are alike, "
-        "against the same world where the centre leaves the choice of method to them.",
+        "true welfare where localities differ and nothing (or it helps) where they are "
+        "alike, against the same world where the centre leaves the choice of method to "
+        "them; where the prescribed approach is a locality's worst, gaming becomes the "
+        "better use of its effort.",
         'The source paper: "targets can lead government into making detailed policy '
         'prescriptions that limit the autonomy of those delivering policy" (phonics); '
         "docs/model.md, Prescription.",
@@ -378,12 +384,21 @@ _PHENOMENA = (
                 ">",
             ),
             Check(
-                "prescription costs (almost) nothing where localities are alike",
+                "prescription costs nothing, or helps, where localities are alike",
                 "true_welfare",
                 Side("choice_homogeneous"),
                 Side("prescribed_homogeneous"),
-                "tie",
+                "at_most",
                 margin=0.01,
+            ),
+            Check(
+                "prescription raises gaming where localities differ",
+                "gaming_share",
+                Side("prescribed_coalfield"),
+                Side("choice_coalfield"),
+                ">",
+                note="myopic_best_response: the odd localities, whose worst approach is "
+                "prescribed, deliver almost nothing and game instead (docs/agents.md)",
             ),
         ),
     ),

@@ -170,7 +170,8 @@ def _method() -> list[str]:
         "a side's value being the mean over its evaluation episodes of the metric; the "
         "tables give the interquartile mean (IQM) over seeds and its 95% percentile-bootstrap "
         "interval. A check holds if the interval lies above its margin (`>`), below minus "
-        "its margin (`<`), or within plus or minus its margin (`tie`). The learned effect "
+        "its margin (`<`), within plus or minus its margin (`tie`), or below its margin "
+        "(`at_most`: no larger than the margin, perhaps negative). The learned effect "
         "reads the learned agents; the scripted effect reads the check's scripted agent in "
         "the same places, with its own verdict. A phenomenon holds if every learned check "
         "holds, fails if none does, and holds partly otherwise.",
