@@ -40,7 +40,7 @@ class CentreScripted(ScriptedPolicy):
     def prescription(self, obs: np.ndarray) -> np.ndarray | None:  # (M, kg, R) or None
         """With the prescription lever: the approach prescribed in each of the centre's
         domains, times its strength; None prescribes nothing (every rule but
-        ``prescriptive``)."""
+        ``prescriptive`` and ``relative_rule`` with ``prescribe`` > 0)."""
         return None
 
     def _measured(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

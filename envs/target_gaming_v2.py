@@ -221,10 +221,11 @@ Version History
   silo agency no longer makes it exactly 0 and every agency's partnership
   raises it; infos are flat: each metric under its own name, with the same keys
   at reset (0.0 there) and at every step.
-  Added within v2, off by default so that every configuration that existed
+  Added within v2, off by default so that every configuration without it
   keeps its trajectories bit for bit (the committed results, rerun, give the
   same numbers): the prescription lever (``prescription``; its spaces, infos
-  and fines exist only when it is on; ``prescription_sanction`` 10).
+  and fines exist only when it is on). Its sanction ``prescription_sanction``
+  was 3 when the lever was added and is 10 since; no committed result used it.
 """
 
 from __future__ import annotations

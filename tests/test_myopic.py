@@ -145,7 +145,8 @@ def _step_each(world, state, centre, policy, obs, cands, rng, baskets=None, mix=
                 first = n - n % cfg.n_agencies
                 partners = [m for m in range(first, first + cfg.n_agencies) if m != n]
                 share = np.full(len(partners), cands[n, c, -2])
-                believed = None if mix is None else mix[partners]
+                # its partners split their delivery as it does (it believes them like it)
+                believed = None if mix is None else np.repeat(mix[[n]], len(partners), axis=0)
                 actions[partners] = _belief_partner(policy, obs[partners], share, believed)
         own_mix = None if mix is None else mix[tested]
         actions[tested] = policy.to_action(obs[tested], cands[tested, c], own_mix)
@@ -279,26 +280,31 @@ def test_act_plays_the_allocation_it_values_most():
     np.testing.assert_array_equal(a.expected_reward(obs, cands), a.predict(obs, cands)["reward"])
 
 
-def _prescribing(world: World, state):
-    """The state with the first approach prescribed at strength 0.75 in every domain and an
-    empty off-method record (the record before the step is not observed, so not predicted)."""
+def _prescribing(world: World, state, domains: slice = slice(None)):
+    """The state with the first approach prescribed at strength 0.75 in ``domains`` (the
+    others unprescribed) and an empty off-method record (the record before the step is
+    not observed, so not predicted)."""
     prescription = np.zeros(state.prescription.shape)
-    prescription[..., 0] = 0.75  # a float32 value: the observation carries it exactly
+    prescription[:, domains, 0] = 0.75  # a float32 value: the observation carries it exactly
     return state.replace(prescription=prescription, off_method=np.zeros(state.off_method.shape))
 
 
 @pytest.mark.parametrize("scenario", ["whitehall", "jug_2"])
 @pytest.mark.parametrize("split", ["own", "complying"])
-def test_the_prescription_fine_on_a_review_step_with_every_locality_audited(scenario, split):
+@pytest.mark.parametrize("domains", [slice(None), slice(0, 1)], ids=["all", "first"])
+def test_the_prescription_fine_on_a_review_step_with_every_locality_audited(
+    scenario, split, domains
+):
     """With the lever, the fine on the off-method effort of the step is the world's, for its
-    own split (off method in part) and for the complying one (none off method)."""
+    own split (off method in part) and for the complying one (none off method), with every
+    domain prescribed or only the first (complying keeps its own split in the others)."""
     mix = {"own": MyopicBestResponse.own_mix, "complying": MyopicBestResponse.complying_mix}
     world = _world(
         scenario, "audited_targets", audit_rate=1.0, spillover=UNIFORM_S, prescription=True
     )
     state, centre = _warm_up(world, 3, np.random.default_rng(3))
     assert world.config.is_review_step(int(state.t[0]))
-    state = _prescribing(world, state)
+    state = _prescribing(world, state, domains)
     _check(world, state, centre, seed=3, review=True, mix=lambda p, obs: mix[split](p, obs))
 
 
