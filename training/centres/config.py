@@ -357,6 +357,9 @@ def arm_cell(config: CentreStudyConfig, arm: str, seed: int) -> Cell:
     return Cell(config.scenario, config.design_of(arm), seed)
 
 
+# the stackelberg search of the quick-budget presets: 5 generations of 6, two seeds each
+_QUICK_LEADER = {"generations": 5, "population": 6, "sigma": 0.2, "seeds": [200, 201], "seed": 0}
+
 PRESETS: dict[str, dict[str, Any]] = {
     # 3 seeds, 300k local steps: every arm, a 3 x 4 search on one seed of its own
     "quick": {},
@@ -424,13 +427,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "stackelberg_political": {
         "centre_reward": "political",
         "centres": ("ratchet", STACKELBERG),
-        "stackelberg": {
-            "generations": 5,
-            "population": 6,
-            "sigma": 0.2,
-            "seeds": [200, 201],
-            "seed": 0,
-        },
+        "stackelberg": dict(_QUICK_LEADER),
     },
     # the prescription lever at the quick budget, where localities differ (coalfield_seaside:
     # the odd ones' best approach is the nationally worst) and where they are alike: local
@@ -442,13 +439,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "scenario": scenario,
             "overrides": {"prescription": True},
             "centres": ("fixed_targets", PRESCRIPTIVE, "two_level", STACKELBERG),
-            "stackelberg": {
-                "generations": 5,
-                "population": 6,
-                "sigma": 0.2,
-                "seeds": [200, 201],
-                "seed": 0,
-            },
+            "stackelberg": dict(_QUICK_LEADER),
         }
         for name, scenario in (
             ("prescription", "coalfield_seaside"),
