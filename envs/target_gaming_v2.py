@@ -223,8 +223,9 @@ Version History
   at reset (0.0 there) and at every step.
   Added within v2, off by default so that every configuration without it
   keeps its trajectories bit for bit (the committed results, rerun, give the
-  same numbers): the prescription lever (``prescription``; its spaces, infos
-  and fines exist only when it is on). Its sanction ``prescription_sanction``
+  same numbers): the prescription lever (``prescription``; its action and
+  observation components and its fines exist only when it is on; the infos
+  keep their keys). Its sanction ``prescription_sanction``
   was 3 when the lever was added and is 10 since; no committed result used it.
 """
 

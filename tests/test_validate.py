@@ -242,7 +242,8 @@ def test_every_preset_checks_and_scales_the_per_domain_conditions():
         config = preset(name)
         check_validation(config)  # every condition's grid for every seed
         assert len(config.seeds) >= 3 and config.conditions()
-    assert preset("full").phenomena == tuple(PHENOMENA)
+    # between them the full preset and the prescription preset run every phenomenon
+    assert set(preset("full").phenomena) | set(preset("prescription").phenomena) == set(PHENOMENA)
     assert preset("full").conditions()[0] == "targets"
     assert preset("prescription").conditions() == (
         "choice_coalfield",
@@ -466,3 +467,19 @@ def test_a_tiny_validation_trains_reports_and_skips_every_cell_on_rerun(tmp_path
     assert main(argv) == 0
     assert {p: p.read_text() for p in done} == done
     assert "Cells finished: 8 of 8 (8 from an earlier run)" in (out / "report.md").read_text()
+
+
+def test_every_committed_validation_is_the_validation_its_command_names():
+    """Each ``validate --preset P --out results/validation...`` of results/README.md: its
+    folder holds P's validation (a preset changed without its report regenerated would
+    refuse its own command and report another validation)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "results" / "README.md").read_text()
+    commands = set(re.findall(r"validate --preset (\w+) --out (results/validation[\w-]*)", text))
+    assert {name for name, _ in commands} == {"full", "prescription"}
+    for name, folder in sorted(commands):
+        recorded = json.loads((root / folder / "validation.json").read_text())
+        assert ValidateConfig.from_dict(recorded) == preset(name), (name, folder)
