@@ -177,11 +177,11 @@ class MyopicBestResponse(LocalScripted):
         else:  # sum_r E[k, r] sqrt(mix[k, r])
             norm_e = (eff * np.sqrt(mix)).sum(axis=-1)[:, None, :]
         d, g, p, s = cands[..., :kc], cands[..., kc : 2 * kc], cands[..., -2], cands[..., -1]
-        off_method = np.zeros(cands.shape[:2])
-        if cfg.prescription:  # the off-method effort share this step adds, times q
+        off_method = 0.0  # the off-method effort share this step adds, times q (the lever)
+        if cfg.prescription:
             prescribed = obs[:, v.prescribed]  # (M, kc, R) Q: q on the prescribed approach
             off = prescribed.max(axis=-1) - (prescribed * mix).sum(axis=-1)  # (M, kc)
-            off_method = (d * off[:, None, :]).sum(axis=-1)
+            off_method = (d * off[:, None, :]).sum(axis=-1)  # (M, C)
         if cfg.per_domain:  # own choice on its domain, the partners' reference elsewhere
             d, g = own * d + (1 - own) * 0.5, own * g
         gain = cfg.alpha * norm_e * np.sqrt(effort * d) * (1.0 - x)

@@ -69,7 +69,8 @@ RULE_PREFIX = "relative_rule@"
 # study's world has the prescription lever (the strength of the nationally best approach)
 RULE_PARAMS = ("ratchet_rate", "offset", "audit_focus")
 PRESCRIBE = "prescribe"
-assert set(RelativeRule.PARAMS) == {*RULE_PARAMS, PRESCRIBE}
+LEVERED_RULE_PARAMS = (*RULE_PARAMS, PRESCRIBE)
+assert set(RelativeRule.PARAMS) == set(LEVERED_RULE_PARAMS)
 OFFSET = CompareConfig.eval_seed_offset
 _TUPLES = ("seeds", "centres", "references")
 
@@ -242,7 +243,7 @@ class CentreStudyConfig:
         """The ``relative_rule`` parameters its stackelberg search learns: ``RULE_PARAMS``,
         and ``prescribe`` where the world has the prescription lever."""
         lever = make_config(self.scenario, **self.overrides).prescription
-        return (*RULE_PARAMS, PRESCRIBE) if lever else RULE_PARAMS
+        return LEVERED_RULE_PARAMS if lever else RULE_PARAMS
 
     # ---- arms ----------------------------------------------------------------------------
     def candidates(self) -> tuple[str, ...]:
@@ -289,14 +290,14 @@ def rule_arm(params: dict[str, float]) -> str:
     """The arm of one ``relative_rule``: ``relative_rule@<rate>,<offset>,<focus>``, and
     ``,<prescribe>`` where ``params`` has it, each to 4 decimals (the rule its cells train
     under)."""
-    names = (*RULE_PARAMS, PRESCRIBE) if PRESCRIBE in params else RULE_PARAMS
+    names = LEVERED_RULE_PARAMS if PRESCRIBE in params else RULE_PARAMS
     return RULE_PREFIX + ",".join(f"{params[k]:.4f}" for k in names)
 
 
 def rule_params(arm: str) -> dict[str, float]:
     """The parameters of a ``relative_rule`` arm: ``rule_arm``'s inverse."""
     values = arm[len(RULE_PREFIX) :].split(",")
-    names = (*RULE_PARAMS, PRESCRIBE) if len(values) > len(RULE_PARAMS) else RULE_PARAMS
+    names = LEVERED_RULE_PARAMS if len(values) > len(RULE_PARAMS) else RULE_PARAMS
     return {k: float(v) for k, v in zip(names, values, strict=True)}
 
 

@@ -97,6 +97,14 @@ def _is_int(value: Any, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
+_FULL_BUDGET = {
+    "seeds": (0, 1, 2, 3, 4),
+    "timesteps": 1_000_000,
+    "n_envs": 64,
+    "checkpoint_every": 100_000,
+    "eval_episodes": 32,
+}
+
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
         "seeds": (0, 1, 2),
@@ -105,25 +113,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "checkpoint_every": 100_000,
         "eval_episodes": 16,
     },
-    "full": {
-        "seeds": (0, 1, 2, 3, 4),
-        "timesteps": 1_000_000,
-        "n_envs": 64,
-        "checkpoint_every": 100_000,
-        "eval_episodes": 32,
-        # every phenomenon but prescription, which has its own preset (and report) until
-        # the full report is regenerated with it
-        "phenomena": tuple(p for p in PHENOMENA if p != "prescription"),
-    },
+    # every phenomenon but prescription, which has its own preset (and report) until the
+    # full report is regenerated with it
+    "full": {**_FULL_BUDGET, "phenomena": tuple(p for p in PHENOMENA if p != "prescription")},
     # the full budget on the prescription phenomenon alone
-    "prescription": {
-        "seeds": (0, 1, 2, 3, 4),
-        "timesteps": 1_000_000,
-        "n_envs": 64,
-        "checkpoint_every": 100_000,
-        "eval_episodes": 32,
-        "phenomena": ("prescription",),
-    },
+    "prescription": {**_FULL_BUDGET, "phenomena": ("prescription",)},
 }
 
 

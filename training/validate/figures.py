@@ -42,14 +42,8 @@ def phenomenon_figure(root: Path, result: Result) -> str:
         ax.set_ylim(-0.4, 0.4)
         ax.set_yticks([])
         ax.tick_params(axis="x", labelsize=7)
-        expected = {"tie": "within", "at_most": "at most"}.get(check.relation, check.relation)
-        bound = {
-            "tie": f"±{check.margin:g}",
-            ">": f"{check.margin:g}",
-            "at_most": f"{check.margin:g}",
-        }.get(check.relation, f"{-check.margin:g}" if check.margin else "0")
         ax.set_title(
-            f"{check.name} (expected {expected} {bound}): learned {learned.verdict}",
+            f"{check.name} (expected {check.expected()}): learned {learned.verdict}",
             fontsize=8,
             loc="left",
         )

@@ -85,6 +85,15 @@ class Check:
         """The agent that ``kind`` (learned, scripted) fills in."""
         return LEARNED if kind == "learned" else str(self.scripted)
 
+    def expected(self) -> str:
+        """What the effect must do to hold, in words: ``> 0``, ``within ±0.01``."""
+        return {
+            ">": f"> {self.margin:g}",
+            "<": f"< {-self.margin:g}" if self.margin else "< 0",
+            "tie": f"within ±{self.margin:g}",
+            "at_most": f"at most {self.margin:g}",
+        }[self.relation]
+
     def sides(self) -> tuple[Side, ...]:
         return (self.left, self.right) if isinstance(self.right, Side) else (self.left,)
 
