@@ -46,6 +46,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from target_gaming.envs.target_gaming import World
+from target_gaming.envs.target_gaming.reference import national_mix
 
 from .local import LocalScripted
 
@@ -69,6 +70,7 @@ class MyopicBestResponse(LocalScripted):
         self._transfers = (eye[None, :, :] - eye[:, None, :])[None]  # (1, D, D, D)
         self._spill = cfg.spillover_matrix
         self._b_hat = 0.5 * (cfg.baseline_low + cfg.baseline_high)
+        self._national_mix = national_mix(cfg)[0]  # (R,): Ebar is the same in every domain
         self._audit_prob = {
             "none": 0.0,
             "random": cfg.audit_rate,
@@ -182,9 +184,16 @@ class MyopicBestResponse(LocalScripted):
             prescribed = obs[:, v.prescribed]  # (M, kc, R) Q: q on the prescribed approach
             off = prescribed.max(axis=-1) - (prescribed * mix).sum(axis=-1)  # (M, kc)
             off_method = (d * off[:, None, :]).sum(axis=-1)  # (M, C)
+        if cfg.cascade is not None:  # a cascade's frontline remakes its delivery
+            returns = self._frontline_returns(obs, d, mix)  # (M, C, kc) per sqrt(effort)
         if cfg.per_domain:  # own choice on its domain, the partners' reference elsewhere
             d, g = own * d + (1 - own) * 0.5, own * g
-        gain = cfg.alpha * norm_e * np.sqrt(effort * d) * (1.0 - x)
+        if cfg.cascade is None:
+            gain = cfg.alpha * norm_e * np.sqrt(effort * d) * (1.0 - x)
+        else:  # partners (per_domain) as without a cascade
+            partners = norm_e * np.sqrt(d) if cfg.per_domain else 0.0
+            effect = own * returns + (1 - own) * partners
+            gain = cfg.alpha * effect * np.sqrt(effort) * (1.0 - x)
         gain = gain * cfg.holistic_factor(p)[..., None]  # it believes J = its partnership
         spill = (cfg.coordination * (cfg.s0 + cfg.s1 * p))[..., None] * (gain @ self._spill.T)
         x_next = np.clip(
@@ -197,7 +206,10 @@ class MyopicBestResponse(LocalScripted):
         # the expected sanction on the inflation it carries into the next review
         steps = np.rint(obs[:, v.time_to_review] * cfg.review_period)
         liability = self._audit_prob * cfg.sanction * (1 - cfg.rho) ** steps
-        sanction = liability[:, None] * (u_next * own).sum(axis=-1)
+        found = u_next * own
+        if cfg.cascade is not None:  # an audit reaches 1 - phi of a cascaded domain's measures
+            found = found * (1.0 - cfg.frontline_share * self._cascaded(obs, own))
+        sanction = liability[:, None] * found.sum(axis=-1)
         # and the expected fine at the next review on the off-method effort it adds
         rate = self._audit_prob * cfg.prescription_sanction / cfg.review_period
         sanction = sanction + rate * off_method
@@ -218,6 +230,30 @@ class MyopicBestResponse(LocalScripted):
             "good": good,
             "reward": reward,
         }
+
+    def _cascaded(self, obs: np.ndarray, own: np.ndarray) -> np.ndarray:
+        """(M, 1, K) 1 on its domains that have frontline targets (those it knows are
+        measured: ``is_measured``)."""
+        known = obs[:, self.view.is_measured][:, None, :]  # (M, 1, kc)
+        return own * known if self.config.per_domain else known
+
+    def _frontline_returns(self, obs: np.ndarray, d: np.ndarray, mix: np.ndarray) -> np.ndarray:
+        """(M, C, kc): ``sum_r E[k, r] sqrt(d'[k, r])``, the effect per unit of
+        ``sqrt(effort)`` of its delivery shares ``d`` (M, C, kc) split by ``mix`` once a
+        cascade's frontline has remade them (``World._frontline``): it keeps ``1 - phi``
+        of each domain's plan, delivers ``phi`` of the cascaded domains' by the national
+        mix and moves ``phi`` of the others' onto the cascaded ones, by the national mix."""
+        cfg, v = self.config, self.view
+        cascaded = obs[:, None, v.is_measured]  # (M, 1, kc)
+        governed = cfg.frontline_share * cascaded.max(axis=-1, keepdims=True)
+        on = d * cascaded
+        on_sum = on.sum(axis=-1, keepdims=True)
+        even = cascaded / np.maximum(cascaded.sum(axis=-1, keepdims=True), 1.0)
+        weight = np.where(on_sum > 0, on / np.where(on_sum > 0, on_sum, 1.0), even)
+        by_frontline = governed * on + governed * (d - on).sum(axis=-1, keepdims=True) * weight
+        shares = (1.0 - governed)[..., None] * d[..., None] * mix[:, None]
+        shares = shares + by_frontline[..., None] * self._national_mix
+        return (obs[:, None, v.effectiveness] * np.sqrt(shares)).sum(axis=-1)
 
     def _own_domains(self, obs: np.ndarray) -> np.ndarray:
         """(M, 1, K) 1 on the domains the agency controls."""

@@ -7,8 +7,9 @@ import pytest
 
 from target_gaming.envs.target_gaming import World, get_scenario
 
-# The default scenario and one with per_domain agencies and departments at the centre.
-SCENARIO_CASES = ["whitehall", "jug_4"]
+# The default scenario, one with per_domain agencies and departments at the centre, and the
+# two target cascades.
+SCENARIO_CASES = ["whitehall", "jug_4", "cascade_health", "cascade_education"]
 
 
 def make_world(scenario: str = "whitehall", design: str = "targets", **overrides) -> World:

@@ -9,14 +9,21 @@ import math
 import pytest
 
 from target_gaming.envs import target_gaming_v2
-from target_gaming.envs.target_gaming.metrics import LOCALITY_METRICS, NATIONAL_METRICS
+from target_gaming.envs.target_gaming.metrics import (
+    FRONTLINE_METRICS,
+    LOCALITY_METRICS,
+    NATIONAL_METRICS,
+)
 
 
 def _keys(env, agent):
-    return list(NATIONAL_METRICS if agent in env.centre_agents else LOCALITY_METRICS)
+    """The base metrics, then a cascade's frontline metrics in its worlds."""
+    base = NATIONAL_METRICS if agent in env.centre_agents else LOCALITY_METRICS
+    frontline = tuple(FRONTLINE_METRICS) if env.config.cascade is not None else ()
+    return list(base + frontline)
 
 
-@pytest.mark.parametrize("scenario", ["whitehall", "jug_4"])
+@pytest.mark.parametrize("scenario", ["whitehall", "jug_4", "cascade_health"])
 def test_reset_and_step_infos_have_the_same_flat_keys(scenario):
     env = target_gaming_v2.parallel_env(scenario=scenario, max_cycles=6)
     _, infos = env.reset(seed=0)

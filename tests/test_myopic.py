@@ -40,6 +40,7 @@ import pytest
 
 from target_gaming.agents.myopic import MyopicBestResponse
 from target_gaming.envs.target_gaming import World, get_scenario, observe
+from target_gaming.envs.target_gaming.reference import national_mix
 from tests.conftest import centre_default_level
 
 EXACT = {"sigma_x": 0.0, "sigma_m": 0.0, "baseline_low": 0.5, "baseline_high": 0.5}
@@ -84,6 +85,8 @@ def _warm_up(world: World, steps: int, rng):
     kr = cfg.domains_per_agency * cfg.n_approaches
     act = np.zeros(cfg.local_action_dim)
     act[:kr] = 0.5 / kr
+    if per_domain and cfg.cascade is not None:  # by the national mix: the frontline keeps it,
+        act[:kr] = 0.5 * np.tile(national_mix(cfg)[0], cfg.domains_per_agency)  # domains alike
     if not per_domain:
         act[kr : kr + cfg.domains_per_agency] = 0.3 / cfg.domains_per_agency
     act[-2:] = (0.2, 0.3 if per_domain else 0.0)
@@ -175,8 +178,10 @@ def _check(
     loc = tested // cfg.n_agencies
     rows, own = np.arange(len(tested)), tested % cfg.n_agencies  # own: per_domain only
     pooled = bool(world.pay_weights.all())
-    # on a review step with every cell audited, all the new inflation is found (and reset)
-    world_["inflation"] = world_["detected"] if review else world_["inflation"]
+    # on a review step with every cell audited, the new inflation is what was found (all of
+    # it, or what a cascade's audit reaches) and what is left
+    if review:
+        world_["inflation"] = world_["inflation"] + world_["detected"]
     for key in ("true", "inflation", "measured"):
         got = world_[key][:, loc].transpose(1, 0, 2)  # (M, C, K)
         want = pred[key][tested]
@@ -227,6 +232,27 @@ def test_the_sanction_on_a_review_step_with_every_locality_audited(scenario, des
         world = _world(scenario, design, audit_rate=1.0, audit_rate_low=1.0, spillover=UNIFORM_S)
         state, centre = _warm_up(world, steps, np.random.default_rng(steps))
         assert world.config.is_review_step(int(state.t[0]))
+        _check(world, state, centre, seed=steps, review=True)
+
+
+@pytest.mark.parametrize("design", ["targets", "linear", "pooled_budget"])
+@pytest.mark.parametrize("scenario, cascade", [("cascade_health", 17), ("jug_2", 34)])
+@pytest.mark.parametrize("steps", [0, 5])
+def test_the_prediction_is_the_world_step_under_a_target_cascade(scenario, cascade, design, steps):
+    """The frontline remakes its delivery: part by the national mix, part moved from the
+    unmeasured domains (unitary; per_domain agencies have one domain each)."""
+    world = _world(scenario, design, cascade=cascade, spillover=UNIFORM_S)
+    state, centre = _warm_up(world, steps, np.random.default_rng(steps))
+    _check(world, state, centre, seed=steps)
+
+
+@pytest.mark.parametrize("scenario", ["cascade_education", "jug_2"])
+def test_the_sanction_under_a_target_cascade_is_on_what_the_audit_reaches(scenario):
+    """Every locality audited at a review: the fine is on 1 - phi of the cascaded cells'
+    inflation (all of an unmeasured cell's)."""
+    for steps in (3, 7):
+        world = _world(scenario, "audited_targets", audit_rate=1.0, cascade=34, spillover=UNIFORM_S)
+        state, centre = _warm_up(world, steps, np.random.default_rng(steps))
         _check(world, state, centre, seed=steps, review=True)
 
 

@@ -18,7 +18,7 @@ from target_gaming.envs.target_gaming import World, WorldState, get_scenario, ob
 from target_gaming.envs.target_gaming import reference as ref
 from target_gaming.envs.target_gaming.core import systematic_sample
 from target_gaming.envs.target_gaming.designs import CENTRE_REWARDS, DESIGNS
-from target_gaming.envs.target_gaming.metrics import LOCALITY_METRICS, NATIONAL_METRICS
+from target_gaming.envs.target_gaming.metrics import metric_set
 
 # unitary and coordinated; two locality types; per_domain with a coordinated centre
 # (pooled and own pay); per_domain with departments (pooled and own pay)
@@ -90,7 +90,7 @@ def _assert_observations_name_the_state(cfg, state: WorldState) -> None:
     _assert_named(observe.global_state(cfg, state), expected, names, "global state")
 
 
-def _assert_same_step(core, mine: ref.ReferenceStep, where: str) -> None:
+def _assert_same_step(cfg, core, mine: ref.ReferenceStep, where: str) -> None:
     for field in dataclasses.fields(WorldState):
         _close(
             getattr(core.state, field.name),
@@ -99,13 +99,15 @@ def _assert_same_step(core, mine: ref.ReferenceStep, where: str) -> None:
         )
     _close(core.local_rewards, mine.local_rewards, f"{where}: local rewards")
     _close(core.centre_rewards, mine.centre_rewards, f"{where}: centre rewards")
-    assert set(mine.locality_metrics) == set(LOCALITY_METRICS)
-    assert set(mine.national_metrics) == set(NATIONAL_METRICS)
-    for name in LOCALITY_METRICS:
+    names = metric_set(cfg)  # the base metrics, and a cascade's frontline metrics
+    assert core.metrics.names is names
+    assert set(mine.locality_metrics) == set(names.locality)
+    assert set(mine.national_metrics) == set(names.national)
+    for name in names.locality:
         _close(
             core.metrics.locality[name], mine.locality_metrics[name], f"{where}: locality {name}"
         )
-    for name in NATIONAL_METRICS:
+    for name in names.national:
         _close(
             core.metrics.national[name], mine.national_metrics[name], f"{where}: national {name}"
         )
@@ -146,6 +148,25 @@ def test_the_fast_core_steps_as_the_reference_with_the_prescription_lever(scenar
     _assert_core_steps_as_reference(cfg, design, "welfare")
 
 
+@pytest.mark.parametrize(
+    "design", ["targets", "audited_targets", "rotating_basket", "pooled_budget", "targeted_audits"]
+)
+@pytest.mark.parametrize(
+    "scenario, overrides",
+    [
+        ("cascade_health", {}),
+        ("cascade_education", {"locality_types": 2}),
+        ("cascade_health", {"cascade": 1}),  # headline targets only, with the metrics
+        ("jug_2", {"cascade": 17}),  # one domain per agency: judgement, nothing to move
+        ("jug_3", {"cascade": 34, "prescription": True}),
+    ],
+)
+def test_the_fast_core_steps_as_the_reference_with_a_target_cascade(scenario, overrides, design):
+    """The frontline governs part of the delivery; audits reach part of its measures."""
+    cfg = get_scenario(scenario).config(**overrides)
+    _assert_core_steps_as_reference(cfg, design, "political")
+
+
 def _assert_core_steps_as_reference(cfg, design, centre_reward) -> None:
     world = World(cfg, design, centre_reward)
     gen = np.random.default_rng(7)
@@ -163,7 +184,7 @@ def _assert_core_steps_as_reference(cfg, design, centre_reward) -> None:
         core = world.step(state, local, centre, core_rng)
         mine = ref.reference_step(cfg, design, centre_reward, state, local, centre, ref_rng)
         where = f"step {step} (t = {state.t.tolist()})"
-        _assert_same_step(core, mine, where)
+        _assert_same_step(cfg, core, mine, where)
         assert core_rng.bit_generator.state == ref_rng.bit_generator.state, (
             f"{where}: the core and the reference took different draws"
         )
@@ -209,7 +230,7 @@ def test_league_table_ties_get_distinct_ranks_and_unmeasured_agencies_nothing(sc
         cfg, "league_table", "political", state, local, centre, np.random.default_rng(2)
     )
     assert np.all(core.state.measured == 1.0)
-    _assert_same_step(core, mine, "saturated")
+    _assert_same_step(cfg, core, mine, "saturated")
     weights = ref.pay_weights(cfg, world.design)
     pay = ref.league_table_pay(cfg, core.state.measured, state.basket, weights)  # (B, L, A)
     counted = (weights @ state.basket[0]) > 0  # (A,)

@@ -29,7 +29,11 @@ from target_gaming.envs.target_gaming import (
 )
 from target_gaming.envs.target_gaming.config import _RANGES, AGENCY_MODES, CENTRE_MODES
 from target_gaming.envs.target_gaming.core import systematic_sample
-from target_gaming.envs.target_gaming.metrics import DETECTION_FLOOR, LOCALITY_METRICS
+from target_gaming.envs.target_gaming.metrics import (
+    DETECTION_FLOOR,
+    FRONTLINE_METRICS,
+    LOCALITY_METRICS,
+)
 from target_gaming.training.sb3 import CENTRE_ENV_ID
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,8 +50,10 @@ def test_every_scenario_and_design_builds_and_steps(scenario, design):
     while env.agents:
         obs, rewards, _, _, infos = env.step({a: env.action_space(a).sample() for a in env.agents})
     assert all(np.isfinite(r) for r in rewards.values())
-    assert set(infos[env.possible_agents[0]]) == set(METRICS)
-    assert set(env.episode_metrics()) == set(METRICS)
+    # a cascade's worlds add the frontline metrics; every other world has the base set
+    expected = set(METRICS) | (set(FRONTLINE_METRICS) if scenario.startswith("cascade") else set())
+    assert set(infos[env.possible_agents[0]]) == expected
+    assert set(env.episode_metrics()) == expected
 
 
 @pytest.mark.parametrize("centre_reward", ["political", "welfare"])

@@ -18,10 +18,6 @@ from torchrl.envs.utils import check_env_specs  # noqa: E402
 
 from target_gaming.envs import target_gaming_v2  # noqa: E402
 from target_gaming.envs.target_gaming import World, make_config, observe  # noqa: E402
-from target_gaming.envs.target_gaming.metrics import (  # noqa: E402
-    LOCALITY_METRICS,
-    NATIONAL_METRICS,
-)
 from target_gaming.training.torchrl import GROUPS, TargetGamingTorchEnv  # noqa: E402
 from tests.conftest import SCENARIO_CASES  # noqa: E402
 
@@ -112,11 +108,12 @@ def test_rewards_observations_and_metrics_equal_the_batched_cores(scenario):
             reward = torch.from_numpy(core.astype(np.float32))
             assert torch.equal(nxt[group, "reward"][..., 0], reward)
         national, local = result.metrics.national, result.metrics.locality
-        for name in NATIONAL_METRICS:
+        names = world.metric_set  # a cascade's worlds add the frontline metrics
+        for name in names.national:
             expected = torch.from_numpy(national[name].astype(np.float32))
             got = nxt["centre", "info", name]  # (B, C): every centre sees the national metrics
             assert torch.equal(got, expected[:, None].expand_as(got))
-        for name in LOCALITY_METRICS:
+        for name in names.locality:
             expected = torch.from_numpy(local[name][:, locality].astype(np.float32))
             assert torch.equal(nxt["local", "info", name], expected)
         truncated = torch.from_numpy(result.truncated)
@@ -139,7 +136,8 @@ def test_one_environment_steps_as_the_pettingzoo_env(scenario):
         for group in GROUPS:
             for i, agent in enumerate(env.group_map[group]):
                 assert np.array_equal(td[group, "observation"][0, i].numpy(), obs[agent])
-                names = NATIONAL_METRICS if group == "centre" else LOCALITY_METRICS
+                metrics = env.world.metric_set
+                names = metrics.national if group == "centre" else metrics.locality
                 got = {name: td[group, "info", name][0, i].item() for name in names}
                 assert got == pytest.approx(infos[agent], rel=1e-6, abs=1e-7)
         td.update(random_actions(env, generator))

@@ -10,7 +10,7 @@ from stable_baselines3.common.vec_env.util import obs_space_info
 
 from target_gaming.agents import load_policy
 from target_gaming.envs.target_gaming import METRICS, observe
-from target_gaming.envs.target_gaming.metrics import LOCALITY_METRICS, NATIONAL_METRICS
+from target_gaming.envs.target_gaming.metrics import NATIONAL_METRICS, metric_set
 from target_gaming.training.sb3.vec_env import LocalVecEnv
 from tests.conftest import SCENARIO_CASES, make_world
 
@@ -108,12 +108,14 @@ def test_infos_carry_each_slots_locality_metrics_and_the_env_the_national_ones(s
     _, _, _, infos = env.step(random_actions(env, np.random.default_rng(2)))
     cfg = env.config
     national = env.last_national_metrics
-    assert national.shape == (len(NATIONAL_METRICS), env.batch_size)
-    assert env.national_metric_names == NATIONAL_METRICS
+    names = metric_set(cfg)  # a cascade's worlds add the frontline metrics
+    assert names.national[: len(NATIONAL_METRICS)] == NATIONAL_METRICS
+    assert national.shape == (len(names.national), env.batch_size)
+    assert env.national_metric_names == names.national
     row = NATIONAL_METRICS.index("gaming_share")
     for b in range(env.batch_size):
         slots = infos[b * cfg.n_locals : (b + 1) * cfg.n_locals]
-        assert all(tuple(info["metrics"]) == LOCALITY_METRICS for info in slots)
+        assert all(tuple(info["metrics"]) == names.locality for info in slots)
         per_locality = [slots[i * cfg.n_agencies]["metrics"]["gaming_share"] for i in range(6)]
         assert np.mean(per_locality) == pytest.approx(national[row, b])
         for n, info in enumerate(slots):  # the agencies of a locality share its metrics

@@ -59,6 +59,7 @@ _RANGES: dict[str, tuple[float, float, bool]] = {
     "audit_budget_share": (0.0, 1.0, False),
     "sanction": (0.0, 1000.0, False),
     "prescription_sanction": (0.0, 1000.0, False),
+    "cascade_elasticity": (0.0, 1.0, False),
     "audit_cost": (0.0, 100.0, False),
     "basket_size": (1, 1000, True),
     "linear_slope": (0.0, 1000.0, False),
@@ -206,6 +207,12 @@ class WorldConfig:
     # prescription bind where it costs a locality most (docs/model.md, "Prescription")
     prescription: bool = False
     prescription_sanction: float = 10.0
+    # target cascades: M frontline targets per headline target (None: targets reach the
+    # locality and stop there); the frontline governs a share 1 - M ** -cascade_elasticity
+    # of each cascaded domain's delivery and an audit reaches the rest (docs/model.md,
+    # "Target cascades")
+    cascade: int | None = None
+    cascade_elasticity: float = 0.25
     basket_size: int = 2
     linear_slope: float = 4.0
     oracle_scale: float = 10.0
@@ -213,6 +220,8 @@ class WorldConfig:
 
     def __post_init__(self) -> None:
         check_ranges(None, self, _RANGES)
+        if self.cascade is not None and not is_number(self.cascade, 1, 1000, integer=True):
+            _fail("cascade", self.cascade, "None (no cascade) or an integer in [1, 1000]")
         self._check_names()  # first: the pairs' checks count the domains
         self._check_pairs()
         self._check_vectors()
@@ -352,6 +361,15 @@ class WorldConfig:
     @property
     def n_centres(self) -> int:
         return self.n_domains if self.departments else 1
+
+    @property
+    def frontline_share(self) -> float:
+        """phi = 1 - M ** -cascade_elasticity: the share of a cascaded domain's delivery its
+        frontline targets govern, and the share of its frontline measures an audit does not
+        reach (0 without a cascade, and at M = 1: headline targets only)."""
+        if self.cascade is None:
+            return 0.0
+        return 1.0 - float(self.cascade) ** -self.cascade_elasticity
 
     @property
     def n_audits(self) -> int:

@@ -28,7 +28,7 @@ from .designs import (
     political_reward,
     threshold_pay,
 )
-from .metrics import _ONE, _ZERO, MetricsKernel, StepMetrics, _const
+from .metrics import _ONE, _ZERO, MetricsKernel, StepMetrics, _const, metric_set
 from .state import WorldState
 
 _HALF = _const(0.5)
@@ -154,6 +154,15 @@ class World:
             self._counted = np.full((1, 1), max(self._fixed_basket.sum(), 1.0))
             self._pay_norm = np.maximum(self._fixed_basket @ self._pay_weights_t, 1.0)  # (A,)
         self._metrics = MetricsKernel(cfg, self._fixed_basket)
+        self.metric_set = metric_set(cfg)  # the names of its metrics' rows
+        # a target cascade: the frontline's share phi of the delivery of every agency with
+        # frontline targets, delivered by the national mix (Ebar^2 normalised), arranged
+        # (A, domains per agency, R) like an agency's deliver columns
+        self._cascading = cfg.cascade is not None
+        self._phi = cfg.frontline_share
+        squares = cfg.mean_effectiveness**2
+        mix = squares / np.maximum(squares.sum(axis=-1, keepdims=True), 1e-12)
+        self._national_mix = mix.reshape(cfg.n_agencies, k_per_agency, r)
         self._horizon = cfg.horizon
         self._review_one = np.ones(1, dtype=bool)  # the review mask of one environment
         # threshold pay with every agency paid on every domain is the target hit rate
@@ -340,6 +349,7 @@ class World:
         batch = local_actions.shape[0]
         scratch = self._scratch(batch)
         self._decode(local_actions, state.capacity, scratch)
+        frontline = self._frontline(state, scratch) if self._cascading else None
         true, measured, inflation = self._outcomes(state, scratch, rng)
         t = state.t + 1
         new = {"t": t, "true": true, "measured": measured, "inflation": inflation}
@@ -367,6 +377,7 @@ class World:
             audited,
             state2.detected,
             sanction,
+            frontline,
         )
         pay = self._pay(state, true, measured, mask, work, norm)
         local = self._local_rewards(state, work, pay, sanction, scratch)
@@ -462,6 +473,40 @@ class World:
         measured += scratch.measure_noise
         _clip01(measured, measured)
         return true, measured, inflation
+
+    def _frontline(self, state: WorldState, scratch: _Scratch) -> np.ndarray:
+        """A target cascade's frontline: rewrites the absolute delivery effort in the scratch
+        and returns this step's frontline metrics (2, B, L) (``FRONTLINE_METRICS``).
+
+        An agency with frontline targets (any of its domains known to be measured,
+        ``revealed``) keeps its own plan for ``1 - phi`` of each domain's delivery; the
+        frontline governs the rest: on the cascaded domains it delivers by the national
+        mix, and it moves the unmeasured domains' share onto the cascaded ones (in
+        proportion to their delivery, evenly if none), by the national mix too. An agency
+        without frontline targets delivers as it chose. Total delivery is kept.
+        """
+        batch, n_loc, n_ag = state.t.shape[0], self._n_loc, self._n_ag
+        k_per_agency, r, phi = self.config.domains_per_agency, self.config.n_approaches, self._phi
+        plan = scratch.deliver.reshape(batch, n_loc, n_ag, k_per_agency, r)
+        cascaded = state.revealed.reshape(batch, 1, n_ag, k_per_agency)
+        governed = phi * cascaded.max(axis=-1, keepdims=True)  # phi, or 0 without targets
+        total = plan.sum(axis=-1)  # each domain's delivery (B, L, A, k_per_agency)
+        on = total * cascaded
+        on_sum = on.sum(axis=-1, keepdims=True)
+        even = cascaded / np.maximum(cascaded.sum(axis=-1, keepdims=True), 1.0)
+        weight = np.where(on_sum > 0, on / np.where(on_sum > 0, on_sum, 1.0), even)
+        moved = governed * (total - on).sum(axis=-1, keepdims=True)  # off the unmeasured
+        by_frontline = governed * on + moved * weight
+        delivered = (1.0 - governed)[..., None] * plan
+        delivered += by_frontline[..., None] * self._national_mix
+        scratch.deliver[...] = delivered.reshape(scratch.deliver.shape)
+        effort = delivered.sum(axis=-1)  # (B, L, A, k_per_agency)
+        on_effort = (effort * cascaded).sum(axis=(-2, -1))
+        all_effort = effort.sum(axis=(-2, -1))
+        out = np.zeros((2, batch, n_loc))
+        out[0] = self.config.cascade * state.revealed.max(axis=-1, keepdims=True)
+        np.divide(on_effort, all_effort, out=out[1], where=all_effort > 0)
+        return out
 
     def _off_method(self, state: WorldState, scratch: _Scratch) -> np.ndarray:
         """(B, L, K): the period's off-method record after this step, ``o + off / P``, where
@@ -627,6 +672,8 @@ class World:
                 chosen = chosen * review[:, None, None]
             audited = np.broadcast_to(chosen, true.shape).astype(float)
             found = inflation * audited
+            if self._cascading:  # an audit reaches 1 - phi of a cascaded cell's measures
+                found *= 1.0 - self._phi * state.revealed[:, None, :]
             k = cfg.n_domains
             sanction = (found.reshape(-1, k) @ self._own_weights_t).reshape(
                 batch, cfg.n_localities, -1

@@ -53,6 +53,60 @@ _SUMMED = ("audits", "detections", "sanctions")
 
 _NAT_ROW = {name: i for i, name in enumerate(NATIONAL_METRICS)}
 
+# Metrics of a target cascade's frontline tier, only in worlds with one
+# (``WorldConfig.cascade`` set): per locality, appended after the base metrics.
+FRONTLINE_METRICS: dict[str, str] = {
+    "frontline_targets": "mean",  # frontline targets per headline target (M), 0 without one
+    "measured_effort_share": "mean",  # the share of delivery effort on cascaded domains
+}
+
+
+class MetricSet:
+    """The metrics of one kind of world, in the order of the stacked arrays.
+
+    ``episode`` maps every metric to its episode summary ("mean", "last", "sum");
+    ``locality`` names the rows of ``StepMetrics.locality_array`` and ``national``
+    those of ``national_array``. A world's set is ``metric_set(config)``: the base
+    metrics (``METRICS``) everywhere, and ``FRONTLINE_METRICS`` after them where a
+    cascade is set. The base rows keep their places in every set.
+    """
+
+    def __init__(self, extra: dict[str, str]):
+        self.episode: dict[str, str] = {**METRICS, **extra}
+        self.locality: tuple[str, ...] = LOCALITY_METRICS + tuple(extra)
+        self.national: tuple[str, ...] = NATIONAL_METRICS + tuple(extra)
+        self.extra: tuple[str, ...] = tuple(extra)
+        self.national_row = {name: i for i, name in enumerate(self.national)}
+        self.locality_row = {name: i for i, name in enumerate(self.locality)}
+        episode = self.episode
+        self.last = np.array([episode[name] == "last" for name in self.national])
+        self.mean = np.array([episode[name] == "mean" for name in self.national])
+        self.order = np.array([self.national.index(name) for name in episode])
+        rows = np.flatnonzero(self.last)
+        contiguous = len(rows) and np.all(np.diff(rows) == 1)
+        self.last_rows = slice(int(rows[0]), int(rows[-1]) + 1) if contiguous else rows
+
+    def __repr__(self) -> str:
+        return f"MetricSet(extra={self.extra!r})"
+
+    def __reduce__(self):  # the shared instances survive a pickle as themselves
+        return (metric_set_named, ("frontline" if self.extra else "base",))
+
+
+BASE_METRICS = MetricSet({})
+CASCADE_METRICS = MetricSet(FRONTLINE_METRICS)
+
+
+def metric_set(cfg: WorldConfig) -> MetricSet:
+    """The metrics of worlds of ``cfg``: ``CASCADE_METRICS`` where a cascade is set (also at
+    M = 1, the headline-only comparison), ``BASE_METRICS`` elsewhere."""
+    return BASE_METRICS if cfg.cascade is None else CASCADE_METRICS
+
+
+def metric_set_named(name: str) -> MetricSet:
+    return {"base": BASE_METRICS, "frontline": CASCADE_METRICS}[name]
+
+
 # Rows of the per-cell stack (MetricsKernel), each (B, L, K), in three groups; each
 # group is summed over domains with one weight vector, in one product per group.
 _CELLS = (
@@ -122,7 +176,11 @@ class StepMetrics:
 
     Built either from dicts (``StepMetrics(locality, national)``) or, by the
     core, from the stacked arrays; the other form is derived on first use.
+    ``names`` (a ``MetricSet``) names the rows: ``BASE_METRICS`` unless the world
+    has a cascade (``World.metric_set``).
     """
+
+    names: MetricSet = BASE_METRICS
 
     def __init__(
         self,
@@ -131,11 +189,14 @@ class StepMetrics:
         *,
         locality_array: np.ndarray | None = None,
         national_array: np.ndarray | None = None,
+        names: MetricSet | None = None,
     ):
         if (locality is None) == (locality_array is None) or (national is None) == (
             national_array is None
         ):
             raise ValueError("give either the dicts or the arrays of each of locality, national")
+        if names is not None:
+            self.__dict__["names"] = names
         if locality is not None:
             self.__dict__["locality"] = locality
         else:
@@ -147,22 +208,24 @@ class StepMetrics:
 
     @cached_property
     def locality(self) -> dict[str, np.ndarray]:
-        return dict(zip(LOCALITY_METRICS, self.locality_array))
+        return dict(zip(self.names.locality, self.locality_array, strict=True))
 
     @cached_property
     def national(self) -> dict[str, np.ndarray]:
-        return dict(zip(NATIONAL_METRICS, self.national_array))
+        return dict(zip(self.names.national, self.national_array, strict=True))
 
     @cached_property
     def locality_array(self) -> np.ndarray:  # (M_loc, B, L)
-        return np.stack([self.locality[name] for name in LOCALITY_METRICS])
+        return np.stack([self.locality[name] for name in self.names.locality])
 
     @cached_property
     def national_array(self) -> np.ndarray:  # (M_nat, B)
-        return np.stack([self.national[name] for name in NATIONAL_METRICS])
+        return np.stack([self.national[name] for name in self.names.national])
 
     @classmethod
-    def _fast(cls, locality_array: np.ndarray, national_array: np.ndarray) -> StepMetrics:
+    def _fast(
+        cls, locality_array: np.ndarray, national_array: np.ndarray, names: MetricSet | None = None
+    ) -> StepMetrics:
         """``StepMetrics(locality_array=..., national_array=...)`` for the core's step.
 
         Skips the constructor's one check (that exactly one form of each of locality
@@ -170,6 +233,8 @@ class StepMetrics:
         """
         metrics = object.__new__(cls)
         metrics.__dict__.update(locality_array=locality_array, national_array=national_array)
+        if names is not None:
+            metrics.__dict__["names"] = names
         return metrics
 
     def __repr__(self) -> str:
@@ -322,8 +387,12 @@ class MetricsKernel:
         audited: np.ndarray | None,  # (B, L, K) or None: no audits this step
         detected: np.ndarray | None,  # (B, L, K) inflation found (with audited)
         sanction: np.ndarray | None,  # (B, L, A) or None
+        frontline: np.ndarray | None = None,  # (2, B, L): FRONTLINE_METRICS (a cascade)
     ) -> StepMetrics:
-        """One step's metrics, as fresh arrays (work's rows keep them until the next call)."""
+        """One step's metrics, as fresh arrays (work's rows keep them until the next call).
+
+        With ``frontline`` (a cascade's world) its rows follow the base rows, per
+        locality and as national means (``CASCADE_METRICS``)."""
         self._fill_cells(work, x, m, before, audited, detected)
         if self._rotating:
             work.masked *= mask[None]
@@ -333,7 +402,11 @@ class MetricsKernel:
         loc /= work.divisors if divisors is None else divisors
         self._locality_rows(work, shares, sanction)
         self._national(work)
-        return StepMetrics._fast(work.loc_head.copy(), work.nat.copy())
+        if frontline is None:
+            return StepMetrics._fast(work.loc_head.copy(), work.nat.copy())
+        national = np.concatenate([work.nat, frontline.mean(axis=-1)])
+        locality = np.concatenate([work.loc_head, frontline])
+        return StepMetrics._fast(locality, national, CASCADE_METRICS)
 
     def _fill_cells(self, work: MetricsWork, x, m, before, audited, detected) -> None:
         """Write the per-cell stack (rows _CELLS), unweighted.
@@ -426,18 +499,6 @@ _FIRST_SHARE_ROW = _LOC_ROW["gaming_share"]
 _JOINT_ROW = _FIRST_SHARE_ROW + 3
 
 
-# Episode summaries: national rows (NATIONAL_METRICS order) summed, or kept ("last").
-_LAST = np.array([METRICS[name] == "last" for name in NATIONAL_METRICS])
-_MEAN = np.array([METRICS[name] == "mean" for name in NATIONAL_METRICS])
-_ORDER = np.array([NATIONAL_METRICS.index(name) for name in METRICS])  # METRICS order
-_LAST_ROWS = np.flatnonzero(_LAST)
-_LAST_SLICE = (
-    slice(int(_LAST_ROWS[0]), int(_LAST_ROWS[-1]) + 1)
-    if len(_LAST_ROWS) and np.all(np.diff(_LAST_ROWS) == 1)
-    else _LAST_ROWS
-)
-
-
 class EpisodeMetrics:
     """Each environment's episode so far, summarised from its national metrics.
 
@@ -445,19 +506,22 @@ class EpisodeMetrics:
     ``add`` one step's metrics of all B environments, ``clear(done)`` the
     environments whose episode ended (environments may end at different steps, as
     with ``WorldState.where``'s auto-reset), and read a summary per environment:
-    the mean over its steps, the last value or the sum, as ``METRICS`` says.
+    the mean over its steps, the last value or the sum, as ``names.episode`` says
+    (``names``: the world's ``MetricSet``, ``World.metric_set``).
     """
 
-    def __init__(self, batch_size: int):
+    def __init__(self, batch_size: int, names: MetricSet = BASE_METRICS):
         self.batch_size = batch_size
-        self.totals = np.zeros((len(NATIONAL_METRICS), batch_size))  # (M_nat, B)
+        self.names = names
+        self.totals = np.zeros((len(names.national), batch_size))  # (M_nat, B)
         self.steps = np.zeros(batch_size, dtype=np.int64)  # (B,) steps of each episode
 
     def add(self, metrics: StepMetrics) -> None:
         """Add one step's metrics of every environment."""
         national = metrics.national_array  # (M_nat, B)
         self.totals += national
-        self.totals[_LAST_SLICE] = national[_LAST_SLICE]
+        last = self.names.last_rows
+        self.totals[last] = national[last]
         self.steps += 1
 
     def clear(self, done: np.ndarray | None = None) -> None:
@@ -470,14 +534,16 @@ class EpisodeMetrics:
             self.steps[done] = 0
 
     def summary(self) -> dict[str, np.ndarray]:
-        """Metric name -> (B,): each environment's summary, in METRICS order."""
+        """Metric name -> (B,): each environment's summary, in ``names.episode`` order."""
+        names = self.names
         means = self.totals / np.maximum(self.steps, 1)
-        values = np.where(_MEAN[:, None], means, self.totals)
-        return {name: values[_NAT_ROW[name]] for name in METRICS}
+        values = np.where(names.mean[:, None], means, self.totals)
+        return {name: values[names.national_row[name]] for name in names.episode}
 
     def summaries(self, envs: np.ndarray) -> list[dict[str, float]]:
         """The summaries of the environments ``envs`` (indices), one dict each."""
         totals = self.totals[:, envs]  # (M, E)
         means = totals / np.maximum(self.steps[envs], 1)
-        values = np.where(_MEAN[:, None], means, totals)[_ORDER].T.tolist()  # (E, M)
-        return [dict(zip(METRICS, row)) for row in values]
+        names = self.names
+        values = np.where(names.mean[:, None], means, totals)[names.order].T.tolist()  # (E, M)
+        return [dict(zip(names.episode, row)) for row in values]

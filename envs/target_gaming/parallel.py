@@ -6,6 +6,7 @@ into arrays (validating them), and arrays back into PettingZoo's dicts.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -16,7 +17,7 @@ from pettingzoo import ParallelEnv
 
 from . import observe
 from .core import StepResult, World
-from .metrics import LOCALITY_METRICS, NATIONAL_METRICS, EpisodeMetrics
+from .metrics import EpisodeMetrics, MetricSet
 from .scenarios import make_config
 from .state import WorldState
 
@@ -37,10 +38,10 @@ def _dict_maker(keys: list[str]) -> Callable[[list], dict]:
 # infos: each metric under its own name (flat floats, as clients such as TorchRL build their
 # specs from them), with the same keys at reset, where no step has been measured: 0.0 there
 # (not NaN, which compares unequal to itself, so two seeded resets would differ)
-_national_info = _dict_maker(NATIONAL_METRICS)
-_locality_info = _dict_maker(LOCALITY_METRICS)
-_NATIONAL_AT_RESET = [0.0] * len(NATIONAL_METRICS)
-_LOCALITY_AT_RESET = [0.0] * len(LOCALITY_METRICS)
+@functools.cache
+def _info_makers(names: MetricSet) -> tuple[Callable[[list], dict], Callable[[list], dict]]:
+    """The dict builders of a metric set's national and per-locality infos."""
+    return _dict_maker(names.national), _dict_maker(names.locality)
 
 
 class TargetGamingEnv(ParallelEnv):
@@ -97,7 +98,10 @@ class TargetGamingEnv(ParallelEnv):
         self._rng = np.random.default_rng()
         self.world_state: WorldState | None = None
         self.last_result: StepResult | None = None
-        self._episode = EpisodeMetrics(1)
+        names = self.world.metric_set  # the world's metrics (a cascade's add two)
+        self._episode = EpisodeMetrics(1, names)
+        self._national_info, self._locality_info = _info_makers(names)
+        self._at_reset = [0.0] * len(names.national), [0.0] * len(names.locality)
         self._observer = observe.Observer(cfg)  # its own: it keeps the last state's slow part
         self._dashboard = None  # the rgb_array figure (a Dashboard), made at the first frame
         low, high = observe.layout_bounds(observe.state_layout(cfg))
@@ -184,8 +188,9 @@ class TargetGamingEnv(ParallelEnv):
         self.last_result = None
         self._episode.clear()
         self.agents = list(self.possible_agents)
-        infos = {a: _national_info(_NATIONAL_AT_RESET) for a in self.centre_agents}
-        infos.update((a, _locality_info(_LOCALITY_AT_RESET)) for a in self.local_agents)
+        national, locality = self._at_reset
+        infos = {a: self._national_info(national) for a in self.centre_agents}
+        infos.update((a, self._locality_info(locality)) for a in self.local_agents)
         return self._observations(), infos
 
     def step(self, actions: dict[str, Any]):
@@ -274,11 +279,10 @@ class TargetGamingEnv(ParallelEnv):
         # .tolist() per block; local agent n reads its locality's row n // n_agencies.
         metrics = result.metrics
         national = metrics.national_array[:, 0].tolist()
-        infos = {a: _national_info(national) for a in self.centre_agents}
+        infos = {a: self._national_info(national) for a in self.centre_agents}
         rows = metrics.locality_array[:, 0].T.tolist()  # (L, M)
-        infos.update(
-            zip(self.local_agents, map(_locality_info, map(rows.__getitem__, self._agent_locality)))
-        )
+        by_agent = map(rows.__getitem__, self._agent_locality)
+        infos.update(zip(self.local_agents, map(self._locality_info, by_agent)))
         return infos
 
     def state(self) -> np.ndarray:

@@ -129,6 +129,52 @@ def delivery_gain(cfg: WorldConfig, state: WorldState, deliver: np.ndarray) -> n
     return cfg.alpha * returns * (1.0 - state.true)
 
 
+def national_mix(cfg: WorldConfig) -> np.ndarray:
+    """(K, R): ``Ebar[k,r]^2 / sum_r Ebar[k,r]^2``, the split of a domain's delivery over
+    approaches that is best at the mean effectiveness (the national view)."""
+    squares = cfg.mean_effectiveness**2
+    return squares / np.maximum(squares.sum(axis=-1, keepdims=True), 1e-12)
+
+
+def frontline_delivery(cfg: WorldConfig, revealed: np.ndarray, deliver: np.ndarray) -> np.ndarray:
+    """A target cascade: the delivery (B, L, K, R) the frontline makes of the agencies'
+    plan ``deliver`` (docs/model.md, "Target cascades"); the plan itself without one.
+
+    An agency with frontline targets (one of its domains in ``revealed`` (B, K), what
+    the localities know is measured) keeps its plan for ``1 - phi`` of each of its
+    domains' delivery, ``phi = frontline_share``. The frontline governs the rest: a
+    cascaded domain's share ``phi`` is delivered by the national mix, and the share
+    ``phi`` of the unmeasured domains' delivery moves onto the cascaded ones, split in
+    proportion to their delivery (evenly when they have none), by the national mix.
+    """
+    if cfg.cascade is None:
+        return deliver
+    phi, mix = cfg.frontline_share, national_mix(cfg)
+    out = deliver.copy()
+    for domains in cfg.agency_domains.astype(bool):  # each agency: the domains it holds
+        plan = deliver[:, :, domains]  # (B, L, k_a, R)
+        cascaded = revealed[:, None, domains]  # (B, 1, k_a)
+        has_targets = cascaded.any(axis=-1)  # (B, 1)
+        total = plan.sum(axis=-1)  # (B, L, k_a) each domain's delivery
+        on = total * cascaded
+        moved = phi * (total * (1.0 - cascaded)).sum(axis=-1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            by_delivery = on / on.sum(axis=-1, keepdims=True)
+            evenly = cascaded / cascaded.sum(axis=-1, keepdims=True)
+        weight = np.where(on.sum(axis=-1, keepdims=True) > 0, by_delivery, evenly)
+        frontline = phi * on + moved * weight  # (B, L, k_a)
+        made = (1.0 - phi) * plan + frontline[..., None] * mix[domains]
+        out[:, :, domains] = np.where(has_targets[..., None, None], made, plan)
+    return out
+
+
+def audit_reach(cfg: WorldConfig, revealed: np.ndarray) -> np.ndarray:
+    """(B, 1, K): the share of a cell's inflation an audit finds: ``1 - phi`` in a cascaded
+    domain (the audit checks the headline measure and as many frontline measures however
+    many there are), 1 elsewhere and without a cascade."""
+    return 1.0 - cfg.frontline_share * revealed[:, None, :]
+
+
 def joint_partnership(cfg: WorldConfig, partner_share: np.ndarray) -> np.ndarray:
     """``J[i] = (prod_a (p[i,a] + l)) ** (1/A) - l`` over the agencies (B, L), ``l`` the
     ``latent_partnership``; the share itself for a locality of one agency."""
@@ -378,12 +424,28 @@ def mean_over(cells: np.ndarray, domains: np.ndarray) -> np.ndarray:
     return (cells * domains).sum(axis=-1) / max(1.0, float(domains.sum()))
 
 
-def locality_metrics(cfg, before, true, measured, effort, audited, found, sanction):
+def frontline_metrics(cfg: WorldConfig, revealed: np.ndarray, delivered: np.ndarray) -> dict:
+    """A cascade's metrics (B, L): ``frontline_targets``, M while the locality knows of a
+    measured domain (0 before, in a rotating basket's first period), and
+    ``measured_effort_share``, the share of its delivery effort (after the frontline,
+    ``delivered`` (B, L, K, R)) on those domains (0 if it delivers nothing)."""
+    effort = delivered.sum(axis=-1)  # (B, L, K)
+    total = effort.sum(axis=-1)
+    on = (effort * revealed[:, None, :]).sum(axis=-1)
+    known = np.broadcast_to(revealed.any(axis=-1)[:, None], total.shape)
+    return {
+        "frontline_targets": cfg.cascade * known.astype(float),
+        "measured_effort_share": np.divide(on, total, out=np.zeros_like(total), where=total > 0),
+    }
+
+
+def locality_metrics(cfg, before, true, measured, effort, audited, found, sanction, delivered):
     """Every per-locality metric, name -> (B, L), as docs/model.md section 6 writes it.
 
     ``before`` is the state before the step (targets in force, basket, the last
     step's x and m); ``audited``, ``found`` and ``sanction`` are this step's
-    (zeros on a step without audits).
+    (zeros on a step without audits); ``delivered`` (B, L, K, R) is the delivery
+    effort after a cascade's frontline (``frontline_delivery``).
     """
     mu = before.basket
     headline = cfg.headline_mask.astype(float)
@@ -414,6 +476,8 @@ def locality_metrics(cfg, before, true, measured, effort, audited, found, sancti
     out["audits"] = audited.mean(axis=-1)
     out["detections"] = (found > DETECTION_FLOOR).mean(axis=-1)
     out["sanctions"] = sanction.sum(axis=-1)
+    if cfg.cascade is not None:
+        out.update(frontline_metrics(cfg, before.revealed, delivered))
     # the raw counts national bunching pools (not metrics themselves)
     return out, near.sum(axis=-1), counted.sum(axis=-1)
 
@@ -458,7 +522,8 @@ def reference_step(
     effort = decode_local_action(cfg, local_actions, state.capacity)
     # 1-5: delivery, spillovers, gaming, true outcome, measure
     joint = joint_partnership(cfg, effort.partner_share)
-    gain = delivery_gain(cfg, state, effort.deliver) * cfg.holistic_factor(joint)[..., None]
+    delivered = frontline_delivery(cfg, state.revealed, effort.deliver)
+    gain = delivery_gain(cfg, state, delivered) * cfg.holistic_factor(joint)[..., None]
     spill = spillovers(cfg, gain, joint)
     inflation, harm = gaming(cfg, state.inflation, effort.game)
     eps = rng.standard_normal((2, batch, n_loc, k))
@@ -487,7 +552,7 @@ def reference_step(
             drawn = draw_rotating_basket(cfg, rng, batch)
             revealed = np.where(review[:, None], state.basket, state.revealed)
             basket = np.where(review[:, None], drawn, state.basket)
-    found = inflation * audited
+    found = inflation * audited * audit_reach(cfg, state.revealed)
     sanction = sanctions(cfg, found, off_method * audited)
     new_state = state.replace(
         t=state.t + 1,
@@ -510,7 +575,7 @@ def reference_step(
     local = local_reward(cfg, state, pay, sanction, effort.slack_share, good_done(cfg, state, true))
     centre = centre_reward(cfg, centre_reward_name, state, true, measured, audited)
     loc, near_count, hit_count = locality_metrics(
-        cfg, state, true, measured, effort, audited, found, sanction
+        cfg, state, true, measured, effort, audited, found, sanction, delivered
     )
     return ReferenceStep(
         new_state, local, centre, loc, national_metrics(cfg, loc, near_count, hit_count)

@@ -51,6 +51,18 @@ SCENARIOS: dict[str, Scenario] = {
             {"knight_share": 0.5, "psi_knight": 1.0, "psi_knave": 0.0},
         ),
         Scenario(
+            "cascade_health",
+            "Whitehall with target cascades: 17 frontline targets per headline target "
+            "(the source paper's figure for health).",
+            {"cascade": 17},
+        ),
+        Scenario(
+            "cascade_education",
+            "Whitehall with target cascades: 34 frontline targets per headline target "
+            "(the source paper's figure for education).",
+            {"cascade": 34},
+        ),
+        Scenario(
             "jug_1",
             "Joined-up: a coordinated centre and agencies paid on their locality (pooled).",
             {**_JUG, "centre_mode": "coordinated", "pooled_localities": True},

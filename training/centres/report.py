@@ -26,7 +26,7 @@ from ..compare.grid import FRESH, LEARNED
 from ..compare.report import SUMMARY_COLUMNS, _fmt, _values, metric_table, summarise
 from ..compare.specs import eval_specs, train_config
 from ..compare.stats import intervals_overlap, iqm_interval
-from ..evaluation.rollout import RolloutSpec, rollout
+from ..evaluation.rollout import RolloutSpec, rollout, with_frontline
 from ..io import write_csv, write_text
 from ..runs import RunDir, read_curves
 from ..validate.cells import cell_folder, cell_seconds, job_problem
@@ -544,7 +544,7 @@ def aggregate(
     """summary.csv, report.md and intervals.png from every finished cell."""
     rows = arm_rows(jobs)
     search_seeds = list(config.search.get("seeds", []))
-    write_csv(root / "summary.csv", rows, ("arm", *SUMMARY_COLUMNS))
+    write_csv(root / "summary.csv", rows, with_frontline(("arm", *SUMMARY_COLUMNS), rows))
     shown = [a for a in (*config.centres, *config.references) if any(r["arm"] == a for r in rows)]
     table_rows = _as_designs(rows)
     variants = [FRESH, *config.held_out]

@@ -30,7 +30,7 @@ import numpy as np
 
 from target_gaming.envs.target_gaming import WORLD_VERSION
 
-from ..evaluation.rollout import EPISODE_COLUMNS, rollout
+from ..evaluation.rollout import EPISODE_COLUMNS, rollout, with_frontline
 from ..evaluation.traces import TraceRecorder
 from ..io import write_csv, write_npz, write_text
 from .grid import Cell, CompareConfig
@@ -99,7 +99,7 @@ def run_cell(config: CompareConfig, root: Path, cell: Cell, force: bool = False)
     start = time.perf_counter()
     policy_path, centre_path = _train(config, cell, out)
     rows, traces = evaluate_cell(config, cell, policy_path, centre_path)
-    write_csv(out / EPISODES, rows, _episode_columns())
+    write_csv(out / EPISODES, rows, with_frontline(_episode_columns(), rows))
     write_npz(out / TRACES, traces)
     wall = time.perf_counter() - start
     record = {

@@ -19,14 +19,14 @@ import numpy as np
 
 from target_gaming.envs.target_gaming import DESIGNS, METRICS
 
-from ..evaluation.rollout import RETURNS
+from ..evaluation.rollout import FRONTLINE, RETURNS, with_frontline
 from ..evaluation.tables import MAIN_METRICS
 from ..io import write_csv, write_text
 from .convergence import TOLERANCE
 from .stats import intervals_overlap, iqm_interval, probability_interval
 
 KEYS = ("scenario", "design", "seed", "agent", "variant")
-VALUES = RETURNS + tuple(METRICS)
+VALUES = RETURNS + tuple(METRICS)  # then, in a cascade's rows, FRONTLINE
 SUMMARY_COLUMNS = KEYS + ("centre", "episodes") + VALUES
 # Perverse outcomes, all "lower is better": the ranking averages a design's ranks on these.
 PERVERSE = ("gaming_share", "goodhart_gap", "neglect", "bunching", "perverse_rate", "slack_share")
@@ -47,14 +47,15 @@ def summarise(episode_files: list[Path]) -> list[dict]:
         record["seed"] = int(record["seed"])
         record["centre"] = Path(rows[0]["centre_policy"]).name  # a saved centre by name
         record["episodes"] = len(rows)
-        for name in VALUES:
+        frontline = tuple(name for name in FRONTLINE if rows[0].get(name, "") != "")
+        for name in VALUES + frontline:
             record[name] = float(np.mean([float(r[name]) for r in rows]))
         summary.append(record)
     return summary
 
 
 def write_summary(path: Path, summary: list[dict]) -> None:
-    write_csv(path, summary, SUMMARY_COLUMNS)
+    write_csv(path, summary, with_frontline(SUMMARY_COLUMNS, summary))
 
 
 def _values(summary, design, metric, agent="learned", variant="fresh", scenario=None):

@@ -22,6 +22,7 @@ from target_gaming.envs.target_gaming import (
     make_config,
     observe,
 )
+from target_gaming.envs.target_gaming.metrics import FRONTLINE_METRICS
 from target_gaming.envs.target_gaming.render import ansi_frame
 
 RETURNS = ("local_return", "centre_return")  # mean over agents of the episode's reward sum
@@ -35,6 +36,14 @@ EPISODE_COLUMNS = (
     *RETURNS,
     *METRICS,
 )
+# A cascade's frontline metrics: columns only of files that have a cascade's rows.
+FRONTLINE = tuple(FRONTLINE_METRICS)
+
+
+def with_frontline(columns: tuple[str, ...], rows: list[dict]) -> tuple[str, ...]:
+    """``columns`` and, after them, the frontline metrics that any of ``rows`` carries (a
+    row of a world without a cascade leaves them empty)."""
+    return tuple(columns) + tuple(name for name in FRONTLINE if any(name in r for r in rows))
 
 
 @dataclass(frozen=True)
@@ -109,7 +118,7 @@ def rollout(
     rng = np.random.default_rng(spec.seed)
     batch = spec.episodes
     state = world.reset(rng, batch)
-    episode = EpisodeMetrics(batch)
+    episode = EpisodeMetrics(batch, world.metric_set)
     returns = np.zeros((2, batch))
     for _ in range(cfg.horizon):
         centre_obs = observe.centre_observations(cfg, state)
@@ -140,7 +149,7 @@ def rollout(
             "episode": b,
             "local_return": float(returns[0, b]),
             "centre_return": float(returns[1, b]),
-            **{name: float(summary[name][b]) for name in METRICS},
+            **{name: float(values[b]) for name, values in summary.items()},
         }
         for b in range(batch)
     ]

@@ -16,7 +16,7 @@ from scipy import stats
 from target_gaming.envs.target_gaming import METRICS
 
 from ..io import write_csv, write_text
-from .rollout import EPISODE_COLUMNS, RETURNS
+from .rollout import EPISODE_COLUMNS, RETURNS, with_frontline
 
 MAIN_METRICS = (
     "true_welfare",
@@ -67,4 +67,4 @@ def write_episodes(folder: Path, rows: list[dict], heading: str, table: str) -> 
     """``metrics.txt`` (``# heading``, then ``table``) and ``episodes.csv`` (EPISODE_COLUMNS,
     one row per episode) in ``folder``."""
     write_text(folder / "metrics.txt", f"# {heading}\n{table}\n")
-    write_csv(folder / "episodes.csv", rows, EPISODE_COLUMNS)
+    write_csv(folder / "episodes.csv", rows, with_frontline(EPISODE_COLUMNS, rows))

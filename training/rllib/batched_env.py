@@ -120,7 +120,7 @@ class BatchedMultiAgentEnv(MultiAgentEnv):
         self._make_agents()
         self._rng = np.random.default_rng()
         self.state = None  # the WorldState of the B worlds
-        self._episodes = EpisodeMetrics(self.n_worlds)
+        self._episodes = EpisodeMetrics(self.n_worlds, self.world.metric_set)
         self._returns = np.zeros((self.n_worlds, cfg.n_centres + cfg.n_locals))  # (B, C + N)
 
     def _make_agents(self) -> None:

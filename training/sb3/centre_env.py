@@ -48,7 +48,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepR
 
 from target_gaming.agents import Policy, load_policy
 from target_gaming.envs.target_gaming import World, WorldState, make_config, observe
-from target_gaming.envs.target_gaming.metrics import NATIONAL_METRICS, StepMetrics
+from target_gaming.envs.target_gaming.metrics import StepMetrics
 from target_gaming.envs.target_gaming.parallel import RENDER_MODES
 from target_gaming.envs.target_gaming.render import ansi_frame, effort_shares
 
@@ -138,7 +138,8 @@ class CentreVecEnv(BatchedVecEnv):
 
     def _infos(self, national: np.ndarray) -> list[dict]:
         """Per slot: its environment's national metrics of this world step (shared dict)."""
-        rows = [dict(zip(NATIONAL_METRICS, row)) for row in national.T.tolist()]
+        names = self.world.metric_set.national
+        rows = [dict(zip(names, row, strict=True)) for row in national.T.tolist()]
         return [
             {"metrics": rows[slot // self.slots_per_env], "TimeLimit.truncated": False}
             for slot in range(self.num_envs)

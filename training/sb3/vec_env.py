@@ -49,28 +49,27 @@ from stable_baselines3.common.vec_env.base_vec_env import (
 
 from target_gaming.agents import Policy, review_actions
 from target_gaming.envs.target_gaming import EpisodeMetrics, World, WorldState, observe
-from target_gaming.envs.target_gaming.metrics import LOCALITY_METRICS, NATIONAL_METRICS
-
-_LOCALITY_INDEX = {name: i for i, name in enumerate(LOCALITY_METRICS)}
+from target_gaming.envs.target_gaming.metrics import MetricSet
 
 
 class SlotMetrics(Mapping):
     """One slot's locality metrics this step: name -> float, read from a shared table."""
 
-    __slots__ = ("_table", "_row")
+    __slots__ = ("_table", "_row", "_names")
 
-    def __init__(self, table: np.ndarray, row: int):
+    def __init__(self, table: np.ndarray, row: int, names: MetricSet):
         self._table = table  # (rows, M_loc), never written after the step
         self._row = row
+        self._names = names  # the world's metrics: its columns are names.locality
 
     def __getitem__(self, name: str) -> float:
-        return float(self._table[self._row, _LOCALITY_INDEX[name]])
+        return float(self._table[self._row, self._names.locality_row[name]])
 
     def __iter__(self) -> Iterator[str]:
-        return iter(LOCALITY_METRICS)
+        return iter(self._names.locality)
 
     def __len__(self) -> int:
-        return len(LOCALITY_METRICS)
+        return len(self._names.locality)
 
     def __repr__(self) -> str:
         return f"SlotMetrics({dict(self)!r})"
@@ -93,7 +92,6 @@ class BatchedVecEnv(VecEnv):
     """
 
     render_mode = None
-    national_metric_names = NATIONAL_METRICS
 
     def __init__(
         self,
@@ -115,7 +113,12 @@ class BatchedVecEnv(VecEnv):
         self._start = time.time()
         super().__init__(n_envs * slots_per_env, observation_space, action_space)
         self._new_episodes(np.ones(n_envs, dtype=bool))
-        self.last_national_metrics = np.zeros((len(NATIONAL_METRICS), n_envs))
+        self.last_national_metrics = np.zeros((len(self.national_metric_names), n_envs))
+
+    @property
+    def national_metric_names(self) -> tuple[str, ...]:
+        """The rows of ``last_national_metrics``: the world's national metrics."""
+        return self.world.metric_set.national
 
     # ---- seeding and episodes --------------------------------------------------------
     def seed(self, seed: int | None = None) -> Sequence[int | None]:
@@ -137,7 +140,7 @@ class BatchedVecEnv(VecEnv):
         if not hasattr(self, "_returns"):
             self._returns = np.zeros(self.num_envs)
             self._lengths = np.zeros(self.num_envs, dtype=np.int64)
-            self._episodes = EpisodeMetrics(self.batch_size)
+            self._episodes = EpisodeMetrics(self.batch_size, self.world.metric_set)
         slots = np.repeat(done, self.slots_per_env)
         self._returns[slots] = 0.0
         self._lengths[slots] = 0
@@ -261,7 +264,10 @@ class LocalVecEnv(BatchedVecEnv):
         loc = result.metrics.locality_array  # (M, B, L)
         table = loc.transpose(1, 2, 0).reshape(-1, loc.shape[0])
         infos = [
-            {"metrics": SlotMetrics(table, row), "TimeLimit.truncated": False}
+            {
+                "metrics": SlotMetrics(table, row, self.world.metric_set),
+                "TimeLimit.truncated": False,
+            }
             for row in self._metric_rows
         ]
         done_env = result.truncated

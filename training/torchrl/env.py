@@ -12,11 +12,11 @@ Sizes below are the default scenarios' (unitary / per_domain, coordinated / depa
 | ``("centre", "action")`` | (B, C, 30 / 12) | float32 | in [0, 1], as the PettingZoo env's |
 | ``("centre", "reward")`` | (B, C, 1) | float32 | the centre reward of the step |
 | ``("centre", "review")`` | (B, C, 1) | bool | the step taken from here is a review |
-| ``("centre", "info", <metric>)`` | (B, C) | float32 | ``NATIONAL_METRICS`` of the step |
+| ``("centre", "info", <metric>)`` | (B, C) | float32 | ``metric_set.national`` |
 | ``("local", "observation")`` | (B, N, 42 / 20) | float32 | bounded as the PettingZoo env's |
 | ``("local", "action")`` | (B, N, 18 / 6) | float32 | in [0, 1] |
 | ``("local", "reward")`` | (B, N, 1) | float32 | the local reward of the step |
-| ``("local", "info", <metric>)`` | (B, N) | float32 | ``LOCALITY_METRICS``, its locality's |
+| ``("local", "info", <metric>)`` | (B, N) | float32 | ``metric_set.locality``, its locality's |
 | ``"done"``, ``"terminated"``, ``"truncated"`` | (B, 1); (B, n, 1) per group | bool | |
 
 C is 1 (``centre_0``) or K (``department_<k>``, ``centre_mode="departments"``); N = L x A
@@ -56,13 +56,10 @@ from torchrl.envs import EnvBase
 from target_gaming.agents import design_centre, load_policy, review_actions
 from target_gaming.envs.target_gaming import World, WorldState, make_config, observe
 from target_gaming.envs.target_gaming.metrics import (
-    LOCALITY_METRICS,
-    NATIONAL_METRICS,
     EpisodeMetrics,
 )
 
 GROUPS = ("centre", "local")
-_METRICS = {"centre": NATIONAL_METRICS, "local": LOCALITY_METRICS}
 _CPU = torch.device("cpu")
 _DONE_KEYS = ("done", "terminated", "truncated")
 
@@ -129,7 +126,9 @@ class TargetGamingTorchEnv(EnvBase):
         self._observer = observe.Observer(cfg)  # its own: it keeps the last state's slow part
         self._rng = np.random.default_rng(seed)
         self.world_state: WorldState | None = None
-        self._episode = EpisodeMetrics(num_envs)  # each environment's episode so far
+        names = self.world.metric_set  # the world's metrics (a cascade's add two)
+        self._metric_names = {"centre": names.national, "local": names.locality}
+        self._episode = EpisodeMetrics(num_envs, names)  # each environment's episode so far
         # with record_episodes, the summaries (``EpisodeMetrics``: ``METRICS``' names) of
         # the episodes that ended since a reader last emptied the list: the learning curves
         # of a trainer that collects through the env (the BenchMARL trainer)
@@ -152,7 +151,7 @@ class TargetGamingTorchEnv(EnvBase):
         observations, actions, rewards = {}, {}, {}
         dones = {key: _flag((*batch, 1), device) for key in _DONE_KEYS}
         for group in self.groups:
-            metrics = _METRICS[group]
+            metrics = self._metric_names[group]
             layouts, action_dim = self._layouts(group)
             shape = (*batch, len(layouts))
             low, high = (np.stack(b) for b in zip(*map(observe.layout_bounds, layouts)))
@@ -245,7 +244,7 @@ class TargetGamingTorchEnv(EnvBase):
         out = {"done": ended, "truncated": ended.clone(), "terminated": torch.zeros_like(ended)}
         review = torch.from_numpy(self.config.is_review_step(state.t))  # (B,)
         for group in self.groups:
-            names = _METRICS[group]
+            names = self._metric_names[group]
             obs = torch.from_numpy(observations[group])
             shape = obs.shape[:2]  # (B, agents)
             if info is None:

@@ -22,6 +22,7 @@ from ..compare.backends import Job, run_jobs
 from ..compare.cells import DONE, EPISODES, cell_problem, run_cell
 from ..compare.grid import FRESH, LEARNED
 from ..compare.report import VALUES, summarise
+from ..evaluation.rollout import FRONTLINE
 from ..io import write_text
 from .config import (
     ValidateConfig,
@@ -146,7 +147,8 @@ def read_values(jobs: dict[tuple[str, int], Job]) -> Values:
             continue
         rows = summarise([cell_folder(job) / EPISODES])
         values.setdefault(name, {})[seed] = {
-            (r["agent"], r["variant"]): {m: r[m] for m in VALUES} for r in rows
+            (r["agent"], r["variant"]): {m: r[m] for m in VALUES + FRONTLINE if m in r}
+            for r in rows
         }
     return values
 

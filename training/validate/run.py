@@ -25,6 +25,7 @@ from ..compare.backends import Job, run_jobs
 from ..compare.report import VALUES
 from ..compare.run import check_run_options, check_same_record, folder_lock, output_folder
 from ..compare.specs import check_grid
+from ..evaluation.rollout import FRONTLINE
 from .cells import (
     condition_job,
     has_finished,
@@ -54,10 +55,10 @@ def check_validation(config: ValidateConfig) -> None:
     for name in config.phenomena:
         for check in PHENOMENA[name].checks:
             for metric in dict.fromkeys((check.metric, check.other_metric)):
-                if metric not in VALUES:
+                if metric not in VALUES + FRONTLINE:
                     raise ValueError(
                         f"phenomenon {name}, check {check.name!r}: metric = {metric!r} is not "
-                        f"allowed: one of {', '.join(VALUES)}"
+                        f"allowed: one of {', '.join(VALUES + FRONTLINE)}"
                     )
     for name in config.conditions():
         # a matched condition's level is known only later; any level in range is checked
