@@ -105,6 +105,8 @@ _FULL_BUDGET = {
     "eval_episodes": 32,
 }
 
+_OWN = ("prescription", "cascade")  # phenomena with their own preset and report
+
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
         "seeds": (0, 1, 2),
@@ -113,11 +115,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         "checkpoint_every": 100_000,
         "eval_episodes": 16,
     },
-    # every phenomenon but prescription, which has its own preset (and report) until the
-    # full report is regenerated with it
-    "full": {**_FULL_BUDGET, "phenomena": tuple(p for p in PHENOMENA if p != "prescription")},
+    # every phenomenon but prescription and cascade, which have their own presets (and
+    # reports) until the full report is regenerated with them
+    "full": {**_FULL_BUDGET, "phenomena": tuple(p for p in PHENOMENA if p not in _OWN)},
     # the full budget on the prescription phenomenon alone
     "prescription": {**_FULL_BUDGET, "phenomena": ("prescription",)},
+    # the full budget on target cascades alone: the comparison of cascade depths
+    "cascade": {**_FULL_BUDGET, "phenomena": ("cascade",)},
 }
 
 

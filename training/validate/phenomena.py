@@ -124,6 +124,9 @@ class Phenomenon:
     prediction: str
     source: str
     checks: tuple[Check, ...]
+    # metrics the report tabulates for each of its conditions (learned agents and the
+    # checks' scripted agents, fresh seeds); none: no such table
+    table: tuple[str, ...] = ()
 
     def conditions(self) -> tuple[str, ...]:
         """The conditions its checks read, in order of first mention."""
@@ -159,6 +162,19 @@ _COSTLY_EFFORT = {"effort_cost": 0.4}
 # it too, with a centre that prescribes nothing, so the pair differs only in the centre.
 _LEVER = {"prescription": True}
 _PRESCRIPTION_BASELINES = ("honest", "prescribed", "myopic_best_response")
+# Target cascades under audits (what they reach is part of the claim), at the depths of the
+# source paper (17 for health, 34 for education) against headline targets only (M = 1: the
+# same frontline tier with one frontline target per headline target, so every condition
+# reports the frontline metrics); in whitehall and where localities differ.
+_DEPTHS = {"headline_only": 1, "cascade_17": 17, "cascade_34": 34}
+_CASCADE_WORLDS = {
+    "": {
+        "headline_only": "whitehall",
+        "cascade_17": "cascade_health",
+        "cascade_34": "cascade_education",
+    },
+    "_coalfield": dict.fromkeys(_DEPTHS, "coalfield_seaside"),
+}
 
 CONDITIONS: dict[str, Condition] = {
     c.name: c
@@ -224,6 +240,17 @@ CONDITIONS: dict[str, Condition] = {
             )
             for scenario in ("coalfield_seaside", "homogeneous")
             for regime, centre in (("choice", "fixed_targets"), ("prescribed", "prescriptive"))
+        ),
+        *(
+            Condition(
+                f"{depth}{suffix}",
+                worlds[depth],
+                "audited_targets",
+                # the cascade scenarios set their own depth; whitehall and coalfield take it here
+                overrides={} if worlds[depth].startswith("cascade") else {"cascade": m},
+            )
+            for suffix, worlds in _CASCADE_WORLDS.items()
+            for depth, m in _DEPTHS.items()
         ),
     )
 }
@@ -409,6 +436,72 @@ _PHENOMENA = (
                 note="myopic_best_response: the odd localities, whose worst approach is "
                 "prescribed, deliver almost nothing and game instead (docs/agents.md)",
             ),
+        ),
+    ),
+    Phenomenon(
+        "cascade",
+        "Targets that cascade to the frontline",
+        "Headline targets translated into many frontline targets focus delivery on what is "
+        "measured and neglect the rest, give more measures to game than audits can check, so "
+        "gaming rises and the headline measures become less genuine, and leave less room for "
+        "local judgement, which costs true welfare where localities differ.",
+        'The source paper: "A set of targets that exist for literacy are translated into '
+        "targets for schools which in turn become targets for teachers ... Consequently, "
+        'activity is tightly focused"; "in the case of Health the number of frontline targets '
+        "is 17 times greater than the number of headline PSAs and in education it is 34 times "
+        'greater"; docs/model.md, Target cascades.',
+        (
+            Check(
+                "a cascade focuses delivery on the measured domains",
+                "measured_effort_share",
+                Side("cascade_17"),
+                Side("headline_only"),
+                ">",
+            ),
+            Check(
+                "a cascade raises the neglect of what is not measured",
+                "neglect",
+                Side("cascade_17"),
+                Side("headline_only"),
+                ">",
+            ),
+            Check(
+                "a cascade raises gaming",
+                "gaming_share",
+                Side("cascade_17"),
+                Side("headline_only"),
+                ">",
+            ),
+            Check(
+                "a cascade raises gaming where localities differ",
+                "gaming_share",
+                Side("cascade_17_coalfield"),
+                Side("headline_only_coalfield"),
+                ">",
+            ),
+            Check(
+                "a deeper cascade makes the headline measures less genuine",
+                "goodhart_gap",
+                Side("cascade_34"),
+                Side("headline_only"),
+                ">",
+            ),
+            Check(
+                "a cascade costs true welfare where localities differ",
+                "true_welfare",
+                Side("headline_only_coalfield"),
+                Side("cascade_34_coalfield"),
+                ">",
+            ),
+        ),
+        table=(
+            "true_welfare",
+            "measured_effort_share",
+            "neglect",
+            "gaming_share",
+            "goodhart_gap",
+            "detections",
+            "frontline_targets",
         ),
     ),
     Phenomenon(

@@ -153,7 +153,7 @@ def aggregate(
     lines += ["## Verdicts", ""] + _verdict_table(found) + [""]
     hit_rates = HIT_RATES in values  # after the first phenomenon that reads the condition
     for result in found:
-        lines += _section(result, jobs, pictures[result.phenomenon.name])
+        lines += _section(result, jobs, pictures[result.phenomenon.name], values)
         if hit_rates and HIT_RATES in result.phenomenon.conditions():
             lines += _hit_rates(values)
             hit_rates = False
@@ -202,7 +202,9 @@ def _fmt(effect: Effect) -> str:
     return f"{effect.iqm:.4f} [{effect.low:.4f}, {effect.high:.4f}]"
 
 
-def _section(result: Result, jobs: dict[tuple[str, int], Job], picture: str) -> list[str]:
+def _section(
+    result: Result, jobs: dict[tuple[str, int], Job], picture: str, values: Values
+) -> list[str]:
     phen = result.phenomenon
     lines = [f"## {phen.title} (`{phen.name}`)", ""]
     lines += [f"**Prediction.** {phen.prediction}", "", f"**Source.** {phen.source}", ""]
@@ -231,8 +233,35 @@ def _section(result: Result, jobs: dict[tuple[str, int], Job], picture: str) -> 
         if check.note:
             notes.append(f"- {check.name}: {check.note}.")
     lines += [""] + (notes + [""] if notes else [])
+    lines += _condition_metrics(phen, values)
     lines += [f"![{phen.name}]({picture})", ""]
     return lines
+
+
+def _condition_metrics(phen: Phenomenon, values: Values) -> list[str]:
+    """The metrics of ``phen.table`` in each of its conditions, for the learned agents and
+    the checks' scripted agents: IQM over seeds [95% CI] on fresh seeds (none: no table)."""
+    if not phen.table:
+        return []
+    agents = [LEARNED, *dict.fromkeys(c.scripted for c in phen.checks if c.scripted)]
+    lines = [
+        "Each condition's metrics (fresh seeds), IQM over seeds [95% CI]:",
+        "",
+        "| condition | agent | " + " | ".join(phen.table) + " |",
+        "|---|---|" + "---|" * len(phen.table),
+    ]
+    for name in phen.conditions():
+        for agent in agents:
+            rows = [r[(agent, FRESH)] for r in values.get(name, {}).values() if (agent, FRESH) in r]
+            if not rows:
+                continue
+            cells = []
+            for metric in phen.table:
+                point, low, high = iqm_interval(np.array([r[metric] for r in rows]))
+                cells.append(f"{point:.3f} [{low:.3f}, {high:.3f}]")
+            who = f"**{agent}**" if agent == LEARNED else agent
+            lines.append(f"| `{name}` | {who} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def _condition_row(name: str, jobs: dict[tuple[str, int], Job]) -> str:
