@@ -16,7 +16,10 @@ own observation with the world's equations (docs/model.md):
   they deliver half their effort without gaming, and that they match its
   partnership (``J = partner``: the assurance belief of a stag hunt), so under
   pooled pay its partnership lifts every domain it is paid on while its own
-  delivery and gaming lift only one;
+  delivery and gaming lift only one; with a target cascade, its delivery as
+  the frontline makes it (``phi`` of each domain's delivery by the national
+  mix on the domains it knows are measured, ``phi`` of the others' moved onto
+  them), its partners' as without one;
 - expected pay: threshold ``P(m' >= tau)`` (a normal probability), linear and
   priorities on ``E[m'] - tau``, league table on ``E[m']``, oracle on the
   predicted change in truth; counted domains as the agency knows them
@@ -24,7 +27,8 @@ own observation with the world's equations (docs/model.md):
   domain alike, in the basket with probability ``basket_size / K``);
 - minus the expected sanction on the inflation it carries into the next
   review (the design's audit probability x F x ``u'`` decayed by
-  ``(1 - rho)`` per quarter until then) and, with the prescription lever, on
+  ``(1 - rho)`` per quarter until then, times ``1 - phi`` on a cascade's
+  domains, what an audit reaches) and, with the prescription lever, on
   the off-method effort this step adds to the period's record (the audit
   probability x ``F_p`` x ``q[k] d[k] (1 - mix[k, r*]) / P``), minus effort cost, plus the
   intrinsic term (motivation x the w-weighted ``x'`` above ``b_hat``) when the

@@ -29,7 +29,9 @@ centre_reward="political", max_cycles=None, render_mode=None, **overrides)``
   ``whitehall`` (default: unitary localities, coordinated centre, headline =
   health and education), ``coalfield_seaside`` (two locality types with
   reversed best approaches), ``homogeneous`` (h = 0), ``capacity_gap``,
-  ``gresham`` (half knights, half knaves), ``jug_1`` (coordinated centre,
+  ``gresham`` (half knights, half knaves), ``cascade_health`` and
+  ``cascade_education`` (whitehall with 17 and 34 frontline targets per
+  headline target: see Target cascades), ``jug_1`` (coordinated centre,
   pooled agencies), ``jug_2`` (coordinated centre, silo agencies), ``jug_3``
   (departments, pooled agencies), ``jug_4`` (departments, silo agencies); the
   four ``jug_*`` scenarios have one agency per domain (``per_domain``).
@@ -86,6 +88,16 @@ agency's effort share on other approaches in a prescribed domain, times q,
 adds to the period's off-method record (divided by the period); an audit of
 the cell fines it ``prescription_sanction`` (default 10) per unit of the
 record, and every review starts the record again.
+
+Target cascades (``cascade=M``, frontline targets per headline target; None by
+default): the spaces stay as they are. Each local agent's plan is carried out by
+frontline units that govern the share ``phi = 1 - M ** -cascade_elasticity``
+(0.51 at 17, 0.59 at 34) of the delivery of an agency with targets it knows of:
+in those domains they deliver it by the national mix (the best split at the mean
+effectiveness), and they move ``phi`` of its delivery on the other domains onto
+them. An audit reaches ``1 - phi`` of a cascaded cell's inflation (more measures
+to game than to check). ``M = 1`` is the world without a cascade, with its
+metrics (docs/model.md, "Target cascades").
 
 Observations
 ------------
@@ -180,6 +192,10 @@ agency holds it low), ``measured_change`` and ``unmeasured_change``
 indicators whose measure rose while the truth fell), ``inequality`` (national
 only: standard deviation of local welfare), ``audits``, ``detections``,
 ``sanctions`` (counts and amounts at reviews), ``audit_cost`` (national only).
+With a cascade (``cascade`` set) two more follow: ``frontline_targets`` (M while
+the locality knows of a measured domain) and ``measured_effort_share`` (the share
+of its delivery, after the frontline, on the measured domains);
+``env.unwrapped.world.metric_set`` names a world's metrics.
 
 Copies and pickles
 ------------------
@@ -227,6 +243,9 @@ Version History
   observation components and its fines exist only when it is on; the infos
   keep their keys). Its sanction ``prescription_sanction``
   was 3 when the lever was added and is 10 since; no committed result used it.
+  Target cascades (``cascade``, ``cascade_elasticity``; scenarios
+  ``cascade_health`` and ``cascade_education``): the frontline's delivery, what
+  audits reach and the two frontline metrics exist only in worlds with a cascade.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from target_gaming.envs.target_gaming import DESIGNS, SCENARIOS
+from target_gaming.envs.target_gaming import DESIGNS, SCENARIOS, make_config
 from target_gaming.training.cli import main
 from target_gaming.training.compare import cells as compare_cells
 from target_gaming.training.compare.grid import LEARNED
@@ -206,6 +206,7 @@ def test_the_table_encodes_the_matched_ratchet_and_the_jug_patterns():
         "genuine_improvement",
         "gresham",
         "prescription",
+        "cascade",
     }
     # the prescription pairs differ only in the centre: the lever is on in both
     for scenario in ("coalfield", "homogeneous"):
@@ -213,6 +214,17 @@ def test_the_table_encodes_the_matched_ratchet_and_the_jug_patterns():
         assert choice.overrides == prescribed.overrides == {"prescription": True}
         assert (choice.centre_policy, prescribed.centre_policy) == ("fixed_targets", "prescriptive")
         assert choice.scenario == prescribed.scenario and choice.design == prescribed.design
+    # each cascade pair differs only in the depth, and every condition has the frontline tier
+    for pair in (("", ""), ("_coalfield", "_coalfield"), ("_knights", "_knights")):
+        for depth in ("cascade_17", "cascade_34"):
+            name = depth + pair[0]
+            if name not in CONDITIONS:
+                continue
+            deep, flat = CONDITIONS[name], CONDITIONS["headline_only" + pair[1]]
+            deep_cfg, flat_cfg = (make_config(c.scenario, **c.overrides) for c in (deep, flat))
+            assert flat_cfg.cascade == 1 and deep_cfg.cascade == int(depth.split("_")[1])
+            assert deep_cfg.replace(cascade=1) == flat_cfg, name
+            assert deep.design == flat.design == "audited_targets"
 
 
 @pytest.mark.parametrize(
@@ -242,8 +254,9 @@ def test_every_preset_checks_and_scales_the_per_domain_conditions():
         config = preset(name)
         check_validation(config)  # every condition's grid for every seed
         assert len(config.seeds) >= 3 and config.conditions()
-    # between them the full preset and the prescription preset run every phenomenon
-    assert set(preset("full").phenomena) | set(preset("prescription").phenomena) == set(PHENOMENA)
+    # between them the full preset and the phenomena with their own presets run every one
+    own = set(preset("prescription").phenomena) | set(preset("cascade").phenomena)
+    assert set(preset("full").phenomena) | own == set(PHENOMENA)
     assert preset("full").conditions()[0] == "targets"
     assert preset("prescription").conditions() == (
         "choice_coalfield",
@@ -479,7 +492,7 @@ def test_every_committed_validation_is_the_validation_its_command_names():
     root = Path(__file__).resolve().parents[1]
     text = (root / "results" / "README.md").read_text()
     commands = set(re.findall(r"validate --preset (\w+) --out (results/validation[\w-]*)", text))
-    assert {name for name, _ in commands} == {"full", "prescription"}
+    assert {name for name, _ in commands} == {"full", "prescription", "cascade"}
     for name, folder in sorted(commands):
         recorded = json.loads((root / folder / "validation.json").read_text())
         assert ValidateConfig.from_dict(recorded) == preset(name), (name, folder)

@@ -147,6 +147,8 @@ class TargetGamingTask(Task):
     HOMOGENEOUS = None
     CAPACITY_GAP = None
     GRESHAM = None
+    CASCADE_HEALTH = None
+    CASCADE_EDUCATION = None
     JUG_1 = None
     JUG_2 = None
     JUG_3 = None

@@ -44,8 +44,11 @@ def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, floa
     return mean, float(low), float(high)
 
 
-def metrics_table(rows: list[dict], metrics: tuple[str, ...] = RETURNS + tuple(METRICS)) -> str:
-    """A plain-text table: one line per (design, policy); per metric, mean ± 95% half-width."""
+def metrics_table(rows: list[dict], metrics: tuple[str, ...] | None = None) -> str:
+    """A plain-text table: one line per (design, policy); per metric (default: the returns,
+    every metric and a cascade's frontline metrics), mean ± 95% half-width."""
+    if metrics is None:
+        metrics = with_frontline(RETURNS + tuple(METRICS), rows)
     groups: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
         groups.setdefault((row["design"], row["policy"]), []).append(row)

@@ -175,6 +175,10 @@ _CASCADE_WORLDS = {
     },
     "_coalfield": dict.fromkeys(_DEPTHS, "coalfield_seaside"),
 }
+# Where every locality is a knight (motivation 1: it values the unmeasured domains too): the
+# focus a cascade imposes shows only where the locality would spread its delivery itself;
+# knaves under threshold pay put nearly all of it on the measured domains already.
+_KNIGHTS = {"knight_share": 1.0}
 
 CONDITIONS: dict[str, Condition] = {
     c.name: c
@@ -252,6 +256,13 @@ CONDITIONS: dict[str, Condition] = {
             for suffix, worlds in _CASCADE_WORLDS.items()
             for depth, m in _DEPTHS.items()
         ),
+        Condition(
+            "headline_only_knights",
+            "whitehall",
+            "audited_targets",
+            overrides={**_KNIGHTS, "cascade": 1},
+        ),
+        Condition("cascade_17_knights", "cascade_health", "audited_targets", overrides=_KNIGHTS),
     )
 }
 
@@ -454,15 +465,18 @@ _PHENOMENA = (
             Check(
                 "a cascade focuses delivery on the measured domains",
                 "measured_effort_share",
-                Side("cascade_17"),
-                Side("headline_only"),
+                Side("cascade_17_knights"),
+                Side("headline_only_knights"),
                 ">",
+                note="where every locality is a knight, which values the unmeasured domains "
+                "too; knaves put nearly all their delivery on the measured domains with or "
+                "without a cascade (measured_effort_share 0.99 in `headline_only`)",
             ),
             Check(
                 "a cascade raises the neglect of what is not measured",
                 "neglect",
-                Side("cascade_17"),
-                Side("headline_only"),
+                Side("cascade_17_knights"),
+                Side("headline_only_knights"),
                 ">",
             ),
             Check(
