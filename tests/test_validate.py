@@ -18,6 +18,7 @@ from target_gaming.training.cli import main
 from target_gaming.training.compare import cells as compare_cells
 from target_gaming.training.compare.grid import LEARNED
 from target_gaming.training.compare.report import VALUES
+from target_gaming.training.evaluation.rollout import FRONTLINE
 from target_gaming.training.validate import run as run_module
 from target_gaming.training.validate.cells import RECORD
 from target_gaming.training.validate.config import (
@@ -180,9 +181,13 @@ def test_every_check_reads_conditions_agents_and_metrics_that_exist():
     for phen in PHENOMENA.values():
         assert phen.checks and phen.prediction and phen.source
         for check in phen.checks:
-            assert check.metric in VALUES and check.other_metric in VALUES, check.name
+            known = VALUES + FRONTLINE  # a cascade's metrics, in its worlds only
+            assert check.metric in known and check.other_metric in known, check.name
             for side in check.sides():
                 cond = CONDITIONS[side.condition]
+                if check.metric in FRONTLINE or check.other_metric in FRONTLINE:
+                    world = make_config(cond.scenario, **cond.overrides)
+                    assert world.cascade is not None, (check.name, cond.name)
                 for agent in agents_read(check, side):
                     assert agent == LEARNED or agent in cond.baselines, (check.name, agent)
             if check.scripted is not None and all(s.agent is None for s in check.sides()):
