@@ -50,7 +50,6 @@ import numpy as np
 from scipy.special import ndtr
 
 from target_gaming.envs.target_gaming import World
-from target_gaming.envs.target_gaming.reference import national_mix
 
 from .local import LocalScripted
 
@@ -74,7 +73,7 @@ class MyopicBestResponse(LocalScripted):
         self._transfers = (eye[None, :, :] - eye[:, None, :])[None]  # (1, D, D, D)
         self._spill = cfg.spillover_matrix
         self._b_hat = 0.5 * (cfg.baseline_low + cfg.baseline_high)
-        self._national_mix = national_mix(cfg)[0]  # (R,): Ebar is the same in every domain
+        self._national_mix = cfg.national_mix[0]  # (R,): Ebar is the same in every domain
         self._audit_prob = {
             "none": 0.0,
             "random": cfg.audit_rate,

@@ -40,7 +40,6 @@ import pytest
 
 from target_gaming.agents.myopic import MyopicBestResponse
 from target_gaming.envs.target_gaming import World, get_scenario, observe
-from target_gaming.envs.target_gaming.reference import national_mix
 from tests.conftest import centre_default_level
 
 EXACT = {"sigma_x": 0.0, "sigma_m": 0.0, "baseline_low": 0.5, "baseline_high": 0.5}
@@ -86,7 +85,7 @@ def _warm_up(world: World, steps: int, rng):
     act = np.zeros(cfg.local_action_dim)
     act[:kr] = 0.5 / kr
     if per_domain and cfg.cascade is not None:  # by the national mix: the frontline keeps it,
-        act[:kr] = 0.5 * np.tile(national_mix(cfg)[0], cfg.domains_per_agency)  # domains alike
+        act[:kr] = 0.5 * np.tile(cfg.national_mix[0], cfg.domains_per_agency)  # domains alike
     if not per_domain:
         act[kr : kr + cfg.domains_per_agency] = 0.3 / cfg.domains_per_agency
     act[-2:] = (0.2, 0.3 if per_domain else 0.0)

@@ -403,6 +403,13 @@ class WorldConfig:
         return np.tile(np.asarray(self.approach_effectiveness, float), (self.n_domains, 1))
 
     @_read_only_array
+    def national_mix(self) -> np.ndarray:  # (K, R) Ebar^2 / sum_r Ebar^2
+        """The split of a domain's delivery over approaches that is best at the mean
+        effectiveness (the national view): a cascade's frontline delivers by it."""
+        squares = self.mean_effectiveness**2
+        return squares / np.maximum(squares.sum(axis=-1, keepdims=True), 1e-12)
+
+    @_read_only_array
     def spillover_matrix(self) -> np.ndarray:  # (K, K), S[k, k'] = help to k from k'
         if self.spillover is not None:
             return np.asarray(self.spillover, dtype=float)

@@ -160,9 +160,7 @@ class World:
         # (A, domains per agency, R) like an agency's deliver columns
         self._cascading = cfg.cascade is not None
         self._phi = cfg.frontline_share
-        squares = cfg.mean_effectiveness**2
-        mix = squares / np.maximum(squares.sum(axis=-1, keepdims=True), 1e-12)
-        self._national_mix = mix.reshape(cfg.n_agencies, k_per_agency, r)
+        self._national_mix = cfg.national_mix.reshape(cfg.n_agencies, k_per_agency, r)
         self._horizon = cfg.horizon
         self._review_one = np.ones(1, dtype=bool)  # the review mask of one environment
         # threshold pay with every agency paid on every domain is the target hit rate

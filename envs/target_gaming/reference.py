@@ -129,13 +129,6 @@ def delivery_gain(cfg: WorldConfig, state: WorldState, deliver: np.ndarray) -> n
     return cfg.alpha * returns * (1.0 - state.true)
 
 
-def national_mix(cfg: WorldConfig) -> np.ndarray:
-    """(K, R): ``Ebar[k,r]^2 / sum_r Ebar[k,r]^2``, the split of a domain's delivery over
-    approaches that is best at the mean effectiveness (the national view)."""
-    squares = cfg.mean_effectiveness**2
-    return squares / np.maximum(squares.sum(axis=-1, keepdims=True), 1e-12)
-
-
 def frontline_delivery(cfg: WorldConfig, revealed: np.ndarray, deliver: np.ndarray) -> np.ndarray:
     """A target cascade: the delivery (B, L, K, R) the frontline makes of the agencies'
     plan ``deliver`` (docs/model.md, "Target cascades"); the plan itself without one.
@@ -149,7 +142,7 @@ def frontline_delivery(cfg: WorldConfig, revealed: np.ndarray, deliver: np.ndarr
     """
     if cfg.cascade is None:
         return deliver
-    phi, mix = cfg.frontline_share, national_mix(cfg)
+    phi, mix = cfg.frontline_share, cfg.national_mix  # mix[k,r] = Ebar^2 / sum_r Ebar^2
     out = deliver.copy()
     for domains in cfg.agency_domains.astype(bool):  # each agency: the domains it holds
         plan = deliver[:, :, domains]  # (B, L, k_a, R)
