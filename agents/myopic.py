@@ -244,18 +244,13 @@ class MyopicBestResponse(LocalScripted):
         """(M, C, kc): ``sum_r E[k, r] sqrt(d'[k, r])``, the effect per unit of
         ``sqrt(effort)`` of its delivery shares ``d`` (M, C, kc) split by ``mix`` once a
         cascade's frontline has remade them (``World._frontline``): it keeps ``1 - phi``
-        of each domain's plan, delivers ``phi`` of the cascaded domains' by the national
-        mix and moves ``phi`` of the others' onto the cascaded ones, by the national mix."""
+        of each domain's plan and delivers ``phi`` of the cascaded domains' by the
+        national mix; ``phi`` of the others' is target work, which delivers nothing."""
         cfg, v = self.config, self.view
         cascaded = obs[:, None, v.is_measured]  # (M, 1, kc)
         governed = cfg.frontline_share * cascaded.max(axis=-1, keepdims=True)
-        on = d * cascaded
-        on_sum = on.sum(axis=-1, keepdims=True)
-        even = cascaded / np.maximum(cascaded.sum(axis=-1, keepdims=True), 1.0)
-        weight = np.where(on_sum > 0, on / np.where(on_sum > 0, on_sum, 1.0), even)
-        by_frontline = governed * on + governed * (d - on).sum(axis=-1, keepdims=True) * weight
         shares = (1.0 - governed)[..., None] * d[..., None] * mix[:, None]
-        shares = shares + by_frontline[..., None] * self._national_mix
+        shares = shares + (governed * d * cascaded)[..., None] * self._national_mix
         return (obs[:, None, v.effectiveness] * np.sqrt(shares)).sum(axis=-1)
 
     def _own_domains(self, obs: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from target_gaming.envs.target_gaming import World, WorldState, get_scenario, make_config
-from target_gaming.envs.target_gaming.reference import frontline_delivery
+from target_gaming.envs.target_gaming.reference import frontline_delivery, frontline_metrics
 from target_gaming.training.evaluation.rollout import RolloutSpec, rollout
 from tests.conftest import centre_dim
 
@@ -69,35 +69,46 @@ def test_a_cascade_of_one_is_the_world_without_a_cascade_plus_its_metrics():
 
 
 @pytest.mark.parametrize("scenario", ["cascade_health", "jug_2"])
-def test_the_frontline_keeps_the_total_delivery_and_governs_phi_of_it(scenario):
-    """The frontline moves and re-splits delivery but never adds or removes any: each
-    locality's sqrt-free total is the agencies' plan; a cascaded domain's share of it rises."""
+def test_the_frontline_keeps_the_cascaded_delivery_and_spends_phi_of_the_rest_on_targets(
+    scenario,
+):
+    """The frontline re-splits a cascaded domain's delivery without adding or removing any;
+    of an unmeasured domain's it delivers ``1 - phi``, the rest being target work, which the
+    measured effort share counts as effort on the frontline targets."""
     cfg = get_scenario(scenario).config(cascade=17)
     world = World(cfg, "targets")
     state = world.reset(np.random.default_rng(0), 2)
     actions = np.random.default_rng(1).random((2, cfg.n_locals, cfg.local_action_dim))
     plan = world.decode_local(actions, state).deliver  # (B, L, K, R)
     made = frontline_delivery(cfg, state.revealed, plan)
-    np.testing.assert_allclose(made.sum(axis=(-2, -1)), plan.sum(axis=(-2, -1)), rtol=1e-12)
-    headline = cfg.headline_mask
-    share = lambda d: d[:, :, headline].sum(axis=(-2, -1)) / d.sum(axis=(-2, -1))  # noqa: E731
-    if cfg.per_domain:  # one domain per agency: nothing to move, only the split changes
-        np.testing.assert_allclose(share(made), share(plan), rtol=1e-12)
+    phi, headline = cfg.frontline_share, cfg.headline_mask
+    kept = made.sum(axis=-1) / plan.sum(axis=-1)  # (B, L, K) delivered / planned
+    np.testing.assert_allclose(kept[:, :, headline], 1.0, rtol=1e-12)
+    # an agency without frontline targets (jug_2: the unmeasured domain's) keeps its plan
+    np.testing.assert_allclose(kept[:, :, ~headline], 1.0 if cfg.per_domain else 1 - phi)
+    planned_share = plan[:, :, headline].sum(axis=(-2, -1)) / plan.sum(axis=(-2, -1))
+    effort_share = frontline_metrics(cfg, state.revealed, plan)["measured_effort_share"]
+    if cfg.per_domain:  # one domain per agency: no agency has an unmeasured domain of its own
+        np.testing.assert_allclose(effort_share, planned_share, rtol=1e-12)
     else:
-        phi = cfg.frontline_share
-        expected = share(plan) + phi * (1 - share(plan))
-        np.testing.assert_allclose(share(made), expected, rtol=1e-12)
+        expected = planned_share + phi * (1 - planned_share)
+        np.testing.assert_allclose(effort_share, expected, rtol=1e-12)
 
 
-def test_a_cascade_focuses_delivery_on_the_measured_domains_and_neglects_the_rest():
-    """Honest localities split their delivery over all domains; the frontline moves phi of
-    the unmeasured domains' onto the headline ones, more the deeper the cascade."""
+def test_a_cascade_focuses_effort_on_the_measured_domains_and_neglects_the_rest():
+    """Honest localities split their delivery over all domains; the frontline spends phi of
+    the unmeasured domains' on target work, more the deeper the cascade. The myopic best
+    response, which plans for it, puts more of its delivery on the measured domains: the
+    focus is not planned away."""
     depth = {m: _means("whitehall", "honest", m) for m in (1, 17, 34)}
     shares = [depth[m]["measured_effort_share"] for m in (1, 17, 34)]
     neglect = [depth[m]["neglect"] for m in (1, 17, 34)]
     assert shares[0] == pytest.approx(0.5, abs=0.01)  # honest: every domain alike
     assert shares[0] + 0.2 < shares[1] < shares[2]
     assert neglect[0] + 0.05 < neglect[1] < neglect[2]
+    planner = [_means("whitehall", "myopic_best_response", m, episodes=4) for m in (1, 17)]
+    assert planner[1]["measured_effort_share"] > planner[0]["measured_effort_share"] + 0.02
+    assert planner[1]["true_welfare"] < planner[0]["true_welfare"] - 0.005
 
 
 @pytest.mark.slow
@@ -128,17 +139,17 @@ def test_a_cascade_gives_more_measures_to_game_than_audits_reach():
 
 
 @pytest.mark.slow
-def test_a_cascade_costs_local_judgement_only_where_localities_differ():
+def test_a_cascade_costs_local_judgement_more_where_localities_differ():
     """Within cascaded domains the frontline delivers by the national mix. Where localities
     differ (the odd localities of coalfield_seaside work best with the national worst), that
-    costs the myopic best response true welfare; where they are alike (h = 0, the national
-    mix is every locality's own best split) it costs nothing."""
+    costs the myopic best response true welfare on top of what the target work costs; where
+    they are alike (h = 0, the national mix is every locality's own best split) only the
+    target work costs."""
     differ = [_means("coalfield_seaside", "myopic_best_response", m) for m in (1, 34)]
     alike = [_means("homogeneous", "myopic_best_response", m) for m in (1, 34)]
     cost_differ = differ[0]["true_welfare"] - differ[1]["true_welfare"]
     cost_alike = alike[0]["true_welfare"] - alike[1]["true_welfare"]
-    assert cost_differ > 0.005
-    assert abs(cost_alike) < 0.004
+    assert cost_alike > 0.005
     assert cost_differ > cost_alike + 0.004
 
 

@@ -84,3 +84,33 @@ def test_the_report_says_where_one_design_is_the_same_experiment_in_two_scenario
         ("pooled_budget", "jug_1", "jug_2"),
         ("targets", "jug_1", "jug_3"),
     ]
+
+
+def test_the_committed_overview_reads_a_grid_of_scenarios_with_and_without_a_cascade(tmp_path):
+    """A cascade's metrics are blank in the summary rows of a scenario without one; the
+    overview reads such a summary (every scenario gets its row)."""
+    import json
+
+    from target_gaming.training.compare.grid import CompareConfig
+    from target_gaming.training.compare.overview import committed_table
+    from target_gaming.training.compare.report import write_summary
+
+    values = {"true_welfare": _spread(0.6), "gaming_share": _spread(0.1)}
+    plain = _rows("whitehall", {"targets": values, "audited_targets": values})
+    cascade = [
+        r | {"frontline_targets": 17.0, "measured_effort_share": 0.9}
+        for r in _rows("cascade_health", {"targets": values, "audited_targets": values})
+    ]
+    for row in plain + cascade:
+        row["episodes"] = 3
+    write_summary(tmp_path / "summary.csv", plain + cascade)
+    assert ",," in (tmp_path / "summary.csv").read_text()  # the blank cascade metrics
+    grid = CompareConfig.from_dict(
+        {"scenarios": ["whitehall", "cascade_health"], "designs": ["targets", "audited_targets"]}
+    )
+    (tmp_path / "comparison.json").write_text(json.dumps(grid.to_dict()))
+    lines = committed_table(tmp_path, "report.md")
+    assert [line.split("|")[1].strip() for line in lines[-2:]] == [
+        "`whitehall`",
+        "`cascade_health`",
+    ]

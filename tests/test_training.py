@@ -172,6 +172,15 @@ def test_a_killed_run_resumes_to_the_same_timesteps_keeping_its_checkpoints(tmp_
     assert 0 in stages and stages <= {s.index for s in plan_stages(config)}
 
 
+def test_a_cascade_worlds_learning_curve_logs_its_frontline_metrics(tmp_path):
+    result = train(tiny(tmp_path, scenario="cascade_health"), log=quiet)
+    rows = read_curves(result.run.curves)
+    assert rows and all(r["frontline_targets"] == 17.0 for r in rows)
+    assert all(0.0 < r["measured_effort_share"] <= 1.0 for r in rows)
+    plain = read_curves(train(tiny(tmp_path, "plain"), log=quiet).run.curves)
+    assert plain and "measured_effort_share" not in plain[0]
+
+
 class _Model:  # what the curve's resume reads of a PPO model
     num_timesteps = 200
 

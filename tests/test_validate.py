@@ -239,6 +239,11 @@ def test_the_table_encodes_the_matched_ratchet_and_the_jug_patterns():
         (Check("c", "x", Side("a"), Side("b"), ">", scripted="gamer"), ["agent = 'gamer'", "b"]),
         (Check("c", "x", Side("a", "knaves"), 0.0, ">"), ["variant = 'knaves'"]),
         (Check("c", "x", Side("a"), 0.0, "=="), ["relation = '=='"]),
+        (Check("c", "x", Side("a"), 0.0, ">", scripted=None), ["metric = 'x'", "one of"]),
+        (
+            Check("c", "measured_effort_share", Side("a"), Side("b"), ">", scripted="honest"),
+            ["metric = 'measured_effort_share'", "condition a", "no cascade"],
+        ),
     ],
 )
 def test_a_table_that_contradicts_itself_is_refused_naming_the_check(check, words):
@@ -252,6 +257,17 @@ def test_a_table_that_contradicts_itself_is_refused_naming_the_check(check, word
     assert "\n" not in message and "phenomenon p, check 'c'" in message
     for word in words:
         assert word in message, (word, message)
+
+
+def test_a_table_of_a_cascades_metric_in_a_world_without_one_is_refused():
+    deep = Condition("deep", "cascade_health", "targets")
+    flat = Condition("flat", "whitehall", "targets", overrides={"cascade": 1})
+    check = Check("c", "gaming_share", Side("deep"), Side("flat"), ">", scripted="honest")
+    phenomena = {"p": Phenomenon("p", "P", "", "", (check,), ("true_welfare", "frontline_targets"))}
+    check_table(phenomena, {"deep": deep, "flat": flat})  # M = 1 has the frontline metrics
+    plain = Condition("flat", "whitehall", "targets")
+    with pytest.raises(ValueError, match=r"p, table: metric = 'frontline_targets'.* flat, whose"):
+        check_table(phenomena, {"deep": deep, "flat": plain})
 
 
 def test_every_preset_checks_and_scales_the_per_domain_conditions():

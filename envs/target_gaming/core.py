@@ -479,28 +479,23 @@ class World:
         An agency with frontline targets (any of its domains known to be measured,
         ``revealed``) keeps its own plan for ``1 - phi`` of each domain's delivery; the
         frontline governs the rest: on the cascaded domains it delivers by the national
-        mix, and it moves the unmeasured domains' share onto the cascaded ones (in
-        proportion to their delivery, evenly if none), by the national mix too. An agency
-        without frontline targets delivers as it chose. Total delivery is kept.
+        mix, and the share ``phi`` of the unmeasured domains' delivery is target work on
+        the frontline targets, which delivers nothing. An agency without frontline
+        targets delivers as it chose.
         """
         batch, n_loc, n_ag = state.t.shape[0], self._n_loc, self._n_ag
         k_per_agency, r, phi = self.config.domains_per_agency, self.config.n_approaches, self._phi
         plan = scratch.deliver.reshape(batch, n_loc, n_ag, k_per_agency, r)
         cascaded = state.revealed.reshape(batch, 1, n_ag, k_per_agency)
         governed = phi * cascaded.max(axis=-1, keepdims=True)  # phi, or 0 without targets
-        total = plan.sum(axis=-1)  # each domain's delivery (B, L, A, k_per_agency)
+        total = plan.sum(axis=-1)  # each domain's planned delivery (B, L, A, k_per_agency)
         on = total * cascaded
-        on_sum = on.sum(axis=-1, keepdims=True)
-        even = cascaded / np.maximum(cascaded.sum(axis=-1, keepdims=True), 1.0)
-        weight = np.where(on_sum > 0, on / np.where(on_sum > 0, on_sum, 1.0), even)
-        moved = governed * (total - on).sum(axis=-1, keepdims=True)  # off the unmeasured
-        by_frontline = governed * on + moved * weight
         delivered = (1.0 - governed)[..., None] * plan
-        delivered += by_frontline[..., None] * self._national_mix
+        delivered += (governed * on)[..., None] * self._national_mix
         scratch.deliver[...] = delivered.reshape(scratch.deliver.shape)
-        effort = delivered.sum(axis=-1)  # (B, L, A, k_per_agency)
-        on_effort = (effort * cascaded).sum(axis=(-2, -1))
-        all_effort = effort.sum(axis=(-2, -1))
+        # the effort on the frontline targets: the cascaded domains' and the target work
+        on_effort = (on + governed * (total - on)).sum(axis=(-2, -1))
+        all_effort = total.sum(axis=(-2, -1))
         out = np.zeros((2, batch, n_loc))
         out[0] = self.config.cascade * state.revealed.max(axis=-1, keepdims=True)
         np.divide(on_effort, all_effort, out=out[1], where=all_effort > 0)

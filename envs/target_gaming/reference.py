@@ -137,8 +137,7 @@ def frontline_delivery(cfg: WorldConfig, revealed: np.ndarray, deliver: np.ndarr
     the localities know is measured) keeps its plan for ``1 - phi`` of each of its
     domains' delivery, ``phi = frontline_share``. The frontline governs the rest: a
     cascaded domain's share ``phi`` is delivered by the national mix, and the share
-    ``phi`` of the unmeasured domains' delivery moves onto the cascaded ones, split in
-    proportion to their delivery (evenly when they have none), by the national mix.
+    ``phi`` of an unmeasured domain's delivery is target work, which delivers nothing.
     """
     if cfg.cascade is None:
         return deliver
@@ -146,18 +145,11 @@ def frontline_delivery(cfg: WorldConfig, revealed: np.ndarray, deliver: np.ndarr
     out = deliver.copy()
     for domains in cfg.agency_domains.astype(bool):  # each agency: the domains it holds
         plan = deliver[:, :, domains]  # (B, L, k_a, R)
-        cascaded = revealed[:, None, domains]  # (B, 1, k_a)
-        has_targets = cascaded.any(axis=-1)  # (B, 1)
-        total = plan.sum(axis=-1)  # (B, L, k_a) each domain's delivery
-        on = total * cascaded
-        moved = phi * (total * (1.0 - cascaded)).sum(axis=-1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            by_delivery = on / on.sum(axis=-1, keepdims=True)
-            evenly = cascaded / cascaded.sum(axis=-1, keepdims=True)
-        weight = np.where(on.sum(axis=-1, keepdims=True) > 0, by_delivery, evenly)
-        frontline = phi * on + moved * weight  # (B, L, k_a)
-        made = (1.0 - phi) * plan + frontline[..., None] * mix[domains]
-        out[:, :, domains] = np.where(has_targets[..., None, None], made, plan)
+        cascaded = revealed[:, None, domains, None]  # (B, 1, k_a, 1)
+        has_targets = cascaded.any(axis=-2, keepdims=True)  # (B, 1, 1, 1)
+        by_frontline = phi * plan.sum(axis=-1, keepdims=True) * mix[domains]
+        made = (1.0 - phi) * plan + cascaded * by_frontline
+        out[:, :, domains] = np.where(has_targets, made, plan)
     return out
 
 
@@ -417,28 +409,37 @@ def mean_over(cells: np.ndarray, domains: np.ndarray) -> np.ndarray:
     return (cells * domains).sum(axis=-1) / max(1.0, float(domains.sum()))
 
 
-def frontline_metrics(cfg: WorldConfig, revealed: np.ndarray, delivered: np.ndarray) -> dict:
+def frontline_metrics(cfg: WorldConfig, revealed: np.ndarray, plan: np.ndarray) -> dict:
     """A cascade's metrics (B, L): ``frontline_targets``, M while the locality knows of a
     measured domain (0 before, in a rotating basket's first period), and
-    ``measured_effort_share``, the share of its delivery effort (after the frontline,
-    ``delivered`` (B, L, K, R)) on those domains (0 if it delivers nothing)."""
-    effort = delivered.sum(axis=-1)  # (B, L, K)
+    ``measured_effort_share``, the share of its planned delivery effort ``plan``
+    (B, L, K, R) that its frontline spends on frontline targets: the cascaded domains'
+    delivery and, in every agency with frontline targets, the target work ``phi`` of
+    its unmeasured domains' (0 if it delivers nothing)."""
+    phi = cfg.frontline_share
+    effort = plan.sum(axis=-1)  # (B, L, K)
+    on = np.zeros_like(effort)
+    for domains in cfg.agency_domains.astype(bool):  # each agency: the domains it holds
+        cascaded = revealed[:, None, domains]  # (B, 1, k_a)
+        governed = phi * cascaded.any(axis=-1, keepdims=True)  # phi, or 0 without targets
+        on[:, :, domains] = effort[:, :, domains] * (cascaded + governed * (1.0 - cascaded))
     total = effort.sum(axis=-1)
-    on = (effort * revealed[:, None, :]).sum(axis=-1)
     known = np.broadcast_to(revealed.any(axis=-1)[:, None], total.shape)
     return {
         "frontline_targets": cfg.cascade * known.astype(float),
-        "measured_effort_share": np.divide(on, total, out=np.zeros_like(total), where=total > 0),
+        "measured_effort_share": np.divide(
+            on.sum(axis=-1), total, out=np.zeros_like(total), where=total > 0
+        ),
     }
 
 
-def locality_metrics(cfg, before, true, measured, effort, audited, found, sanction, delivered):
+def locality_metrics(cfg, before, true, measured, effort, audited, found, sanction):
     """Every per-locality metric, name -> (B, L), as docs/model.md section 6 writes it.
 
     ``before`` is the state before the step (targets in force, basket, the last
     step's x and m); ``audited``, ``found`` and ``sanction`` are this step's
-    (zeros on a step without audits); ``delivered`` (B, L, K, R) is the delivery
-    effort after a cascade's frontline (``frontline_delivery``).
+    (zeros on a step without audits); ``effort`` is the agencies' plan (before a
+    cascade's frontline).
     """
     mu = before.basket
     headline = cfg.headline_mask.astype(float)
@@ -470,7 +471,7 @@ def locality_metrics(cfg, before, true, measured, effort, audited, found, sancti
     out["detections"] = (found > DETECTION_FLOOR).mean(axis=-1)
     out["sanctions"] = sanction.sum(axis=-1)
     if cfg.cascade is not None:
-        out.update(frontline_metrics(cfg, before.revealed, delivered))
+        out.update(frontline_metrics(cfg, before.revealed, effort.deliver))
     # the raw counts national bunching pools (not metrics themselves)
     return out, near.sum(axis=-1), counted.sum(axis=-1)
 
@@ -568,7 +569,7 @@ def reference_step(
     local = local_reward(cfg, state, pay, sanction, effort.slack_share, good_done(cfg, state, true))
     centre = centre_reward(cfg, centre_reward_name, state, true, measured, audited)
     loc, near_count, hit_count = locality_metrics(
-        cfg, state, true, measured, effort, audited, found, sanction, delivered
+        cfg, state, true, measured, effort, audited, found, sanction
     )
     return ReferenceStep(
         new_state, local, centre, loc, national_metrics(cfg, loc, near_count, hit_count)

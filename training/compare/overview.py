@@ -90,7 +90,8 @@ def committed_table(root: Path, report: str) -> list[str]:
     grid = CompareConfig.from_dict(json.loads((Path(root) / "comparison.json").read_text()))
     with open(Path(root) / "summary.csv", newline="") as handle:
         rows = [
-            {k: v if k in KEYS or k == "centre" else float(v) for k, v in r.items()}
+            # a cascade's metrics are blank in the rows of a grid's scenarios without one
+            {k: v if k in KEYS or k == "centre" else float(v) for k, v in r.items() if v != ""}
             for r in csv.DictReader(handle)
         ]
     sections = [

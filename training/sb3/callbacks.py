@@ -13,7 +13,7 @@ import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
-from target_gaming.envs.target_gaming import METRICS
+from target_gaming.envs.target_gaming.metrics import CASCADE_METRICS
 
 from ..io import write_bytes, write_csv
 from ..runs import CURVE_KEYS, read_curves
@@ -85,9 +85,10 @@ class EpisodeMetricsCallback(BaseCallback):
         role: str = "local",
     ):
         super().__init__()
-        unknown = [n for n in names if n not in METRICS]
+        known = CASCADE_METRICS.episode  # every metric of any world
+        unknown = [n for n in names if n not in known]
         if unknown:
-            raise ValueError(f"unknown metrics {unknown}; known: {', '.join(METRICS)}")
+            raise ValueError(f"unknown metrics {unknown}; known: {', '.join(known)}")
         self.names = names
         self._episodes: list[dict[str, float]] = []
         self.curves, self.stage, self.role = curves, stage, role

@@ -54,7 +54,12 @@ from ..runs import (
     prepare_run,
     write_evaluation,
 )
-from .callbacks import CheckpointCallback, EpisodeMetricsCallback, save_model_atomic
+from .callbacks import (
+    LOGGED_METRICS,
+    CheckpointCallback,
+    EpisodeMetricsCallback,
+    save_model_atomic,
+)
 from .centre_env import CentreVecEnv
 from .checkpoints import set_aside_damaged, verify_model
 from .vec_env import LocalVecEnv
@@ -197,7 +202,7 @@ def run_stage(
     every = [CheckpointCallback(save, config.checkpoint_every)] if config.checkpoint_every else []
     model.learn(
         stage.target - steps,
-        callback=[*every, EpisodeMetricsCallback(**_curves(run, stage)), *callbacks],
+        callback=[*every, EpisodeMetricsCallback(**_curves(config, run, stage)), *callbacks],
         reset_num_timesteps=False,
         tb_log_name=stage.role,
         progress_bar=config.progress_bar,
@@ -207,9 +212,16 @@ def run_stage(
     return model.num_timesteps
 
 
-def _curves(run: RunDir, stage: Stage) -> dict:
-    """Where the stage's learning curve goes (``curves.csv``, one file for every stage)."""
-    return {"curves": run.curves, "stage": stage.index, "role": stage.role}
+def _curves(config: TrainConfig, run: RunDir, stage: Stage) -> dict:
+    """Where the stage's learning curve goes (``curves.csv``, one file for every stage),
+    and its metrics: ``LOGGED_METRICS``, and a cascade's metrics in a world with one."""
+    extra = build_world(config).metric_set.extra
+    return {
+        "names": LOGGED_METRICS + extra,
+        "curves": run.curves,
+        "stage": stage.index,
+        "role": stage.role,
+    }
 
 
 def _label(spec: str) -> str:

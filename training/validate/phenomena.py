@@ -18,7 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from target_gaming.envs.target_gaming import make_config
+
 from ..compare.grid import BASELINES, FRESH, LEARNED
+from ..compare.report import VALUES
+from ..evaluation.rollout import FRONTLINE
 
 RELATIONS = (">", "<", "tie", "at_most")
 AGENT = "{agent}"  # in a Side's agent: the check's agent (learned, or its scripted agent)
@@ -649,12 +653,26 @@ def agents_read(check: Check, side: Side) -> list[str]:
     return list(dict.fromkeys(side.agent_for(check.who(kind)) for kind in check.kinds()))
 
 
+def _check_metric(where: str, metric: str, cond: Condition) -> None:
+    """Refuse a metric that no world has, or a cascade's metric in a condition without one."""
+    if metric not in VALUES + FRONTLINE:
+        raise ValueError(
+            f"{where}: metric = {metric!r} is not allowed: one of {', '.join(VALUES + FRONTLINE)}"
+        )
+    if metric in FRONTLINE and make_config(cond.scenario, **cond.overrides).cascade is None:
+        raise ValueError(
+            f"{where}: metric = {metric!r} is not allowed in condition {cond.name}, whose world "
+            "has no cascade: a metric of every world, or a condition with a cascade"
+        )
+
+
 def check_table(
     phenomena: dict[str, Phenomenon] = PHENOMENA, conditions: dict[str, Condition] = CONDITIONS
 ) -> None:
     """Raise ValueError (one line) where the table contradicts itself: a condition named
-    that does not exist, an agent or a variant that a check reads and its condition does
-    not evaluate, a relation or margin that is not allowed."""
+    that does not exist, an agent, a variant or a metric that a check (or a phenomenon's
+    table) reads and its condition does not evaluate, a relation or margin that is not
+    allowed."""
     for cond in conditions.values():
         source = cond.match_target_level_of
         if source is not None and (source not in conditions or source == cond.name):
@@ -694,3 +712,8 @@ def check_table(
                             f"{where}: agent = {agent!r} is not allowed: "
                             f"{LEARNED} or a baseline of {cond.name} ({', '.join(cond.baselines)})"
                         )
+            for side, metric in zip(check.sides(), (check.metric, check.other_metric)):
+                _check_metric(where, metric, conditions[side.condition])
+        for metric in phen.table:
+            for name in phen.conditions():
+                _check_metric(f"phenomenon {phen.name}, table", metric, conditions[name])

@@ -22,10 +22,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..compare.backends import Job, run_jobs
-from ..compare.report import VALUES
 from ..compare.run import check_run_options, check_same_record, folder_lock, output_folder
 from ..compare.specs import check_grid
-from ..evaluation.rollout import FRONTLINE
 from .cells import (
     condition_job,
     has_finished,
@@ -35,7 +33,7 @@ from .cells import (
     to_run,
 )
 from .config import ValidateConfig, condition_config, target_bounds
-from .phenomena import CONDITIONS, PHENOMENA, check_table
+from .phenomena import CONDITIONS, check_table
 from .report import aggregate
 
 LOCK = "validate.lock"  # in the output folder's runs/
@@ -51,15 +49,7 @@ def _stderr(text: str) -> None:
 def check_validation(config: ValidateConfig) -> None:
     """Everything a validation needs, before anything is written or trained: the table,
     each metric its checks read, and every condition's grid for every seed."""
-    check_table()
-    for name in config.phenomena:
-        for check in PHENOMENA[name].checks:
-            for metric in dict.fromkeys((check.metric, check.other_metric)):
-                if metric not in VALUES + FRONTLINE:
-                    raise ValueError(
-                        f"phenomenon {name}, check {check.name!r}: metric = {metric!r} is not "
-                        f"allowed: one of {', '.join(VALUES + FRONTLINE)}"
-                    )
+    check_table()  # the metrics of every check and table included
     for name in config.conditions():
         # a matched condition's level is known only later; any level in range is checked
         matched = CONDITIONS[name].match_target_level_of is not None
