@@ -94,10 +94,10 @@ default): the spaces stay as they are. Each local agent's plan is carried out by
 frontline units that govern the share ``phi = 1 - M ** -cascade_elasticity``
 (0.51 at 17, 0.59 at 34) of the delivery of an agency with targets it knows of:
 in those domains they deliver it by the national mix (the best split at the mean
-effectiveness), and they move ``phi`` of its delivery on the other domains onto
-them. An audit reaches ``1 - phi`` of a cascaded cell's inflation (more measures
-to game than to check). ``M = 1`` is the world without a cascade, with its
-metrics (docs/model.md, "Target cascades").
+effectiveness), and of its delivery on the other domains they spend ``phi`` on
+target work, which delivers nothing. An audit reaches ``1 - phi`` of a cascaded
+cell's inflation (more measures to game than to check). ``M = 1`` is the world
+without a cascade, with its metrics (docs/model.md, "Target cascades").
 
 Observations
 ------------
@@ -192,9 +192,11 @@ agency holds it low), ``measured_change`` and ``unmeasured_change``
 indicators whose measure rose while the truth fell), ``inequality`` (national
 only: standard deviation of local welfare), ``audits``, ``detections``,
 ``sanctions`` (counts and amounts at reviews), ``audit_cost`` (national only).
-With a cascade (``cascade`` set) two more follow: ``frontline_targets`` (M while
-the locality knows of a measured domain) and ``measured_effort_share`` (the share
-of its delivery, after the frontline, on the measured domains);
+With a cascade (``cascade`` set) three more follow: ``frontline_targets`` (M while
+the locality knows of a measured domain), ``measured_effort_share`` (the share
+of its planned delivery its frontline spends on frontline targets: the measured
+domains' and the target work) and ``planned_measured_share`` (the share of its
+own plan on the measured domains);
 ``env.unwrapped.world.metric_set`` names a world's metrics.
 
 Copies and pickles
@@ -245,7 +247,13 @@ Version History
   was 3 when the lever was added and is 10 since; no committed result used it.
   Target cascades (``cascade``, ``cascade_elasticity``; scenarios
   ``cascade_health`` and ``cascade_education``): the frontline's delivery, what
-  audits reach and the two frontline metrics exist only in worlds with a cascade.
+  audits reach and the frontline metrics exist only in worlds with a cascade.
+  When cascades were added the frontline moved ``phi`` of the unmeasured domains'
+  delivery onto the measured ones, and there were two frontline metrics; since,
+  that share is target work that delivers nothing, ``measured_effort_share``
+  counts it, and ``planned_measured_share`` is the third metric.
+
+
 """
 
 from __future__ import annotations

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 
 from target_gaming.envs.target_gaming import World, WorldState, get_scenario, make_config
+from target_gaming.envs.target_gaming.metrics import FRONTLINE_METRICS
 from target_gaming.envs.target_gaming.reference import frontline_delivery, frontline_metrics
 from target_gaming.training.evaluation.rollout import RolloutSpec, rollout
 from tests.conftest import centre_dim
 
-METRICS = ("true_welfare", "neglect", "gaming_share", "goodhart_gap", "measured_effort_share")
+METRICS = ("true_welfare", "neglect", "gaming_share", "goodhart_gap", *FRONTLINE_METRICS)
 
 
 def _means(scenario: str, policy: str, cascade: int, episodes: int = 16, **overrides) -> dict:
@@ -61,10 +62,7 @@ def test_a_cascade_of_one_is_the_world_without_a_cascade_plus_its_metrics():
         np.testing.assert_array_equal(a.centre_rewards, b.centre_rewards)
         base = a.metrics.national_array
         np.testing.assert_array_equal(b.metrics.national_array[: len(base)], base)
-        assert set(b.metrics.national) - set(a.metrics.national) == {
-            "frontline_targets",
-            "measured_effort_share",
-        }
+        assert set(b.metrics.national) - set(a.metrics.national) == set(FRONTLINE_METRICS)
         np.testing.assert_array_equal(b.metrics.national["frontline_targets"], 1.0)
 
 
@@ -96,19 +94,24 @@ def test_the_frontline_keeps_the_cascaded_delivery_and_spends_phi_of_the_rest_on
 
 
 def test_a_cascade_focuses_effort_on_the_measured_domains_and_neglects_the_rest():
-    """Honest localities split their delivery over all domains; the frontline spends phi of
-    the unmeasured domains' on target work, more the deeper the cascade. The myopic best
-    response, which plans for it, puts more of its delivery on the measured domains: the
-    focus is not planned away."""
+    """Honest localities plan every domain alike at every depth; their frontline spends phi
+    of the unmeasured domains' delivery on target work, more the deeper the cascade, and
+    neglect rises. Knights that plan for it (the myopic best response where every locality
+    values every domain) move their own plan onto the measured domains: the focus is not
+    planned away."""
     depth = {m: _means("whitehall", "honest", m) for m in (1, 17, 34)}
     shares = [depth[m]["measured_effort_share"] for m in (1, 17, 34)]
     neglect = [depth[m]["neglect"] for m in (1, 17, 34)]
     assert shares[0] == pytest.approx(0.5, abs=0.01)  # honest: every domain alike
     assert shares[0] + 0.2 < shares[1] < shares[2]
     assert neglect[0] + 0.05 < neglect[1] < neglect[2]
-    planner = [_means("whitehall", "myopic_best_response", m, episodes=4) for m in (1, 17)]
-    assert planner[1]["measured_effort_share"] > planner[0]["measured_effort_share"] + 0.02
-    assert planner[1]["true_welfare"] < planner[0]["true_welfare"] - 0.005
+    for m in (1, 17, 34):  # the plan is the same; the frontline makes the difference
+        assert depth[m]["planned_measured_share"] == pytest.approx(shares[0], abs=1e-9)
+    knights = {"knight_share": 1.0}
+    planner = [_means("whitehall", "myopic_best_response", m, 4, **knights) for m in (1, 17)]
+    planned = [p["planned_measured_share"] for p in planner]
+    assert planned[1] > planned[0] + 0.03
+    assert planner[1]["neglect"] > planner[0]["neglect"] + 0.02
 
 
 @pytest.mark.slow

@@ -238,8 +238,10 @@ def test_the_sanction_on_a_review_step_with_every_locality_audited(scenario, des
 @pytest.mark.parametrize("scenario, cascade", [("cascade_health", 17), ("jug_2", 34)])
 @pytest.mark.parametrize("steps", [0, 5])
 def test_the_prediction_is_the_world_step_under_a_target_cascade(scenario, cascade, design, steps):
-    """The frontline remakes its delivery: part by the national mix, part moved from the
-    unmeasured domains (unitary; per_domain agencies have one domain each)."""
+    """The frontline remakes its delivery: part by the national mix, part of the
+    unmeasured domains' lost to target work (unitary; per_domain agencies have one domain
+    each)."""
+
     world = _world(scenario, design, cascade=cascade, spillover=UNIFORM_S)
     state, centre = _warm_up(world, steps, np.random.default_rng(steps))
     _check(world, state, centre, seed=steps)

@@ -157,7 +157,7 @@ def test_the_fast_core_steps_as_the_reference_with_the_prescription_lever(scenar
         ("cascade_health", {}),
         ("cascade_education", {"locality_types": 2}),
         ("cascade_health", {"cascade": 1}),  # headline targets only, with the metrics
-        ("jug_2", {"cascade": 17}),  # one domain per agency: judgement, nothing to move
+        ("jug_2", {"cascade": 17}),  # one domain per agency: judgement, no target work
         ("jug_3", {"cascade": 34, "prescription": True}),
     ],
 )

@@ -195,6 +195,11 @@ def test_a_resumed_stage_drops_its_curve_rows_beyond_its_checkpoint(tmp_path):
     callback._on_training_start()
     assert [(r["stage"], r["timesteps"]) for r in callback._rows] == [(0, 100), (1, 50), (2, 100)]
     assert read_curves(tmp_path / "none.csv") == []
+    # a metric logged from some row on (a cascade's, after a resume) is blank before it
+    names = LOGGED_METRICS + ("measured_effort_share",)
+    write_csv(path, [*rows[:1], rows[1] | {"measured_effort_share": 0.9}], CURVE_KEYS + names)
+    first, second = read_curves(path)
+    assert "measured_effort_share" not in first and second["measured_effort_share"] == 0.9
 
 
 # ---- config -------------------------------------------------------------------------------

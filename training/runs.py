@@ -44,14 +44,19 @@ CURVE_KEYS = ("stage", "role", "timesteps", "episodes", "return")  # then LOGGED
 
 def read_curves(path: Path) -> list[dict]:
     """The rows of a run's ``curves.csv`` (none if it does not exist): the role as text,
-    stage, timesteps and episodes as integers, the rest as floats."""
+    stage, timesteps and episodes as integers, the rest as floats; a blank value (a
+    metric logged only from some row on) is left out of its row."""
     if not Path(path).exists():
         return []
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
     whole = ("stage", "timesteps", "episodes")
     return [
-        {k: v if k == "role" else int(v) if k in whole else float(v) for k, v in row.items()}
+        {
+            k: v if k == "role" else int(v) if k in whole else float(v)
+            for k, v in row.items()
+            if v != "" or k == "role"
+        }
         for row in rows
     ]
 

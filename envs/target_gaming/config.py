@@ -365,8 +365,11 @@ class WorldConfig:
     @property
     def frontline_share(self) -> float:
         """phi = 1 - M ** -cascade_elasticity: the share of a cascaded domain's delivery its
-        frontline targets govern, and the share of its frontline measures an audit does not
-        reach (0 without a cascade, and at M = 1: headline targets only)."""
+        frontline targets govern, the share of an uncascaded domain's delivery (in an agency
+        with frontline targets) spent on target work, and the share of a cascaded cell's
+        frontline measures an audit does not reach (0 without a cascade, and at M = 1:
+        headline targets only)."""
+
         if self.cascade is None:
             return 0.0
         return 1.0 - float(self.cascade) ** -self.cascade_elasticity

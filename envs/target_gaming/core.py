@@ -474,7 +474,7 @@ class World:
 
     def _frontline(self, state: WorldState, scratch: _Scratch) -> np.ndarray:
         """A target cascade's frontline: rewrites the absolute delivery effort in the scratch
-        and returns this step's frontline metrics (2, B, L) (``FRONTLINE_METRICS``).
+        and returns this step's frontline metrics (3, B, L) (``FRONTLINE_METRICS``).
 
         An agency with frontline targets (any of its domains known to be measured,
         ``revealed``) keeps its own plan for ``1 - phi`` of each domain's delivery; the
@@ -493,12 +493,15 @@ class World:
         delivered = (1.0 - governed)[..., None] * plan
         delivered += (governed * on)[..., None] * self._national_mix
         scratch.deliver[...] = delivered.reshape(scratch.deliver.shape)
-        # the effort on the frontline targets: the cascaded domains' and the target work
-        on_effort = (on + governed * (total - on)).sum(axis=(-2, -1))
+        # the effort on the frontline targets (the cascaded domains' and the target work),
+        # and the agencies' own plan on the cascaded domains
+        planned_on = on.sum(axis=(-2, -1))
+        on_effort = planned_on + (governed * (total - on)).sum(axis=(-2, -1))
         all_effort = total.sum(axis=(-2, -1))
-        out = np.zeros((2, batch, n_loc))
+        out = np.zeros((3, batch, n_loc))
         out[0] = self.config.cascade * state.revealed.max(axis=-1, keepdims=True)
         np.divide(on_effort, all_effort, out=out[1], where=all_effort > 0)
+        np.divide(planned_on, all_effort, out=out[2], where=all_effort > 0)
         return out
 
     def _off_method(self, state: WorldState, scratch: _Scratch) -> np.ndarray:

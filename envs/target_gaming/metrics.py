@@ -57,7 +57,10 @@ _NAT_ROW = {name: i for i, name in enumerate(NATIONAL_METRICS)}
 # (``WorldConfig.cascade`` set): per locality, appended after the base metrics.
 FRONTLINE_METRICS: dict[str, str] = {
     "frontline_targets": "mean",  # frontline targets per headline target (M), 0 without one
-    "measured_effort_share": "mean",  # the share of delivery effort on cascaded domains
+    # the share of planned delivery effort spent on frontline targets (the cascaded
+    # domains' delivery and the target work)
+    "measured_effort_share": "mean",
+    "planned_measured_share": "mean",  # the share of the agencies' own plan on cascaded domains
 }
 
 
@@ -387,7 +390,7 @@ class MetricsKernel:
         audited: np.ndarray | None,  # (B, L, K) or None: no audits this step
         detected: np.ndarray | None,  # (B, L, K) inflation found (with audited)
         sanction: np.ndarray | None,  # (B, L, A) or None
-        frontline: np.ndarray | None = None,  # (2, B, L): FRONTLINE_METRICS (a cascade)
+        frontline: np.ndarray | None = None,  # (3, B, L): FRONTLINE_METRICS (a cascade)
     ) -> StepMetrics:
         """One step's metrics, as fresh arrays (work's rows keep them until the next call).
 

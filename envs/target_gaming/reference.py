@@ -411,11 +411,12 @@ def mean_over(cells: np.ndarray, domains: np.ndarray) -> np.ndarray:
 
 def frontline_metrics(cfg: WorldConfig, revealed: np.ndarray, plan: np.ndarray) -> dict:
     """A cascade's metrics (B, L): ``frontline_targets``, M while the locality knows of a
-    measured domain (0 before, in a rotating basket's first period), and
+    measured domain (0 before, in a rotating basket's first period);
     ``measured_effort_share``, the share of its planned delivery effort ``plan``
     (B, L, K, R) that its frontline spends on frontline targets: the cascaded domains'
     delivery and, in every agency with frontline targets, the target work ``phi`` of
-    its unmeasured domains' (0 if it delivers nothing)."""
+    its unmeasured domains'; and ``planned_measured_share``, the share of the plan
+    itself on the cascaded domains (both 0 if it plans no delivery)."""
     phi = cfg.frontline_share
     effort = plan.sum(axis=-1)  # (B, L, K)
     on = np.zeros_like(effort)
@@ -424,12 +425,16 @@ def frontline_metrics(cfg: WorldConfig, revealed: np.ndarray, plan: np.ndarray) 
         governed = phi * cascaded.any(axis=-1, keepdims=True)  # phi, or 0 without targets
         on[:, :, domains] = effort[:, :, domains] * (cascaded + governed * (1.0 - cascaded))
     total = effort.sum(axis=-1)
+    planned = (effort * revealed[:, None, :]).sum(axis=-1)
     known = np.broadcast_to(revealed.any(axis=-1)[:, None], total.shape)
+
+    def share(part: np.ndarray) -> np.ndarray:
+        return np.divide(part, total, out=np.zeros_like(total), where=total > 0)
+
     return {
         "frontline_targets": cfg.cascade * known.astype(float),
-        "measured_effort_share": np.divide(
-            on.sum(axis=-1), total, out=np.zeros_like(total), where=total > 0
-        ),
+        "measured_effort_share": share(on.sum(axis=-1)),
+        "planned_measured_share": share(planned),
     }
 
 

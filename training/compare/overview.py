@@ -91,7 +91,11 @@ def committed_table(root: Path, report: str) -> list[str]:
     with open(Path(root) / "summary.csv", newline="") as handle:
         rows = [
             # a cascade's metrics are blank in the rows of a grid's scenarios without one
-            {k: v if k in KEYS or k == "centre" else float(v) for k, v in r.items() if v != ""}
+            {
+                k: v if k in KEYS or k == "centre" else float(v)
+                for k, v in r.items()
+                if k in KEYS or k == "centre" or v != ""
+            }
             for r in csv.DictReader(handle)
         ]
     sections = [

@@ -43,6 +43,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from target_gaming.agents import load_policy
 from target_gaming.envs.target_gaming import World, make_config
+from target_gaming.envs.target_gaming.metrics import metric_set
 
 from ..config import TrainConfig
 from ..io import write_bytes
@@ -215,7 +216,8 @@ def run_stage(
 def _curves(config: TrainConfig, run: RunDir, stage: Stage) -> dict:
     """Where the stage's learning curve goes (``curves.csv``, one file for every stage),
     and its metrics: ``LOGGED_METRICS``, and a cascade's metrics in a world with one."""
-    extra = build_world(config).metric_set.extra
+    extra = metric_set(make_config(config.scenario, **config.overrides)).extra
+
     return {
         "names": LOGGED_METRICS + extra,
         "curves": run.curves,

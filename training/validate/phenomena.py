@@ -467,14 +467,16 @@ _PHENOMENA = (
         'greater"; docs/model.md, Target cascades.',
         (
             Check(
-                "a cascade focuses delivery on the measured domains",
-                "measured_effort_share",
+                "a cascade focuses the localities' own plans on the measured domains",
+                "planned_measured_share",
                 Side("cascade_17_knights"),
                 Side("headline_only_knights"),
                 ">",
-                note="where every locality is a knight, which values the unmeasured domains "
-                "too; knaves put nearly all their delivery on the measured domains with or "
-                "without a cascade (measured_effort_share 0.99 in `headline_only`)",
+                note="the agencies' plan, before the frontline's target work (which "
+                "measured_effort_share adds, so that it rises with no change of plan); where "
+                "every locality is a knight, which values the unmeasured domains too: knaves "
+                "plan nearly all their delivery on the measured domains with or without a "
+                "cascade",
             ),
             Check(
                 "a cascade raises the neglect of what is not measured",
@@ -515,6 +517,7 @@ _PHENOMENA = (
         table=(
             "true_welfare",
             "measured_effort_share",
+            "planned_measured_share",
             "neglect",
             "gaming_share",
             "goodhart_gap",
