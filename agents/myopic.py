@@ -20,7 +20,6 @@ own observation with the world's equations (docs/model.md):
   the frontline makes it (``phi`` of each domain's delivery by the national
   mix on the domains it knows are measured, ``phi`` of the others' lost to
   target work), its partners' as without one;
-
 - expected pay: threshold ``P(m' >= tau)`` (a normal probability), linear and
   priorities on ``E[m'] - tau``, league table on ``E[m']``, oracle on the
   predicted change in truth; counted domains as the agency knows them

@@ -252,8 +252,6 @@ Version History
   delivery onto the measured ones, and there were two frontline metrics; since,
   that share is target work that delivers nothing, ``measured_effort_share``
   counts it, and ``planned_measured_share`` is the third metric.
-
-
 """
 
 from __future__ import annotations

@@ -241,7 +241,6 @@ def test_the_prediction_is_the_world_step_under_a_target_cascade(scenario, casca
     """The frontline remakes its delivery: part by the national mix, part of the
     unmeasured domains' lost to target work (unitary; per_domain agencies have one domain
     each)."""
-
     world = _world(scenario, design, cascade=cascade, spillover=UNIFORM_S)
     state, centre = _warm_up(world, steps, np.random.default_rng(steps))
     _check(world, state, centre, seed=steps)

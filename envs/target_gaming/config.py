@@ -369,7 +369,6 @@ class WorldConfig:
         with frontline targets) spent on target work, and the share of a cascaded cell's
         frontline measures an audit does not reach (0 without a cascade, and at M = 1:
         headline targets only)."""
-
         if self.cascade is None:
             return 0.0
         return 1.0 - float(self.cascade) ** -self.cascade_elasticity
