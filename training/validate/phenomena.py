@@ -467,6 +467,18 @@ _PHENOMENA = (
         'greater"; docs/model.md, Target cascades.',
         (
             Check(
+                "a cascade focuses activity on the frontline targets",
+                "measured_effort_share",
+                Side("cascade_17_knights"),
+                Side("headline_only_knights"),
+                ">",
+                note="the share of the planned delivery spent on frontline targets (the "
+                "measured domains' and the target work); a locality can still lower it by "
+                "planning more on the unmeasured domains, as learned knights did (0.90 to "
+                "0.85) when planning around the frontline cost nothing (docs/model.md, "
+                "Target cascades)",
+            ),
+            Check(
                 "a cascade focuses the localities' own plans on the measured domains",
                 "planned_measured_share",
                 Side("cascade_17_knights"),
