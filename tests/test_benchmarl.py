@@ -278,3 +278,10 @@ def test_a_comparison_trains_its_cells_with_a_benchmarl_algorithm(tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert "learning BenchMARL MAPPO" in report
     assert "## Convergence" in report or "convergence" in report.lower()
+
+
+def test_a_cascade_worlds_learning_curve_logs_its_frontline_metrics(tmp_path):
+    config = tiny(tmp_path, scenario="cascade_health")
+    rows = read_curves(bm_train.train_benchmarl(config, "ippo", log=lambda text: None).run.curves)
+    assert rows and all(r["frontline_targets"] == 17.0 for r in rows)
+    assert all(0.0 < r["planned_measured_share"] <= r["measured_effort_share"] for r in rows)

@@ -635,3 +635,14 @@ def test_a_warming_centre_holds_its_policy_and_trains_its_value(tmp_path):
     (p1, v1), (p2, v2), (p3, _), (p4, _) = saved
     assert not moved(p1, p2) and moved(v1, v2)  # iterations 1-2: held
     assert moved(p2, p3) and moved(p3, p4)  # then it learns from its first iteration on
+
+
+@pytest.mark.slow
+def test_a_cascade_worlds_progress_logs_its_frontline_metrics(tmp_path):
+    fields = {"scenario": "cascade_health", "timesteps": 2400, "overrides": {"horizon": 8}}
+    config = TrainConfig.from_dict({**SMOKE, **fields, "out": str(tmp_path / "run")})
+    train_rllib(config, RLlibSettings(num_cpus=2), log=lambda _: None)
+    with open(tmp_path / "run" / "progress.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows and all(float(r["frontline_targets"]) == 17.0 for r in rows)
+    assert all(0.0 < float(r["planned_measured_share"]) <= 1.0 for r in rows)

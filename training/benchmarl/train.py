@@ -70,7 +70,7 @@ from ..runs import (
     read_curves,
     write_evaluation,
 )
-from ..sb3.callbacks import LOGGED_METRICS
+from ..sb3.callbacks import LOGGED_METRICS, logged_metrics
 from . import ALGORITHMS, ON_POLICY
 
 # minibatches per pass over an on-policy batch: BenchMARL's cost per gradient step is
@@ -288,6 +288,7 @@ def train_benchmarl(
         frames_per_batch(config) * n_locals(config),
         reward_scale(config),
         restoring=restore is not None,
+        names=logged_metrics(config),
     )
     experiment = Experiment(
         task=the_task,
@@ -341,23 +342,30 @@ class CurveRecorder(Callback):
     those episodes of the locals' return (unscaled) and the curve metrics, at the local
     agent-steps collected so far; a restored run keeps the rows up to its checkpoint."""
 
-    def __init__(self, path: Path, steps_per_batch: int, scale: float, restoring: bool):
+    def __init__(
+        self,
+        path: Path,
+        steps_per_batch: int,
+        scale: float,
+        restoring: bool,
+        names: tuple[str, ...] = LOGGED_METRICS,
+    ):
         super().__init__()
         self.path, self.steps_per_batch, self.scale = Path(path), steps_per_batch, scale
-        self.restoring = restoring
+        self.restoring, self.names = restoring, names
         self.rows: list[dict] = []
         self.batches = 0
 
     def on_setup(self):
         if not self.restoring:  # a restored run's rows stay until its checkpoint has loaded
-            write_csv(self.path, [], CURVE_KEYS + LOGGED_METRICS)
+            write_csv(self.path, [], CURVE_KEYS + self.names)
 
     def on_load_state_dict(self, state_dict):
         """A restored run: the rows up to its checkpoint."""
         self.batches = int(state_dict["state"]["n_iters_performed"])
         upto = self.batches * self.steps_per_batch
         self.rows = [r for r in read_curves(self.path) if r["timesteps"] <= upto]
-        write_csv(self.path, self.rows, CURVE_KEYS + LOGGED_METRICS)
+        write_csv(self.path, self.rows, CURVE_KEYS + self.names)
 
     def on_batch_collected(self, batch):
         self.batches += 1
@@ -375,6 +383,6 @@ class CurveRecorder(Callback):
             "episodes": len(ended),
             "return": float(np.mean(returns)) if returns else float("nan"),
         }
-        row |= {m: float(np.mean([e[m] for e in ended])) for m in LOGGED_METRICS}
+        row |= {m: float(np.mean([e[m] for e in ended])) for m in self.names}
         self.rows.append(row)
-        write_csv(self.path, self.rows, CURVE_KEYS + LOGGED_METRICS)
+        write_csv(self.path, self.rows, CURVE_KEYS + self.names)

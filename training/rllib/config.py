@@ -73,7 +73,7 @@ from dataclasses import dataclass
 from target_gaming.envs.target_gaming import METRICS, make_config
 
 from ..config import PPOConfig, TrainConfig
-from ..evaluation.rollout import RETURNS
+from ..evaluation.rollout import FRONTLINE, RETURNS
 
 ROLES = ("local", "centre")
 SB3_MAX_GRAD_NORM = 0.5  # stable_baselines3.PPO's default max_grad_norm
@@ -245,8 +245,9 @@ def _learner_settings(ppo: PPOConfig) -> dict:
 
 
 def log_episode_metrics(*, episode, metrics_logger, **kwargs) -> None:
-    """RLlib callback: sums of the episode's returns and metrics, for per-iteration means;
-    each world of a batched env's episode counts as one episode."""
+    """RLlib callback: sums of the episode's returns and metrics (a cascade's too, in its
+    worlds), for per-iteration means; each world of a batched env's episode counts as one
+    episode."""
     summaries = {}  # world -> its episode_metrics (every agent of a world holds the same)
     for agent, info in episode.get_infos(-1).items():
         if "episode_metrics" in info:
@@ -254,7 +255,8 @@ def log_episode_metrics(*, episode, metrics_logger, **kwargs) -> None:
     if not summaries:
         return
     metrics_logger.log_value(("target_gaming", "episodes"), len(summaries), reduce="sum")
-    for name in CURVE_METRICS:
+    first = next(iter(summaries.values()))  # every world of a run has the same metrics
+    for name in CURVE_METRICS + tuple(n for n in FRONTLINE if n in first):
         total = sum(summary[name] for summary in summaries.values())
         metrics_logger.log_value(("target_gaming", name), total, reduce="sum")
 

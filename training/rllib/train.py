@@ -44,8 +44,12 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
+from target_gaming.envs.target_gaming import make_config
+from target_gaming.envs.target_gaming.metrics import metric_set
+
 from ..cluster import ray_session
 from ..config import TrainConfig
+from ..evaluation.rollout import FRONTLINE
 from ..io import write_csv, write_folder
 from ..runs import (
     RunDir,
@@ -179,9 +183,14 @@ def progress_row(iteration: int, result: dict) -> dict:
         **{column: int(lifetime.get(role, 0)) for role, column in STEP_COLUMNS.items()},
         "episodes": episodes,
     }
-    for name in CURVE_METRICS:
+    for name in CURVE_METRICS + tuple(n for n in FRONTLINE if n in sums):
         row[name] = float(sums[name]) / episodes if episodes else ""
     return row
+
+
+def progress_columns(config: TrainConfig) -> tuple[str, ...]:
+    """progress.csv's columns: ``PROGRESS_COLUMNS``, then a cascade's metrics in its worlds."""
+    return PROGRESS_COLUMNS + metric_set(make_config(config.scenario, **config.overrides)).extra
 
 
 # ---- training ----------------------------------------------------------------------------
@@ -278,7 +287,7 @@ def _train_loop(algo, config: TrainConfig, run: RunDir, done: int, log, on_itera
         anneal_centre(algo, centre_log_std_at(config, iteration), centre_learns(config, iteration))
         result = algo.train()
         rows.append(progress_row(iteration, result))
-        write_csv(run.root / "progress.csv", rows, PROGRESS_COLUMNS)
+        write_csv(run.root / "progress.csv", rows, progress_columns(config))
         if iteration == total or (every and iteration % every == 0):
             write_folder(checkpoint_path(run, iteration), algo.save_to_path)
         row = rows[-1]

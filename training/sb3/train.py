@@ -43,7 +43,6 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from target_gaming.agents import load_policy
 from target_gaming.envs.target_gaming import World, make_config
-from target_gaming.envs.target_gaming.metrics import metric_set
 
 from ..config import TrainConfig
 from ..io import write_bytes
@@ -56,9 +55,9 @@ from ..runs import (
     write_evaluation,
 )
 from .callbacks import (
-    LOGGED_METRICS,
     CheckpointCallback,
     EpisodeMetricsCallback,
+    logged_metrics,
     save_model_atomic,
 )
 from .centre_env import CentreVecEnv
@@ -215,11 +214,9 @@ def run_stage(
 
 def _curves(config: TrainConfig, run: RunDir, stage: Stage) -> dict:
     """Where the stage's learning curve goes (``curves.csv``, one file for every stage),
-    and its metrics: ``LOGGED_METRICS``, and a cascade's metrics in a world with one."""
-    extra = metric_set(make_config(config.scenario, **config.overrides)).extra
-
+    and its metrics (``logged_metrics``)."""
     return {
-        "names": LOGGED_METRICS + extra,
+        "names": logged_metrics(config),
         "curves": run.curves,
         "stage": stage.index,
         "role": stage.role,
