@@ -26,6 +26,7 @@ from target_gaming.agents import CENTRE_POLICIES, LOCAL_POLICIES, design_centre
 from target_gaming.agents.centre_actions import CENTRE_ACTIONS
 from target_gaming.envs.target_gaming import CENTRE_REWARDS, DESIGNS, SCENARIOS, make_config
 from target_gaming.envs.target_gaming.config import (
+    WorldConfig,
     check_known,
     check_number,
     check_ranges,
@@ -228,6 +229,11 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.overrides: {err}") from err
 
     # ---- derived -------------------------------------------------------------------
+    @property
+    def world_config(self) -> WorldConfig:
+        """The world the run trains in: its scenario with its overrides."""
+        return make_config(self.scenario, **self.overrides)
+
     @property
     def centre(self) -> str:
         """The centre of ``locals`` mode and phase 1: ``centre_policy``, or the design's own

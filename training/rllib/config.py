@@ -70,7 +70,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from target_gaming.envs.target_gaming import METRICS, make_config
+from target_gaming.envs.target_gaming import METRICS
 
 from ..config import PPOConfig, TrainConfig
 from ..evaluation.rollout import FRONTLINE, RETURNS
@@ -106,7 +106,7 @@ class RLlibSettings:
 
 # ---- the mapping from TrainConfig --------------------------------------------------------
 def n_locals(config: TrainConfig) -> int:
-    return make_config(config.scenario, **config.overrides).n_locals
+    return config.world_config.n_locals
 
 
 def worlds_per_runner(config: TrainConfig, settings: RLlibSettings) -> int:
@@ -136,7 +136,7 @@ def reward_scale(config: TrainConfig) -> float:
     ``ppo.normalize_reward``, so that values are of the order of one step's reward."""
     if not config.ppo.normalize_reward:
         return 1.0
-    horizon = make_config(config.scenario, **config.overrides).horizon
+    horizon = config.world_config.horizon
     gamma = config.ppo.gamma
     return 1.0 / min(horizon, 1.0 / (1.0 - gamma)) if gamma < 1.0 else 1.0 / horizon
 

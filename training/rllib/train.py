@@ -44,7 +44,6 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
-from target_gaming.envs.target_gaming import make_config
 from target_gaming.envs.target_gaming.metrics import metric_set
 
 from ..cluster import ray_session
@@ -190,7 +189,7 @@ def progress_row(iteration: int, result: dict) -> dict:
 
 def progress_columns(config: TrainConfig) -> tuple[str, ...]:
     """progress.csv's columns: ``PROGRESS_COLUMNS``, then a cascade's metrics in its worlds."""
-    return PROGRESS_COLUMNS + metric_set(make_config(config.scenario, **config.overrides)).extra
+    return PROGRESS_COLUMNS + metric_set(config.world_config).extra
 
 
 # ---- training ----------------------------------------------------------------------------
@@ -282,12 +281,12 @@ def _train_loop(algo, config: TrainConfig, run: RunDir, done: int, log, on_itera
     """Iterations ``done + 1 .. iterations(config)``, checkpointing as configured; returns
     progress.csv's rows."""
     total, every = iterations(config), checkpoint_interval(config)
-    rows = _read_progress(run, done)
+    rows, columns = _read_progress(run, done), progress_columns(config)
     for iteration in range(done + 1, total + 1):
         anneal_centre(algo, centre_log_std_at(config, iteration), centre_learns(config, iteration))
         result = algo.train()
         rows.append(progress_row(iteration, result))
-        write_csv(run.root / "progress.csv", rows, progress_columns(config))
+        write_csv(run.root / "progress.csv", rows, columns)
         if iteration == total or (every and iteration % every == 0):
             write_folder(checkpoint_path(run, iteration), algo.save_to_path)
         row = rows[-1]

@@ -13,7 +13,6 @@ import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
-from target_gaming.envs.target_gaming import make_config
 from target_gaming.envs.target_gaming.metrics import CASCADE_METRICS, metric_set
 
 from ..io import write_bytes, write_csv
@@ -36,8 +35,7 @@ LOGGED_METRICS = (
 def logged_metrics(config) -> tuple[str, ...]:
     """The learning curve's metrics of a run (a ``TrainConfig``): ``LOGGED_METRICS``, then a
     cascade's metrics in a world with one."""
-    world = make_config(config.scenario, **config.overrides)
-    return LOGGED_METRICS + metric_set(world).extra
+    return LOGGED_METRICS + metric_set(config.world_config).extra
 
 
 def save_model_atomic(model: BaseAlgorithm, path: Path) -> Path:

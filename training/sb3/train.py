@@ -42,7 +42,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from target_gaming.agents import load_policy
-from target_gaming.envs.target_gaming import World, make_config
+from target_gaming.envs.target_gaming import World
 
 from ..config import TrainConfig
 from ..io import write_bytes
@@ -114,8 +114,7 @@ def plan_stages(config: TrainConfig) -> list[Stage]:
 
 
 def build_world(config: TrainConfig) -> World:
-    world_config = make_config(config.scenario, **config.overrides)
-    return World(world_config, config.design, config.centre_reward)
+    return World(config.world_config, config.design, config.centre_reward)
 
 
 def check_opponents(config: TrainConfig) -> None:
